@@ -1,0 +1,208 @@
+//! The scaling controller actor: a thin shell that carries out [`Controller`]'s actions.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use actix_rt::time::Instant;
+use slog::{debug, info, warn};
+
+use super::messages::{
+    GetFormation, InjectPanic, ResetStreaks, ScaleFormation, SendNotice, VerdictReached,
+};
+use super::supervisor::{guard_future, guarded, stop_after_panic, Link, Supervisable};
+use super::{ApiRecipients, WallClock};
+use crate::control::{Action, Controller, ControllerConfig};
+use crate::decide::{Bounds, ScaleReason};
+use crate::heroku::{ApiError, Formation};
+use crate::settings::Settings;
+
+/// Decides from verdicts and scales through the API actor.
+pub struct ControllerActor {
+    logic: Controller,
+    settings: Arc<Settings>,
+    clock: WallClock,
+    api: ApiRecipients,
+    judge: Recipient<ResetStreaks>,
+    notifier: Recipient<SendNotice>,
+    link: Link,
+    announced: bool,
+}
+
+impl ControllerActor {
+    /// A controller for `settings`, scaling through `api`.
+    pub fn new(
+        settings: Arc<Settings>,
+        config: ControllerConfig,
+        clock: WallClock,
+        api: ApiRecipients,
+        judge: Recipient<ResetStreaks>,
+        notifier: Recipient<SendNotice>,
+        link: Link,
+    ) -> Self {
+        ControllerActor {
+            logic: Controller::new(config),
+            settings,
+            clock,
+            api,
+            judge,
+            notifier,
+            link,
+            announced: false,
+        }
+    }
+
+    fn bounds(&self) -> Bounds {
+        self.settings.bounds_at((self.clock)())
+    }
+
+    fn perform(&mut self, actions: Vec<Action>, ctx: &mut Context<Self>) {
+        for action in actions {
+            match action {
+                Action::ReadFormation => self.read_formation(ctx),
+                Action::Scale { from, to, reason } => self.scale(from, to, reason, ctx),
+                Action::ResetStreaks { epoch } => self.judge.do_send(ResetStreaks { epoch }),
+                Action::Notify(notice) => self.notifier.do_send(SendNotice { notice }),
+            }
+        }
+    }
+
+    fn read_formation(&mut self, ctx: &mut Context<Self>) {
+        let request = guard_future(self.api.get_formation.send(GetFormation));
+        ctx.spawn(request.into_actor(self).map(|result, act, ctx| {
+            let answer = match result {
+                Ok(answer) => flatten(answer),
+                Err(panic) => return stop_after_panic(act, ctx, panic),
+            };
+            guarded(act, ctx, |act, ctx| {
+                let bounds = act.bounds();
+                let quantity = match answer {
+                    Ok(formation) => {
+                        act.announce(&formation, bounds);
+                        Ok(formation.quantity)
+                    }
+                    Err(error) => {
+                        // The API actor has logged the failure itself; this says what it costs.
+                        debug!(act.link.log(), "formation unknown: {error}");
+                        Err(())
+                    }
+                };
+                let now = Instant::now().into_std();
+                let actions = act.logic.on_formation(quantity, bounds, now);
+                act.perform(actions, ctx);
+            });
+        }));
+    }
+
+    fn scale(&mut self, from: u32, to: u32, reason: ScaleReason, ctx: &mut Context<Self>) {
+        let request = guard_future(self.api.scale.send(ScaleFormation { quantity: to }));
+        ctx.spawn(request.into_actor(self).map(move |result, act, ctx| {
+            let answer = match result {
+                Ok(answer) => flatten(answer),
+                Err(panic) => return stop_after_panic(act, ctx, panic),
+            };
+            guarded(act, ctx, |act, ctx| {
+                let process = &act.settings.process_type;
+                let log = act.link.log();
+                let outcome = match answer {
+                    Ok(formation) => {
+                        info!(
+                            log,
+                            "scaled {process} from={from} to={} reason={reason}",
+                            formation.quantity
+                        );
+                        if formation.quantity != to {
+                            warn!(
+                                log,
+                                "asked Heroku for {to} {process} dynos, it reports {}",
+                                formation.quantity
+                            );
+                        }
+                        Ok(formation.quantity)
+                    }
+                    Err(error) => {
+                        warn!(
+                            log,
+                            "scale {process} from={from} to={to} reason={reason} failed: {error}"
+                        );
+                        Err(format!("{error}; {}", error.advice()))
+                    }
+                };
+                let actions = act.logic.on_scaled(outcome, Instant::now().into_std());
+                act.perform(actions, ctx);
+            });
+        }));
+    }
+
+    /// One info line when the dyno count is first known, so the log shows what is watched.
+    fn announce(&mut self, formation: &Formation, bounds: Bounds) {
+        let log = self.link.log();
+        if self.announced {
+            debug!(
+                log,
+                "formation {} quantity={}", formation.process_type, formation.quantity
+            );
+            return;
+        }
+        self.announced = true;
+        info!(
+            log,
+            "watching app={} process={} quantity={} {bounds} time_zone={}",
+            self.settings.heroku_app_name,
+            formation.process_type,
+            formation.quantity,
+            self.settings.time_zone.name()
+        );
+    }
+}
+
+/// A mailbox error (the API actor was restarting) is one more way for a call to fail.
+fn flatten<T>(answer: Result<Result<T, ApiError>, MailboxError>) -> Result<T, ApiError> {
+    answer.unwrap_or_else(|error| Err(ApiError::Unavailable(error.to_string())))
+}
+
+impl Actor for ControllerActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.link.back_off(ctx);
+        guarded(self, ctx, |act, ctx| {
+            let actions = act.logic.start();
+            act.perform(actions, ctx);
+        });
+    }
+}
+
+impl Supervised for ControllerActor {
+    fn restarting(&mut self, ctx: &mut Context<Self>) {
+        let actions = self.logic.restart();
+        self.perform(actions, ctx);
+        self.link.restarting();
+    }
+}
+
+impl Supervisable for ControllerActor {
+    fn link(&self) -> &Link {
+        &self.link
+    }
+}
+
+impl Handler<VerdictReached> for ControllerActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: VerdictReached, ctx: &mut Context<Self>) {
+        guarded(self, ctx, |act, ctx| {
+            let bounds = act.bounds();
+            let now = Instant::now().into_std();
+            let actions = act.logic.on_verdict(msg.judged, bounds, now);
+            act.perform(actions, ctx);
+        });
+    }
+}
+
+impl Handler<InjectPanic> for ControllerActor {
+    type Result = ();
+
+    fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {
+        guarded(self, ctx, |_, _| panic!("injected panic in the controller"));
+    }
+}

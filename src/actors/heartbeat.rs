@@ -1,0 +1,190 @@
+//! The heartbeat timer: probes the heartbeat URL at a fixed rate and hands each sample on.
+
+use std::time::Duration;
+
+use actix::prelude::*;
+use slog::{debug, info, warn};
+use url::Url;
+
+use super::messages::{GetApp, InjectPanic, SampleTaken};
+use super::supervisor::{guard_future, guarded, stop_after_panic, Link, Supervisable};
+use crate::probe;
+use crate::settings::HeartbeatUrl;
+
+/// Probes the app every interval. A relative heartbeat URL is resolved against the app's
+/// `web_url` (asked of the API actor) before the first probe.
+pub struct Heartbeat {
+    target: HeartbeatUrl,
+    interval: Duration,
+    deadline: Duration,
+    judge: Recipient<SampleTaken>,
+    api: Recipient<GetApp>,
+    link: Link,
+    state: State,
+}
+
+/// What a restart forgets.
+#[derive(Default)]
+struct State {
+    client: Option<awc::Client>,
+    url: Option<Url>,
+    beats: u64,
+    probing: bool,
+    resolving: bool,
+}
+
+impl Heartbeat {
+    /// A heartbeat probing `target` every `interval`, judged slow at `deadline`.
+    pub fn new(
+        target: HeartbeatUrl,
+        interval: Duration,
+        deadline: Duration,
+        judge: Recipient<SampleTaken>,
+        api: Recipient<GetApp>,
+        link: Link,
+    ) -> Self {
+        Heartbeat {
+            target,
+            interval,
+            deadline,
+            judge,
+            api,
+            link,
+            state: State::default(),
+        }
+    }
+
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        if self.state.url.is_none() {
+            self.resolve(ctx);
+        } else if self.state.probing {
+            // Cannot happen while the interval exceeds the deadline; kept as a guard.
+            debug!(
+                self.link.log(),
+                "heartbeat skipped: the previous one is still running"
+            );
+        } else {
+            self.beat(ctx);
+        }
+    }
+
+    fn beat(&mut self, ctx: &mut Context<Self>) {
+        let (Some(client), Some(url)) = (self.state.client.clone(), self.state.url.clone()) else {
+            return;
+        };
+        self.state.probing = true;
+        self.state.beats += 1;
+        let beat = self.state.beats;
+        let probe = guard_future(probe::probe(client, url, self.deadline));
+        ctx.spawn(probe.into_actor(self).map(move |result, act, ctx| {
+            act.state.probing = false;
+            match result {
+                Ok(sample) => act.judge.do_send(SampleTaken { beat, sample }),
+                Err(panic) => stop_after_panic(act, ctx, panic),
+            }
+        }));
+    }
+
+    /// Turns a path into a URL with the app's `web_url`, then probes at once.
+    fn resolve(&mut self, ctx: &mut Context<Self>) {
+        if self.state.resolving {
+            return;
+        }
+        let path = match &self.target {
+            HeartbeatUrl::Absolute(url) => {
+                self.state.url = Some(url.clone());
+                info!(self.link.log(), "heartbeat url={url}");
+                return self.beat(ctx);
+            }
+            HeartbeatUrl::Path(path) => path.clone(),
+        };
+        self.state.resolving = true;
+        let ask = guard_future(self.api.send(GetApp));
+        ctx.spawn(ask.into_actor(self).map(move |result, act, ctx| {
+            act.state.resolving = false;
+            let answer = match result {
+                Ok(answer) => answer,
+                Err(panic) => return stop_after_panic(act, ctx, panic),
+            };
+            let web_url = match answer {
+                Ok(Ok(app)) => app.web_url,
+                Ok(Err(error)) => {
+                    warn!(
+                        act.link.log(),
+                        "cannot resolve heartbeat path {path}: {error}; {}; trying again at the \
+                         next heartbeat",
+                        error.advice()
+                    );
+                    return;
+                }
+                Err(error) => {
+                    warn!(
+                        act.link.log(),
+                        "cannot resolve heartbeat path {path}: {error}"
+                    );
+                    return;
+                }
+            };
+            let Some(web_url) = web_url else {
+                warn!(
+                    act.link.log(),
+                    "cannot resolve heartbeat path {path}: the app has no web_url; set \
+                     AUTOSCALE_HEARTBEAT_URL to an absolute URL"
+                );
+                return;
+            };
+            match HeartbeatUrl::Path(path.clone()).resolve(&web_url) {
+                Ok(url) => {
+                    info!(
+                        act.link.log(),
+                        "heartbeat url={url} (from the app's web_url)"
+                    );
+                    act.state.url = Some(url);
+                    act.beat(ctx);
+                }
+                Err(error) => warn!(
+                    act.link.log(),
+                    "cannot join heartbeat path {path} to web_url {web_url}: {error}"
+                ),
+            }
+        }));
+    }
+}
+
+impl Actor for Heartbeat {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.link.back_off(ctx);
+        guarded(self, ctx, |act, ctx| {
+            act.state.client = Some(probe::client());
+            // The first heartbeat goes out at once; then one every interval, at a fixed rate
+            // (a probe's own duration never shifts the schedule).
+            act.tick(ctx);
+            ctx.run_interval(act.interval, |act, ctx| {
+                guarded(act, ctx, Heartbeat::tick);
+            });
+        });
+    }
+}
+
+impl Supervised for Heartbeat {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        self.state = State::default();
+        self.link.restarting();
+    }
+}
+
+impl Supervisable for Heartbeat {
+    fn link(&self) -> &Link {
+        &self.link
+    }
+}
+
+impl Handler<InjectPanic> for Heartbeat {
+    type Result = ();
+
+    fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {
+        guarded(self, ctx, |_, _| panic!("injected panic in the heartbeat"));
+    }
+}

@@ -1,0 +1,161 @@
+//! The Heroku API client actor: makes the calls, and holds them back after errors.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use actix_rt::time::Instant;
+use slog::{error, warn};
+
+use super::messages::{GetApp, GetFormation, InjectPanic, ScaleFormation};
+use super::supervisor::{guard_future, guarded, stop_after_panic, Link, Supervisable};
+use crate::heroku::{ApiError, ApiGate, AppInfo, Formation, HerokuClient};
+use crate::settings::Settings;
+
+/// How long one API request may take before it counts as failed.
+pub const API_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Speaks to the Platform API for one app and process type.
+pub struct HerokuApi {
+    settings: Arc<Settings>,
+    link: Link,
+    client: Option<HerokuClient>,
+    gate: ApiGate,
+}
+
+impl HerokuApi {
+    /// An API actor for the app and process type in `settings`.
+    pub fn new(settings: Arc<Settings>, link: Link) -> Self {
+        HerokuApi {
+            settings,
+            link,
+            client: None,
+            gate: ApiGate::default(),
+        }
+    }
+
+    /// Runs one call unless the gate holds calls back; records the outcome in the gate.
+    fn call<T, F>(
+        &mut self,
+        what: &'static str,
+        request: impl FnOnce(HerokuClient) -> F,
+    ) -> ResponseActFuture<Self, Result<T, ApiError>>
+    where
+        T: 'static,
+        F: Future<Output = Result<T, ApiError>> + 'static,
+    {
+        let ready = |result| Box::pin(actix::fut::ready(result)) as ResponseActFuture<Self, _>;
+        if let Err(deferred) = self.gate.check(Instant::now().into_std()) {
+            return ready(Err(deferred));
+        }
+        let Some(client) = self.client.clone() else {
+            return ready(Err(ApiError::Unavailable("not started".into())));
+        };
+        Box::pin(
+            guard_future(request(client)).into_actor(self).map(
+                move |result, act, ctx| match result {
+                    Ok(result) => {
+                        act.gate.record(&result, Instant::now().into_std());
+                        if let Err(error) = &result {
+                            act.log_failure(what, error);
+                        }
+                        result
+                    }
+                    Err(panic) => {
+                        stop_after_panic(act, ctx, panic);
+                        Err(ApiError::Unavailable("the API client panicked".into()))
+                    }
+                },
+            ),
+        )
+    }
+
+    fn log_failure(&self, what: &str, error: &ApiError) {
+        let log = self.link.log();
+        let advice = error.advice();
+        let wait = self.gate.check(Instant::now().into_std()).err();
+        let retry = match wait {
+            Some(ApiError::Deferred { remaining, .. }) => {
+                format!("next request in {} s", remaining.as_secs().max(1))
+            }
+            _ => "retrying at the next decision".into(),
+        };
+        match error {
+            ApiError::Unauthorized { .. } | ApiError::NotFound { .. } => {
+                error!(log, "heroku api {what} failed: {error}; {advice}; {retry}");
+            }
+            _ => warn!(log, "heroku api {what} failed: {error}; {advice}; {retry}"),
+        }
+    }
+}
+
+impl Actor for HerokuApi {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.link.back_off(ctx);
+        guarded(self, ctx, |act, _| {
+            let settings = &act.settings;
+            act.client = Some(HerokuClient::new(
+                settings.heroku_api_url.clone(),
+                settings.heroku_app_name.clone(),
+                settings.process_type.clone(),
+                settings.heroku_api_key.clone(),
+                API_TIMEOUT,
+            ));
+        });
+    }
+}
+
+impl Supervised for HerokuApi {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        // The gate survives: a restart must not become a way around a rate limit or a bad key.
+        self.client = None;
+        self.link.restarting();
+    }
+}
+
+impl Supervisable for HerokuApi {
+    fn link(&self) -> &Link {
+        &self.link
+    }
+}
+
+impl Handler<GetApp> for HerokuApi {
+    type Result = ResponseActFuture<Self, Result<AppInfo, ApiError>>;
+
+    fn handle(&mut self, _: GetApp, _: &mut Context<Self>) -> Self::Result {
+        self.call("get app", |client| async move { client.app().await })
+    }
+}
+
+impl Handler<GetFormation> for HerokuApi {
+    type Result = ResponseActFuture<Self, Result<Formation, ApiError>>;
+
+    fn handle(&mut self, _: GetFormation, _: &mut Context<Self>) -> Self::Result {
+        self.call(
+            "get formation",
+            |client| async move { client.formation().await },
+        )
+    }
+}
+
+impl Handler<ScaleFormation> for HerokuApi {
+    type Result = ResponseActFuture<Self, Result<Formation, ApiError>>;
+
+    fn handle(&mut self, msg: ScaleFormation, _: &mut Context<Self>) -> Self::Result {
+        self.call("scale formation", move |client| async move {
+            client.scale(msg.quantity).await
+        })
+    }
+}
+
+impl Handler<InjectPanic> for HerokuApi {
+    type Result = ();
+
+    fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {
+        guarded(self, ctx, |_, _| {
+            panic!("injected panic in the Heroku API client")
+        });
+    }
+}

@@ -1,0 +1,86 @@
+//! The whole protocol between the actors, in one place.
+//!
+//! ```text
+//! Heartbeat ─SampleTaken─▶ Judge ─VerdictReached─▶ Controller ─GetFormation/ScaleFormation─▶ HerokuApi
+//!     └─GetApp (web_url)──────────────────────────────────────────────────────────────────▶ HerokuApi
+//!                          Judge ◀─ResetStreaks─ Controller ─SendNotice─▶ Notifier
+//! every actor ─ChildRestarted─▶ Supervisor
+//! ```
+
+use actix::prelude::*;
+
+use crate::control::Judged;
+use crate::heroku::{ApiError, AppInfo, Formation};
+use crate::judge::Sample;
+use crate::notices::Notice;
+
+/// Heartbeat → Judge: one heartbeat's result.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct SampleTaken {
+    /// The heartbeat's number since start (1 is the first).
+    pub beat: u64,
+    /// What it measured.
+    pub sample: Sample,
+}
+
+/// Judge → Controller: a sample's verdict and the streaks so far.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct VerdictReached {
+    /// The heartbeat's number.
+    pub beat: u64,
+    /// The sample judged.
+    pub sample: Sample,
+    /// The verdict, streaks and epoch.
+    pub judged: Judged,
+}
+
+/// Controller → Judge: start both streaks afresh (after a successful scale).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct ResetStreaks {
+    /// Verdicts from now on carry this epoch; older ones are ignored by the controller.
+    pub epoch: u64,
+}
+
+/// → HerokuApi: read the app (for its `web_url`).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<AppInfo, ApiError>")]
+pub struct GetApp;
+
+/// → HerokuApi: read the process type's formation (its dyno count).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<Formation, ApiError>")]
+pub struct GetFormation;
+
+/// → HerokuApi: set the process type's dyno count.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<Formation, ApiError>")]
+pub struct ScaleFormation {
+    /// The dyno count wanted.
+    pub quantity: u32,
+}
+
+/// Controller → Notifier: tell the admins.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct SendNotice {
+    /// What to tell them.
+    pub notice: Notice,
+}
+
+/// Any actor → Supervisor: I was restarted after a failure.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct ChildRestarted {
+    /// The actor's name.
+    pub actor: &'static str,
+}
+
+/// Makes the receiving actor panic inside a handler, to prove that supervision works.
+/// Not part of normal operation; used by the tests and by fault-injection runs.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct InjectPanic;

@@ -1,0 +1,231 @@
+//! The actors and how they are wired together under the supervisor (DESIGN §1, §5).
+
+mod controller;
+mod heartbeat;
+mod heroku_api;
+mod judge;
+pub mod messages;
+mod notifier;
+pub mod supervisor;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use slog::Logger;
+
+pub use controller::ControllerActor;
+pub use heartbeat::Heartbeat;
+pub use heroku_api::{HerokuApi, API_TIMEOUT};
+pub use judge::JudgeActor;
+pub use notifier::Notifier;
+
+use crate::control::ControllerConfig;
+use crate::decide::Policy;
+use crate::judge::Limits;
+use crate::settings::Settings;
+use messages::{GetApp, GetFormation, ScaleFormation};
+use supervisor::{Link, SupervisionPolicy, Supervisor, Watch};
+
+/// How soon a notice about a lasting condition is repeated.
+pub const NOTICE_REPEAT: Duration = Duration::from_secs(60 * 60);
+
+/// The wall clock the schedules are read against (tests substitute their own).
+pub type WallClock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// Where the controller and the heartbeat send their API requests: the real [`HerokuApi`] actor,
+/// or any actor that answers the same messages (a mock in tests).
+#[derive(Clone)]
+pub struct ApiRecipients {
+    /// Answers [`GetApp`].
+    pub get_app: Recipient<GetApp>,
+    /// Answers [`GetFormation`].
+    pub get_formation: Recipient<GetFormation>,
+    /// Answers [`ScaleFormation`].
+    pub scale: Recipient<ScaleFormation>,
+}
+
+impl ApiRecipients {
+    /// The recipients of one actor that handles all three requests.
+    pub fn of<A>(addr: &Addr<A>) -> Self
+    where
+        A: Actor<Context = Context<A>>
+            + Handler<GetApp>
+            + Handler<GetFormation>
+            + Handler<ScaleFormation>,
+    {
+        ApiRecipients {
+            get_app: addr.clone().recipient(),
+            get_formation: addr.clone().recipient(),
+            scale: addr.clone().recipient(),
+        }
+    }
+}
+
+/// Everything needed to start the actors, beyond the settings.
+#[derive(Clone)]
+pub struct Wiring {
+    /// Where the actors log.
+    pub log: Logger,
+    /// Restart pacing and limit.
+    pub policy: SupervisionPolicy,
+    /// `None` starts the real [`HerokuApi`] actor.
+    pub api: Option<ApiRecipients>,
+    /// The clock schedules are read against.
+    pub clock: WallClock,
+}
+
+impl Wiring {
+    /// The production wiring: real API actor, system clock, default supervision.
+    pub fn new(log: Logger) -> Self {
+        Wiring {
+            log,
+            policy: SupervisionPolicy::default(),
+            api: None,
+            clock: Arc::new(Utc::now),
+        }
+    }
+}
+
+/// The addresses of a running worker's actors.
+#[derive(Clone)]
+pub struct Actors {
+    /// Counts restarts and ends the process past the limit.
+    pub supervisor: Addr<Supervisor>,
+    /// The heartbeat timer.
+    pub heartbeat: Addr<Heartbeat>,
+    /// The response-time judge.
+    pub judge: Addr<JudgeActor>,
+    /// The scaling controller.
+    pub controller: Addr<ControllerActor>,
+    /// The Heroku API actor, unless another was wired in.
+    pub heroku_api: Option<Addr<HerokuApi>>,
+    /// The notifier.
+    pub notifier: Addr<Notifier>,
+}
+
+/// Starts every actor on the current arbiter. Must be called inside a running actix system.
+pub fn start(settings: Arc<Settings>, wiring: Wiring) -> Actors {
+    let log = wiring.log.clone();
+    let policy = wiring.policy;
+    let supervisor = Supervisor::new(&log, policy).start();
+    let link = |name: &'static str| {
+        let actor_log = log.new(slog::o!("actor" => name));
+        Link::new(name, &actor_log, supervisor.clone().recipient(), policy)
+    };
+
+    let notifier = actix::Supervisor::start({
+        let link = link("notifier");
+        let settings = settings.clone();
+        move |_| {
+            Notifier::new(
+                settings.heroku_app_name.clone(),
+                settings.process_type.clone(),
+                link,
+            )
+        }
+    });
+    let heroku_api = match wiring.api {
+        Some(_) => None,
+        None => Some(actix::Supervisor::start({
+            let link = link("heroku_api");
+            let settings = settings.clone();
+            move |_| HerokuApi::new(settings, link)
+        })),
+    };
+    let api = wiring
+        .api
+        .clone()
+        .or_else(|| heroku_api.as_ref().map(ApiRecipients::of))
+        .expect("either an API was wired in or the real one was started");
+
+    let limits = Limits {
+        max_response_time: settings.max_response_time,
+        min_response_time: settings.min_response_time,
+    };
+    let config = ControllerConfig {
+        policy: Policy {
+            fails_to_scale_up: settings.number_of_fails_to_scale_up_after,
+            passes_to_scale_down: settings.number_of_passes_to_scale_down_after,
+            increment: settings.increment,
+        },
+        formation_refresh: settings.formation_refresh,
+        notice_repeat: NOTICE_REPEAT,
+    };
+    // The judge and the controller each need the other's address: the controller is created
+    // first, and its context hands the judge its address before either runs.
+    let judge_slot = Rc::new(RefCell::new(None));
+    let controller = actix::Supervisor::start({
+        let judge_link = link("judge");
+        let controller_link = link("controller");
+        let settings = settings.clone();
+        let clock = wiring.clock.clone();
+        let api = api.clone();
+        let notifier = notifier.clone().recipient();
+        let judge_slot = judge_slot.clone();
+        move |ctx: &mut Context<ControllerActor>| {
+            let verdicts = ctx.address().recipient();
+            let judge =
+                actix::Supervisor::start(move |_| JudgeActor::new(limits, verdicts, judge_link));
+            *judge_slot.borrow_mut() = Some(judge.clone());
+            ControllerActor::new(
+                settings,
+                config,
+                clock,
+                api,
+                judge.recipient(),
+                notifier,
+                controller_link,
+            )
+        }
+    });
+    let judge = judge_slot
+        .borrow_mut()
+        .take()
+        .expect("the controller's constructor created the judge");
+
+    let heartbeat = actix::Supervisor::start({
+        let link = link("heartbeat");
+        let settings = settings.clone();
+        let samples = judge.clone().recipient();
+        let get_app = api.get_app.clone();
+        move |_| {
+            Heartbeat::new(
+                settings.heartbeat_url.clone(),
+                settings.heartbeat_interval,
+                settings.max_response_time,
+                samples,
+                get_app,
+                link,
+            )
+        }
+    });
+
+    watch(&supervisor, "heartbeat", &heartbeat);
+    watch(&supervisor, "judge", &judge);
+    watch(&supervisor, "controller", &controller);
+    watch(&supervisor, "notifier", &notifier);
+    if let Some(api) = &heroku_api {
+        watch(&supervisor, "heroku_api", api);
+    }
+
+    Actors {
+        supervisor,
+        heartbeat,
+        judge,
+        controller,
+        heroku_api,
+        notifier,
+    }
+}
+
+fn watch<A: Actor>(supervisor: &Addr<Supervisor>, actor: &'static str, addr: &Addr<A>) {
+    let addr = addr.clone();
+    supervisor.do_send(Watch {
+        actor,
+        alive: Box::new(move || addr.connected()),
+    });
+}

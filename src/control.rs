@@ -1,0 +1,253 @@
+//! The scaling controller's state machine, free of actors and I/O.
+//!
+//! It is fed verdicts and API results and answers with [`Action`]s for the actor to carry out.
+//! Keeping it plain means every rule here — re-read before scaling, one call in flight, streaks
+//! reset only after a successful scale — is unit-tested directly.
+
+use std::time::{Duration, Instant};
+
+use crate::decide::{decide, Bounds, Decision, Policy, ScaleReason};
+use crate::judge::{Streaks, Verdict};
+use crate::notices::{Notice, NoticeGate, NoticeKind};
+
+/// A verdict as the judge sends it: with its streaks and the streak epoch they belong to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Judged {
+    /// The latest sample's verdict.
+    pub verdict: Verdict,
+    /// Streaks including that verdict.
+    pub streaks: Streaks,
+    /// Which reset of the streaks these count from (see [`Action::ResetStreaks`]).
+    pub epoch: u64,
+}
+
+/// Something the controller actor must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Read the current dyno count from the API, then call [`Controller::on_formation`].
+    ReadFormation,
+    /// Set the dyno count, then call [`Controller::on_scaled`].
+    Scale {
+        /// The count before.
+        from: u32,
+        /// The count asked for.
+        to: u32,
+        /// Why.
+        reason: ScaleReason,
+    },
+    /// Tell the judge to start its streaks afresh, counting from this epoch.
+    ResetStreaks {
+        /// The new epoch.
+        epoch: u64,
+    },
+    /// Send a notice to the admins.
+    Notify(Notice),
+}
+
+/// What the controller is waiting for, if anything; at most one API call is ever in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    Read,
+    Scale {
+        from: u32,
+        to: u32,
+        reason: ScaleReason,
+    },
+}
+
+/// The dyno count as last read from the API, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Known {
+    quantity: u32,
+    read_at: Instant,
+}
+
+/// Settings the controller needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ControllerConfig {
+    /// Streak thresholds and step size.
+    pub policy: Policy,
+    /// How long a dyno count read from the API is trusted when nothing needs doing.
+    pub formation_refresh: Duration,
+    /// How soon a notice about a lasting condition is repeated.
+    pub notice_repeat: Duration,
+}
+
+/// The controller's state.
+#[derive(Debug, Clone)]
+pub struct Controller {
+    config: ControllerConfig,
+    known: Option<Known>,
+    pending: Option<Pending>,
+    streaks: Streaks,
+    epoch: u64,
+    notices: NoticeGate,
+}
+
+impl Controller {
+    /// A controller that knows nothing yet; start it with [`Controller::start`].
+    pub fn new(config: ControllerConfig) -> Self {
+        Controller {
+            config,
+            known: None,
+            pending: None,
+            streaks: Streaks::default(),
+            epoch: 0,
+            notices: NoticeGate::new(config.notice_repeat),
+        }
+    }
+
+    /// The first actions: read the dyno count so bounds are enforced without waiting.
+    pub fn start(&mut self) -> Vec<Action> {
+        self.read()
+    }
+
+    /// Forgets everything but the epoch (after a restart) and starts the streaks afresh, since
+    /// a scale may have completed unseen while the controller was down. Call
+    /// [`Controller::start`] afterwards, as for a new controller.
+    pub fn restart(&mut self) -> Vec<Action> {
+        let epoch = self.epoch + 1;
+        *self = Controller::new(self.config);
+        self.epoch = epoch;
+        vec![Action::ResetStreaks { epoch }]
+    }
+
+    /// The dyno count last read, if any.
+    pub fn quantity(&self) -> Option<u32> {
+        self.known.map(|known| known.quantity)
+    }
+
+    /// Whether an API call is in flight.
+    pub fn is_busy(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// A new verdict from the judge.
+    pub fn on_verdict(&mut self, judged: Judged, bounds: Bounds, now: Instant) -> Vec<Action> {
+        // Streaks counted before the last reset would scale a second time for the same need.
+        self.streaks = if judged.epoch == self.epoch {
+            judged.streaks
+        } else {
+            Streaks::default()
+        };
+        if self.pending.is_some() {
+            return Vec::new();
+        }
+        let Some(known) = self.known else {
+            return self.read();
+        };
+        if now.saturating_duration_since(known.read_at) >= self.config.formation_refresh {
+            return self.read();
+        }
+        match decide(known.quantity, bounds, self.streaks, self.config.policy) {
+            // Someone may have scaled by hand since the last read: check before acting.
+            Decision::Scale { .. } => self.read(),
+            decision => self.report(decision, known.quantity, bounds, now),
+        }
+    }
+
+    /// The result of [`Action::ReadFormation`]; `Err` means the read failed (already logged).
+    pub fn on_formation(
+        &mut self,
+        result: Result<u32, ()>,
+        bounds: Bounds,
+        now: Instant,
+    ) -> Vec<Action> {
+        if self.pending == Some(Pending::Read) {
+            self.pending = None;
+        }
+        let Ok(quantity) = result else {
+            return Vec::new();
+        };
+        self.known = Some(Known {
+            quantity,
+            read_at: now,
+        });
+        match decide(quantity, bounds, self.streaks, self.config.policy) {
+            Decision::Scale { to, reason } => {
+                self.pending = Some(Pending::Scale {
+                    from: quantity,
+                    to,
+                    reason,
+                });
+                vec![Action::Scale {
+                    from: quantity,
+                    to,
+                    reason,
+                }]
+            }
+            decision => self.report(decision, quantity, bounds, now),
+        }
+    }
+
+    /// The result of [`Action::Scale`]: the count the API now reports, or the error text.
+    pub fn on_scaled(&mut self, result: Result<u32, String>, now: Instant) -> Vec<Action> {
+        let Some(Pending::Scale { from, to, reason }) = self.pending.take() else {
+            return Vec::new();
+        };
+        match result {
+            Ok(quantity) => {
+                self.known = Some(Known {
+                    quantity,
+                    read_at: now,
+                });
+                self.notices
+                    .should_send(NoticeKind::ScaleFailed, false, now);
+                self.epoch += 1;
+                self.streaks = Streaks::default();
+                vec![Action::ResetStreaks { epoch: self.epoch }]
+            }
+            Err(error) => {
+                // The count is unknown now; streaks stay, so the next verdict tries again.
+                self.known = None;
+                let notice = Notice::ScaleFailed {
+                    from,
+                    to,
+                    reason,
+                    error,
+                };
+                self.notify_if_due(notice, true, now).into_iter().collect()
+            }
+        }
+    }
+
+    fn read(&mut self) -> Vec<Action> {
+        self.pending = Some(Pending::Read);
+        vec![Action::ReadFormation]
+    }
+
+    /// Updates the notice conditions for a decision that does not scale.
+    fn report(
+        &mut self,
+        decision: Decision,
+        quantity: u32,
+        bounds: Bounds,
+        now: Instant,
+    ) -> Vec<Action> {
+        let above = Notice::NeedsAboveMax {
+            quantity,
+            bounds,
+            slow_streak: self.streaks.slow,
+        };
+        let below = Notice::NeedsBelowMin {
+            quantity,
+            bounds,
+            fast_streak: self.streaks.fast,
+        };
+        let above_active = decision == Decision::NeedsAboveMax;
+        let below_active = decision == Decision::NeedsBelowMin;
+        self.notify_if_due(above, above_active, now)
+            .into_iter()
+            .chain(self.notify_if_due(below, below_active, now))
+            .collect()
+    }
+
+    fn notify_if_due(&mut self, notice: Notice, active: bool, now: Instant) -> Option<Action> {
+        self.notices
+            .should_send(notice.kind(), active, now)
+            .then_some(Action::Notify(notice))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,304 @@
+//! The three Platform API calls the worker makes, over awc.
+
+use std::time::Duration;
+
+use awc::http::{header, Method, StatusCode};
+use serde::Deserialize;
+use url::Url;
+
+use super::ApiError;
+use crate::secret::Secret;
+
+/// Heroku's API version header; without it the API answers with an error.
+const ACCEPT: &str = "application/vnd.heroku+json; version=3";
+/// App and formation objects are a few kilobytes; anything far larger is not what we asked for.
+const MAX_BODY_BYTES: usize = 256 * 1024;
+/// Error messages are kept to a readable length in logs and emails.
+const MAX_MESSAGE_CHARS: usize = 300;
+/// Used when a 429 carries no `Retry-After`: the budget refills by about 75 requests a minute.
+const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+
+/// The parts of an app object the worker uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppInfo {
+    /// The app's name.
+    pub name: String,
+    /// Where the app serves web traffic; `None` for apps without a web URL.
+    pub web_url: Option<Url>,
+}
+
+/// The parts of a formation object the worker uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Formation {
+    /// The process type, e.g. `web`.
+    pub process_type: String,
+    /// How many dynos of it run.
+    pub quantity: u32,
+}
+
+#[derive(Deserialize)]
+struct AppBody {
+    name: String,
+    web_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct FormationBody {
+    #[serde(rename = "type")]
+    process_type: String,
+    quantity: i64,
+}
+
+#[derive(Deserialize, Default)]
+struct ErrorBody {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// A client for one app and process type. Cheap to clone; not `Send` (awc is single-threaded),
+/// so it is built on the thread that uses it.
+#[derive(Clone)]
+pub struct HerokuClient {
+    http: awc::Client,
+    base: Url,
+    app: String,
+    process_type: String,
+    key: Secret,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for HerokuClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HerokuClient")
+            .field("base", &self.base.as_str())
+            .field("app", &self.app)
+            .field("process_type", &self.process_type)
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+impl HerokuClient {
+    /// A client for `app`'s `process_type` at `base`, giving up on any request after `timeout`.
+    pub fn new(
+        base: Url,
+        app: impl Into<String>,
+        process_type: impl Into<String>,
+        key: Secret,
+        timeout: Duration,
+    ) -> Self {
+        let http = awc::Client::builder()
+            .connector(awc::Connector::new().timeout(timeout))
+            .add_default_header((header::USER_AGENT, crate::USER_AGENT))
+            .disable_redirects()
+            .disable_timeout()
+            .finish();
+        HerokuClient {
+            http,
+            base,
+            app: app.into(),
+            process_type: process_type.into(),
+            key,
+            timeout,
+        }
+    }
+
+    /// `GET /apps/{app}`.
+    pub async fn app(&self) -> Result<AppInfo, ApiError> {
+        let url = self.url(&["apps", &self.app]);
+        let body: AppBody = self.call(Method::GET, url, None).await?;
+        let web_url = match body.web_url {
+            Some(text) => Some(Url::parse(&text).map_err(|error| {
+                ApiError::BadResponse(format!(
+                    "web_url \"{}\" is not a URL: {error}",
+                    short(&text)
+                ))
+            })?),
+            None => None,
+        };
+        Ok(AppInfo {
+            name: body.name,
+            web_url,
+        })
+    }
+
+    /// `GET /apps/{app}/formation/{type}`.
+    pub async fn formation(&self) -> Result<Formation, ApiError> {
+        let url = self.formation_url();
+        let body: FormationBody = self.call(Method::GET, url, None).await?;
+        formation(body)
+    }
+
+    /// `PATCH /apps/{app}/formation/{type}` with `{"quantity": N}`; returns the formation the
+    /// API reports afterwards (which is the truth, even if it differs from what was asked).
+    pub async fn scale(&self, quantity: u32) -> Result<Formation, ApiError> {
+        let url = self.formation_url();
+        let request = serde_json::json!({ "quantity": quantity });
+        let body: FormationBody = self.call(Method::PATCH, url, Some(request)).await?;
+        formation(body)
+    }
+
+    fn formation_url(&self) -> Url {
+        self.url(&["apps", &self.app, "formation", &self.process_type])
+    }
+
+    /// The base URL with `segments` appended, each percent-encoded.
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    async fn call<T: for<'de> Deserialize<'de>>(
+        &self,
+        method: Method,
+        url: Url,
+        json: Option<serde_json::Value>,
+    ) -> Result<T, ApiError> {
+        let exchange = async {
+            let request = self
+                .http
+                .request(method, url.as_str())
+                .insert_header((header::ACCEPT, ACCEPT))
+                .insert_header((
+                    header::AUTHORIZATION,
+                    format!("Bearer {}", self.key.expose()),
+                ));
+            let sent = match json {
+                Some(json) => request.send_json(&json).await,
+                None => request.send().await,
+            };
+            let mut response = sent.map_err(|error| ApiError::Network(error.to_string()))?;
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|text| text.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let body = response
+                .body()
+                .limit(MAX_BODY_BYTES)
+                .await
+                .map_err(|error| ApiError::Network(format!("reading the answer: {error}")))?;
+            Ok::<_, ApiError>((status, retry_after, body))
+        };
+        let (status, retry_after, body) = actix_rt::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| ApiError::Timeout(self.timeout))??;
+        if status.is_success() {
+            return serde_json::from_slice(&body).map_err(|error| {
+                ApiError::BadResponse(format!(
+                    "HTTP {} with a body that is not the expected JSON ({error})",
+                    status.as_u16()
+                ))
+            });
+        }
+        Err(error_from(status, retry_after, &body))
+    }
+}
+
+fn formation(body: FormationBody) -> Result<Formation, ApiError> {
+    let quantity = u32::try_from(body.quantity).map_err(|_| {
+        ApiError::BadResponse(format!("quantity {} is not a dyno count", body.quantity))
+    })?;
+    Ok(Formation {
+        process_type: body.process_type,
+        quantity,
+    })
+}
+
+/// Maps an error status and Heroku's `{id, message}` body (if it is one) to an [`ApiError`].
+fn error_from(status: StatusCode, retry_after: Option<Duration>, body: &[u8]) -> ApiError {
+    let ErrorBody { id, message } = serde_json::from_slice(body).unwrap_or_default();
+    let message = if message.is_empty() {
+        short(&String::from_utf8_lossy(body))
+    } else {
+        short(&message)
+    };
+    let id = short(&id);
+    match status.as_u16() {
+        401 | 403 => ApiError::Unauthorized {
+            status: status.as_u16(),
+            id,
+            message,
+        },
+        404 => ApiError::NotFound { id, message },
+        422 => ApiError::Unprocessable { id, message },
+        429 => ApiError::RateLimited {
+            message,
+            retry_after: retry_after.unwrap_or(DEFAULT_RATE_LIMIT_WAIT),
+        },
+        500..=599 => ApiError::Server {
+            status: status.as_u16(),
+            id,
+            message,
+        },
+        other => ApiError::Unexpected {
+            status: other,
+            id,
+            message,
+        },
+    }
+}
+
+/// One line of at most [`MAX_MESSAGE_CHARS`] characters.
+fn short(text: &str) -> String {
+    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() <= MAX_MESSAGE_CHARS {
+        line
+    } else {
+        let cut: String = line.chars().take(MAX_MESSAGE_CHARS).collect();
+        format!("{cut}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heroku_error_bodies_become_typed_errors() {
+        let body = br#"{"id":"cannot_run_above_limit","message":"Cannot run more than 10 Standard-1X dynos."}"#;
+        assert_eq!(
+            error_from(StatusCode::UNPROCESSABLE_ENTITY, None, body),
+            ApiError::Unprocessable {
+                id: "cannot_run_above_limit".into(),
+                message: "Cannot run more than 10 Standard-1X dynos.".into()
+            }
+        );
+        let limited = error_from(StatusCode::TOO_MANY_REQUESTS, None, b"{}");
+        assert!(
+            matches!(limited, ApiError::RateLimited { retry_after, .. } if retry_after == DEFAULT_RATE_LIMIT_WAIT)
+        );
+        let forbidden = error_from(StatusCode::FORBIDDEN, None, b"<html>nope</html>");
+        assert!(
+            matches!(forbidden, ApiError::Unauthorized { status: 403, ref message, .. } if message == "<html>nope</html>")
+        );
+        assert!(matches!(
+            error_from(StatusCode::BAD_GATEWAY, None, b""),
+            ApiError::Server { status: 502, .. }
+        ));
+    }
+
+    #[test]
+    fn a_negative_quantity_is_refused() {
+        let body = FormationBody {
+            process_type: "web".into(),
+            quantity: -1,
+        };
+        assert!(matches!(formation(body), Err(ApiError::BadResponse(_))));
+    }
+
+    #[test]
+    fn long_messages_are_shortened_to_one_line() {
+        let long = "x\n".repeat(1000);
+        let message = short(&long);
+        assert!(!message.contains('\n'));
+        assert_eq!(message.chars().count(), MAX_MESSAGE_CHARS + 1);
+    }
+}

@@ -1,0 +1,165 @@
+//! What can go wrong talking to the Heroku API, and what the operator should do about it.
+
+use std::time::Duration;
+
+/// A failed API call. Messages come from Heroku's `{id, message}` error bodies or from the
+/// network layer; none of them contain the API key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// 401 or 403: the key is wrong, revoked, or lacks access to the app.
+    #[error("the Heroku API refused the key (HTTP {status} {id}: {message})")]
+    Unauthorized {
+        /// 401 or 403.
+        status: u16,
+        /// Heroku's error id, e.g. `unauthorized`.
+        id: String,
+        /// Heroku's message.
+        message: String,
+    },
+    /// 404: the app or the process type does not exist (or the key cannot see it).
+    #[error("the Heroku API does not know the app or process type (HTTP 404 {id}: {message})")]
+    NotFound {
+        /// Heroku's error id.
+        id: String,
+        /// Heroku's message.
+        message: String,
+    },
+    /// 422: the request was understood and refused, e.g. `cannot_run_above_limit`.
+    #[error("the Heroku API refused the change (HTTP 422 {id}: {message})")]
+    Unprocessable {
+        /// Heroku's error id.
+        id: String,
+        /// Heroku's message.
+        message: String,
+    },
+    /// 429: the account's request budget is spent.
+    #[error("the Heroku API rate limit is reached (HTTP 429: {message})")]
+    RateLimited {
+        /// Heroku's message.
+        message: String,
+        /// How long to wait before the next request.
+        retry_after: Duration,
+    },
+    /// 5xx: Heroku's side failed.
+    #[error("the Heroku API failed (HTTP {status} {id}: {message})")]
+    Server {
+        /// The status.
+        status: u16,
+        /// Heroku's error id, if any.
+        id: String,
+        /// Heroku's message, if any.
+        message: String,
+    },
+    /// Another status the worker does not expect.
+    #[error("the Heroku API answered HTTP {status} ({id}: {message})")]
+    Unexpected {
+        /// The status.
+        status: u16,
+        /// Heroku's error id, if any.
+        id: String,
+        /// Heroku's message, if any.
+        message: String,
+    },
+    /// No complete answer in time.
+    #[error("the Heroku API did not answer within {} s", .0.as_secs_f64())]
+    Timeout(Duration),
+    /// Connecting, TLS or the transfer failed.
+    #[error("could not reach the Heroku API: {0}")]
+    Network(String),
+    /// A 2xx answer that is not the JSON the schema promises.
+    #[error("the Heroku API's answer could not be used: {0}")]
+    BadResponse(String),
+    /// Not sent at all: the client is waiting after an earlier error.
+    #[error("not sent, waiting {} s more after: {cause}", .remaining.as_secs())]
+    Deferred {
+        /// Time left to wait.
+        remaining: Duration,
+        /// The error that started the wait.
+        cause: Box<ApiError>,
+    },
+    /// The API actor could not take the request (it was restarting or stopped).
+    #[error("the Heroku API client is not available ({0})")]
+    Unavailable(String),
+}
+
+impl ApiError {
+    /// What the operator should do, in a few words, for the log line.
+    pub fn advice(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized { .. } => {
+                "check AUTOSCALE_HEROKU_API_KEY: create a token with `heroku authorizations:create` \
+                 and make sure it can manage the app"
+            }
+            ApiError::NotFound { .. } => {
+                "check AUTOSCALE_HEROKU_APP_NAME and AUTOSCALE_PROCESS_TYPE against `heroku ps`"
+            }
+            ApiError::Unprocessable { .. } => {
+                "Heroku refused this quantity; check the account's dyno limits or lower \
+                 AUTOSCALE_MAX_DYNOS"
+            }
+            ApiError::RateLimited { .. } => {
+                "another client shares this account's API budget; the worker waits and retries"
+            }
+            ApiError::Deferred { cause, .. } => cause.advice(),
+            _ => "the worker retries automatically",
+        }
+    }
+
+    /// How long to hold every request back after this error, given how many failed in a row.
+    /// Key, app and rate-limit problems are retried slowly so a bad key never hammers the API;
+    /// passing faults (5xx, network) are retried soon, backing off if they go on.
+    pub fn backoff(&self, failures_in_a_row: u32) -> Duration {
+        let doubling = |first: u64, cap: u64| {
+            let exponent = failures_in_a_row.saturating_sub(1).min(16);
+            Duration::from_secs(first.saturating_mul(1 << exponent).min(cap))
+        };
+        match self {
+            ApiError::Unauthorized { .. } | ApiError::NotFound { .. } => doubling(60, 900),
+            ApiError::Unprocessable { .. } => Duration::from_secs(60),
+            ApiError::RateLimited { retry_after, .. } => *retry_after,
+            ApiError::Deferred { .. } | ApiError::Unavailable(_) => Duration::ZERO,
+            _ => doubling(1, 60),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unauthorized() -> ApiError {
+        ApiError::Unauthorized {
+            status: 401,
+            id: "unauthorized".into(),
+            message: "Invalid credentials provided.".into(),
+        }
+    }
+
+    #[test]
+    fn a_bad_key_is_retried_slowly_and_ever_more_slowly() {
+        assert_eq!(unauthorized().backoff(1), Duration::from_secs(60));
+        assert_eq!(unauthorized().backoff(2), Duration::from_secs(120));
+        assert_eq!(unauthorized().backoff(50), Duration::from_secs(900));
+    }
+
+    #[test]
+    fn passing_faults_are_retried_soon() {
+        let error = ApiError::Server {
+            status: 503,
+            id: String::new(),
+            message: String::new(),
+        };
+        assert_eq!(error.backoff(1), Duration::from_secs(1));
+        assert_eq!(error.backoff(3), Duration::from_secs(4));
+        assert_eq!(error.backoff(30), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn messages_say_what_happened() {
+        assert_eq!(
+            unauthorized().to_string(),
+            "the Heroku API refused the key (HTTP 401 unauthorized: Invalid credentials provided.)"
+        );
+        assert!(unauthorized().advice().contains("AUTOSCALE_HEROKU_API_KEY"));
+    }
+}

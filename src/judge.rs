@@ -1,0 +1,210 @@
+//! Judging heartbeats: each sample is slow, fast or neutral, and streaks count them.
+
+use std::fmt;
+use std::time::Duration;
+
+/// How a heartbeat request ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeOutcome {
+    /// The app answered with this HTTP status (after following redirects).
+    Status(u16),
+    /// No complete answer by the max response time; the probe stopped waiting.
+    TimedOut,
+    /// Connecting, sending or reading failed; the text says how.
+    Failed(String),
+}
+
+/// One heartbeat's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sample {
+    /// From sending the request to the end of the response (or to giving up).
+    pub latency: Duration,
+    /// What came back.
+    pub outcome: ProbeOutcome,
+}
+
+/// The judgement of one sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Too slow, or failed: counts towards scaling up.
+    Slow,
+    /// Quicker than the min response time: counts towards scaling down.
+    Fast,
+    /// In between (bounds included): ends both streaks.
+    Neutral,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::Slow => "slow",
+            Verdict::Fast => "fast",
+            Verdict::Neutral => "neutral",
+        })
+    }
+}
+
+/// The response-time limits a sample is judged against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Slower than this is slow.
+    pub max_response_time: Duration,
+    /// Faster than this (with a 2xx) is fast.
+    pub min_response_time: Duration,
+}
+
+/// Classifies one sample.
+pub fn classify(sample: &Sample, limits: Limits) -> Verdict {
+    match sample.outcome {
+        ProbeOutcome::Status(status) if (200..300).contains(&status) => {
+            if sample.latency > limits.max_response_time {
+                Verdict::Slow
+            } else if sample.latency < limits.min_response_time {
+                Verdict::Fast
+            } else {
+                Verdict::Neutral
+            }
+        }
+        // Any other status, a timeout or a failed connection means users are not being served.
+        _ => Verdict::Slow,
+    }
+}
+
+/// Consecutive slow and fast verdicts; at most one of the two is non-zero.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Streaks {
+    /// Consecutive slow verdicts up to now.
+    pub slow: u32,
+    /// Consecutive fast verdicts up to now.
+    pub fast: u32,
+}
+
+impl Streaks {
+    /// Adds a verdict: it extends its own streak and ends the other (neutral ends both).
+    pub fn record(&mut self, verdict: Verdict) {
+        *self = match verdict {
+            Verdict::Slow => Streaks {
+                slow: self.slow.saturating_add(1),
+                fast: 0,
+            },
+            Verdict::Fast => Streaks {
+                slow: 0,
+                fast: self.fast.saturating_add(1),
+            },
+            Verdict::Neutral => Streaks::default(),
+        };
+    }
+}
+
+/// Judges samples and keeps the streaks.
+#[derive(Debug, Clone)]
+pub struct Judge {
+    limits: Limits,
+    streaks: Streaks,
+}
+
+impl Judge {
+    /// A judge with no history.
+    pub fn new(limits: Limits) -> Self {
+        Judge {
+            limits,
+            streaks: Streaks::default(),
+        }
+    }
+
+    /// Judges a sample and returns its verdict with the streaks that include it.
+    pub fn judge(&mut self, sample: &Sample) -> (Verdict, Streaks) {
+        let verdict = classify(sample, self.limits);
+        self.streaks.record(verdict);
+        (verdict, self.streaks)
+    }
+
+    /// Starts both streaks afresh (after a successful scale).
+    pub fn reset(&mut self) {
+        self.streaks = Streaks::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        max_response_time: Duration::from_millis(1000),
+        min_response_time: Duration::from_millis(200),
+    };
+
+    fn ok(ms: u64) -> Sample {
+        Sample {
+            latency: Duration::from_millis(ms),
+            outcome: ProbeOutcome::Status(200),
+        }
+    }
+
+    fn with(ms: u64, outcome: ProbeOutcome) -> Sample {
+        Sample {
+            latency: Duration::from_millis(ms),
+            outcome,
+        }
+    }
+
+    #[test]
+    fn latency_decides_for_successful_responses_with_bounds_neutral() {
+        assert_eq!(classify(&ok(1001), LIMITS), Verdict::Slow);
+        assert_eq!(classify(&ok(1000), LIMITS), Verdict::Neutral);
+        assert_eq!(classify(&ok(500), LIMITS), Verdict::Neutral);
+        assert_eq!(classify(&ok(200), LIMITS), Verdict::Neutral);
+        assert_eq!(classify(&ok(199), LIMITS), Verdict::Fast);
+        assert_eq!(classify(&ok(0), LIMITS), Verdict::Fast);
+    }
+
+    #[test]
+    fn failures_are_slow_however_quick() {
+        assert_eq!(
+            classify(&with(5, ProbeOutcome::Status(500)), LIMITS),
+            Verdict::Slow
+        );
+        assert_eq!(
+            classify(&with(5, ProbeOutcome::Status(404)), LIMITS),
+            Verdict::Slow
+        );
+        assert_eq!(
+            classify(&with(5, ProbeOutcome::Status(302)), LIMITS),
+            Verdict::Slow
+        );
+        assert_eq!(
+            classify(&with(1000, ProbeOutcome::TimedOut), LIMITS),
+            Verdict::Slow
+        );
+        let refused = ProbeOutcome::Failed("connection refused".into());
+        assert_eq!(classify(&with(1, refused), LIMITS), Verdict::Slow);
+        assert_eq!(
+            classify(&with(5, ProbeOutcome::Status(204)), LIMITS),
+            Verdict::Fast
+        );
+    }
+
+    #[test]
+    fn streaks_are_strictly_consecutive() {
+        let mut judge = Judge::new(LIMITS);
+        assert_eq!(judge.judge(&ok(2000)).1, Streaks { slow: 1, fast: 0 });
+        assert_eq!(judge.judge(&ok(2000)).1, Streaks { slow: 2, fast: 0 });
+        assert_eq!(judge.judge(&ok(50)).1, Streaks { slow: 0, fast: 1 });
+        assert_eq!(judge.judge(&ok(2000)).1, Streaks { slow: 1, fast: 0 });
+        assert_eq!(judge.judge(&ok(500)).1, Streaks::default());
+        assert_eq!(judge.judge(&ok(50)).1, Streaks { slow: 0, fast: 1 });
+        assert_eq!(judge.judge(&ok(50)).1, Streaks { slow: 0, fast: 2 });
+        judge.reset();
+        assert_eq!(judge.judge(&ok(50)).1, Streaks { slow: 0, fast: 1 });
+    }
+
+    #[test]
+    fn slow_after_fast_builds_a_fresh_slow_streak() {
+        let mut judge = Judge::new(LIMITS);
+        for _ in 0..3 {
+            judge.judge(&ok(10));
+        }
+        let streaks: Vec<Streaks> = (0..3).map(|_| judge.judge(&ok(3000)).1).collect();
+        assert_eq!(streaks.last(), Some(&Streaks { slow: 3, fast: 0 }));
+    }
+}

@@ -1,0 +1,176 @@
+//! Notices for the admins, and the rule that sends each one when its condition begins and then at
+//! most once per repeat period while it lasts (never once per heartbeat).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::decide::{Bounds, ScaleReason};
+
+/// Something an admin should hear about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// Responses are slow and the dyno count is already at the maximum in force.
+    NeedsAboveMax {
+        /// Dynos running.
+        quantity: u32,
+        /// The bounds in force.
+        bounds: Bounds,
+        /// Slow heartbeats in a row so far.
+        slow_streak: u32,
+    },
+    /// Responses are fast and the dyno count is already at the minimum in force (above 1).
+    NeedsBelowMin {
+        /// Dynos running.
+        quantity: u32,
+        /// The bounds in force.
+        bounds: Bounds,
+        /// Fast heartbeats in a row so far.
+        fast_streak: u32,
+    },
+    /// A scale call failed.
+    ScaleFailed {
+        /// Dynos before the attempt.
+        from: u32,
+        /// Dynos asked for.
+        to: u32,
+        /// Why the scale was attempted.
+        reason: ScaleReason,
+        /// What went wrong, with advice.
+        error: String,
+    },
+}
+
+/// The kinds of notice, each rate-limited on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NoticeKind {
+    /// See [`Notice::NeedsAboveMax`].
+    NeedsAboveMax,
+    /// See [`Notice::NeedsBelowMin`].
+    NeedsBelowMin,
+    /// See [`Notice::ScaleFailed`].
+    ScaleFailed,
+}
+
+impl fmt::Display for NoticeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NoticeKind::NeedsAboveMax => "needs_above_max",
+            NoticeKind::NeedsBelowMin => "needs_below_min",
+            NoticeKind::ScaleFailed => "scale_failed",
+        })
+    }
+}
+
+impl Notice {
+    /// Which kind of notice this is.
+    pub fn kind(&self) -> NoticeKind {
+        match self {
+            Notice::NeedsAboveMax { .. } => NoticeKind::NeedsAboveMax,
+            Notice::NeedsBelowMin { .. } => NoticeKind::NeedsBelowMin,
+            Notice::ScaleFailed { .. } => NoticeKind::ScaleFailed,
+        }
+    }
+
+    /// One plain sentence saying what happened and which setting to look at.
+    pub fn describe(&self, process_type: &str) -> String {
+        match self {
+            Notice::NeedsAboveMax {
+                quantity,
+                bounds,
+                slow_streak,
+            } => format!(
+                "at max {quantity} {process_type} dynos and responses still too slow \
+                 ({slow_streak} slow heartbeats in a row, {bounds}); raise AUTOSCALE_MAX_DYNOS \
+                 to allow more"
+            ),
+            Notice::NeedsBelowMin {
+                quantity,
+                bounds,
+                fast_streak,
+            } => format!(
+                "at min {quantity} {process_type} dynos and responses fast \
+                 ({fast_streak} fast heartbeats in a row, {bounds}); AUTOSCALE_MIN_DYNOS may \
+                 be higher than needed"
+            ),
+            Notice::ScaleFailed {
+                from,
+                to,
+                reason,
+                error,
+            } => format!("scaling {process_type} from {from} to {to} ({reason}) failed: {error}"),
+        }
+    }
+}
+
+/// Decides when a notice whose condition is active should actually be sent.
+#[derive(Debug, Clone)]
+pub struct NoticeGate {
+    repeat_after: Duration,
+    last_sent: HashMap<NoticeKind, Instant>,
+}
+
+impl NoticeGate {
+    /// A gate that repeats an ongoing condition's notice after `repeat_after`.
+    pub fn new(repeat_after: Duration) -> Self {
+        NoticeGate {
+            repeat_after,
+            last_sent: HashMap::new(),
+        }
+    }
+
+    /// Reports whether the condition of `kind` holds now; returns true when a notice should go
+    /// out: the condition just began, or it has lasted a repeat period since the last notice.
+    pub fn should_send(&mut self, kind: NoticeKind, active: bool, now: Instant) -> bool {
+        if !active {
+            self.last_sent.remove(&kind);
+            return false;
+        }
+        match self.last_sent.get(&kind) {
+            Some(sent) if now.saturating_duration_since(*sent) < self.repeat_after => false,
+            _ => {
+                self.last_sent.insert(kind, now);
+                true
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lasting_condition_is_sent_once_per_repeat_period() {
+        let start = Instant::now();
+        let mut gate = NoticeGate::new(Duration::from_secs(3600));
+        let sent: Vec<bool> = (0..20)
+            .map(|beat| {
+                let now = start + Duration::from_secs(30 * beat);
+                gate.should_send(NoticeKind::NeedsAboveMax, true, now)
+            })
+            .collect();
+        assert_eq!(sent.iter().filter(|sent| **sent).count(), 1);
+        assert!(sent[0]);
+        let an_hour_on = start + Duration::from_secs(3600);
+        assert!(gate.should_send(NoticeKind::NeedsAboveMax, true, an_hour_on));
+    }
+
+    #[test]
+    fn a_condition_that_ends_and_begins_again_is_sent_again() {
+        let now = Instant::now();
+        let mut gate = NoticeGate::new(Duration::from_secs(3600));
+        assert!(gate.should_send(NoticeKind::ScaleFailed, true, now));
+        assert!(!gate.should_send(NoticeKind::ScaleFailed, true, now));
+        assert!(!gate.should_send(NoticeKind::ScaleFailed, false, now));
+        assert!(gate.should_send(NoticeKind::ScaleFailed, true, now));
+    }
+
+    #[test]
+    fn kinds_are_limited_separately() {
+        let now = Instant::now();
+        let mut gate = NoticeGate::new(Duration::from_secs(3600));
+        assert!(gate.should_send(NoticeKind::NeedsAboveMax, true, now));
+        assert!(gate.should_send(NoticeKind::ScaleFailed, true, now));
+    }
+}

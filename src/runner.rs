@@ -1,0 +1,201 @@
+//! Running the worker: inside an existing actix system, on the current thread until a signal,
+//! or on a thread of its own with a handle to stop it.
+
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+
+use actix_rt::System;
+use slog::{info, o, Drain, Logger};
+
+use crate::actors::supervisor::SupervisionPolicy;
+use crate::actors::{self, Actors, ApiRecipients, WallClock, Wiring};
+use crate::settings::{LogLevel, Settings};
+
+/// Why a worker stopped other than by request.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// Actors failed faster than the restart limit allows.
+    #[error("the worker gave up after too many actor failures (exit code {0})")]
+    Supervision(i32),
+    /// The worker's thread or runtime could not be started.
+    #[error("the worker could not start: {0}")]
+    Start(#[from] std::io::Error),
+    /// The worker's thread panicked outside any actor.
+    #[error("the worker thread panicked")]
+    Panicked,
+}
+
+/// A logger that writes one plain line per event to standard output (Heroku's log stream).
+pub fn logger(level: LogLevel) -> Logger {
+    let decorator = slog_term::PlainSyncDecorator::new(std::io::stdout());
+    let drain = slog_term::FullFormat::new(decorator).build().fuse();
+    let drain = slog::LevelFilter::new(drain, level.to_slog()).fuse();
+    Logger::root(drain, o!())
+}
+
+/// Builds and runs the autoscaler.
+pub struct Autoscaler {
+    settings: Arc<Settings>,
+    wiring: Wiring,
+}
+
+impl Autoscaler {
+    /// An autoscaler for `settings`, logging to standard output at the configured level.
+    pub fn new(settings: Settings) -> Self {
+        let log = logger(settings.log_level);
+        Autoscaler {
+            settings: Arc::new(settings),
+            wiring: Wiring::new(log),
+        }
+    }
+
+    /// Logs to `log` instead of standard output.
+    pub fn with_logger(mut self, log: Logger) -> Self {
+        self.wiring.log = log;
+        self
+    }
+
+    /// Sends API requests to another actor instead of the real Heroku API (tests, local runs).
+    pub fn with_api(mut self, api: ApiRecipients) -> Self {
+        self.wiring.api = Some(api);
+        self
+    }
+
+    /// Changes how restarts are paced and limited.
+    pub fn with_supervision(mut self, policy: SupervisionPolicy) -> Self {
+        self.wiring.policy = policy;
+        self
+    }
+
+    /// Reads schedules against another clock (tests).
+    pub fn with_clock(mut self, clock: WallClock) -> Self {
+        self.wiring.clock = clock;
+        self
+    }
+
+    /// Starts the actors in the actix system that is running on this thread.
+    pub fn start(self) -> Actors {
+        install_crypto_provider();
+        let log = &self.wiring.log;
+        info!(
+            log,
+            "starting heroku-autoscale version={} app={} process={} interval_s={} url={}",
+            env!("CARGO_PKG_VERSION"),
+            self.settings.heroku_app_name,
+            self.settings.process_type,
+            self.settings.heartbeat_interval.as_secs_f64(),
+            self.settings.heartbeat_url
+        );
+        actors::start(self.settings, self.wiring)
+    }
+
+    /// Runs on this thread until SIGTERM or SIGINT (then `Ok`), or until supervision gives up.
+    pub fn run(self) -> Result<(), WorkerError> {
+        let system = System::new();
+        let log = self.wiring.log.clone();
+        system.block_on(async move {
+            self.start();
+            actix_rt::spawn(stop_on_signal(log));
+        });
+        exit_code_to_result(system.run_with_code()?)
+    }
+
+    /// Runs on a new thread with its own actix system; the handle stops it and waits for it.
+    /// The host program keeps its own signal handling.
+    pub fn spawn(self) -> Result<WorkerHandle, WorkerError> {
+        let (sender, receiver) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("heroku-autoscale".into())
+            .spawn(move || {
+                let system = System::new();
+                system.block_on(async move {
+                    self.start();
+                });
+                // The receiver only disappears if spawn() itself failed, nothing to do then.
+                let _ = sender.send(System::current());
+                exit_code_to_result(system.run_with_code()?)
+            })?;
+        let system = receiver.recv().map_err(|_| WorkerError::Panicked)?;
+        Ok(WorkerHandle {
+            system,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+}
+
+/// A worker running on its own thread.
+pub struct WorkerHandle {
+    system: System,
+    thread: Mutex<Option<JoinHandle<Result<(), WorkerError>>>>,
+}
+
+impl WorkerHandle {
+    /// Asks the worker to stop; returns at once (use [`WorkerHandle::join`] to wait).
+    pub fn stop(&self) {
+        self.system.stop();
+    }
+
+    /// Whether the worker's thread has ended (stopped, or gave up after too many failures).
+    pub fn is_finished(&self) -> bool {
+        self.thread
+            .lock()
+            .map(|thread| thread.as_ref().is_none_or(JoinHandle::is_finished))
+            .unwrap_or(true)
+    }
+
+    /// Waits for the worker's thread to end and says how it ended.
+    pub fn join(self) -> Result<(), WorkerError> {
+        let thread = self.thread.lock().ok().and_then(|mut thread| thread.take());
+        match thread {
+            Some(thread) => thread.join().map_err(|_| WorkerError::Panicked)?,
+            None => Ok(()),
+        }
+    }
+}
+
+fn exit_code_to_result(code: i32) -> Result<(), WorkerError> {
+    match code {
+        0 => Ok(()),
+        code => Err(WorkerError::Supervision(code)),
+    }
+}
+
+/// awc enables no rustls crypto provider by itself; install ring once. If the host program
+/// installed one already, that one stays.
+fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Stops the system on SIGTERM (what Heroku sends, 30 s before SIGKILL) or SIGINT (Ctrl-C).
+async fn stop_on_signal(log: Logger) {
+    let signal = wait_for_signal().await;
+    info!(log, "stopping on {signal}");
+    System::current().stop();
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() -> &'static str {
+    use futures_util::future::{select, Either};
+    use tokio::signal::unix::{signal, SignalKind};
+
+    let (Ok(mut terminate), Ok(mut interrupt)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers the platform's SIGKILL still ends the process.
+        return std::future::pending().await;
+    };
+    let terminated = Box::pin(terminate.recv());
+    let interrupted = Box::pin(interrupt.recv());
+    let which = match select(terminated, interrupted).await {
+        Either::Left(_) => "SIGTERM",
+        Either::Right(_) => "SIGINT",
+    };
+    which
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() -> &'static str {
+    let _ = tokio::signal::ctrl_c().await;
+    "Ctrl-C"
+}

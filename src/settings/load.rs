@@ -1,0 +1,516 @@
+//! Reading the settings from defaults, a TOML file and the environment, and validating them.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use config::{Config, Environment, File, FileFormat, Source, Value, ValueKind};
+use url::{Host, Url};
+
+use super::catalogue;
+use super::schedule::{first_conflict, DynoLimit};
+use super::{HeartbeatUrl, LogLevel, Problem, Settings, SettingsError};
+use crate::secret::Secret;
+
+const ENV_PREFIX: &str = "AUTOSCALE_";
+const CONFIG_FILE_VARIABLE: &str = "AUTOSCALE_CONFIG";
+/// Fallbacks read when the `AUTOSCALE_` variable is not set: (setting key, variable).
+const ENV_FALLBACKS: &[(&str, &str)] = &[
+    ("time_zone", "TIME_ZONE"),
+    ("heroku_api_key", "HEROKU_API_KEY"),
+];
+/// A heartbeat interval longer than a day is surely a mistake (a unit mix-up).
+const LONGEST_INTERVAL_SECONDS: f64 = 86_400.0;
+
+/// Where settings are read from: a process's environment and an optional TOML file.
+///
+/// Tests build one from a plain map, so they never touch the process environment.
+#[derive(Debug, Clone, Default)]
+pub struct SettingsSource {
+    /// A TOML file given on the command line; `AUTOSCALE_CONFIG` is used when this is `None`.
+    pub config_file: Option<PathBuf>,
+    /// Environment variables.
+    pub env: HashMap<String, String>,
+}
+
+impl SettingsSource {
+    /// The current process's environment, plus an optional TOML file.
+    pub fn from_process(config_file: Option<PathBuf>) -> Self {
+        SettingsSource {
+            config_file,
+            env: std::env::vars().collect(),
+        }
+    }
+
+    /// Settings from the given variables only (no file unless `AUTOSCALE_CONFIG` names one).
+    pub fn from_vars<K: Into<String>, V: Into<String>>(
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        SettingsSource {
+            config_file: None,
+            env: vars
+                .into_iter()
+                .map(|(key, value)| (key.into(), value.into()))
+                .collect(),
+        }
+    }
+}
+
+/// Settings that passed validation, with warnings worth logging once at start.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The settings.
+    pub settings: Settings,
+    /// Things that are not errors but look like mistakes (an unknown variable, say).
+    pub warnings: Vec<String>,
+}
+
+/// Reads and validates the settings; on failure, returns every problem found.
+pub fn load(source: &SettingsSource) -> Result<Loaded, SettingsError> {
+    let mut warnings = Vec::new();
+    let (env_values, env_names) = settings_from_env(&source.env, &mut warnings);
+    let config_file = source
+        .config_file
+        .clone()
+        .or_else(|| source.env.get(CONFIG_FILE_VARIABLE).map(PathBuf::from))
+        .filter(|path| !path.as_os_str().is_empty());
+
+    let mut builder = Config::builder();
+    if let Some(path) = &config_file {
+        builder = builder.add_source(File::from(path.clone()).format(FileFormat::Toml));
+    }
+    builder = builder.add_source(
+        Environment::with_prefix("AUTOSCALE")
+            .prefix_separator("_")
+            .source(Some(env_values)),
+    );
+    let values = builder
+        .build()
+        .and_then(|config| config.collect())
+        .map_err(|error| SettingsError {
+            problems: vec![Problem {
+                setting: "AUTOSCALE_CONFIG".into(),
+                value: config_file.as_ref().map(|path| path.display().to_string()),
+                message: format!("the settings file could not be read: {error}"),
+            }],
+        })?;
+
+    let file_name = config_file.map(|path| path.display().to_string());
+    for key in values.keys() {
+        if catalogue::find(key).is_none() && !env_names.contains_key(key) {
+            let file = file_name.as_deref().unwrap_or("the settings file");
+            warnings.push(unknown_setting_warning(&format!("{key} in {file}"), key));
+        }
+    }
+
+    let mut reader = Reader {
+        values,
+        env_names,
+        file_name,
+        problems: Vec::new(),
+    };
+    let settings = reader.settings();
+    match settings {
+        Some(settings) if reader.problems.is_empty() => Ok(Loaded { settings, warnings }),
+        _ => Err(SettingsError {
+            problems: reader.problems,
+        }),
+    }
+}
+
+/// The `AUTOSCALE_*` variables (and fallbacks) as the config crate expects them, and for each
+/// setting key the variable it came from (so errors can name it).
+fn settings_from_env(
+    env: &HashMap<String, String>,
+    warnings: &mut Vec<String>,
+) -> (config::Map<String, String>, HashMap<String, String>) {
+    let mut values = config::Map::new();
+    let mut names = HashMap::new();
+    let mut variables: Vec<(&String, &String)> = env.iter().collect();
+    variables.sort();
+    for (name, value) in variables {
+        let Some(key) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        if name == CONFIG_FILE_VARIABLE || value.trim().is_empty() {
+            continue;
+        }
+        let key = key.to_ascii_lowercase();
+        if catalogue::find(&key).is_none() {
+            warnings.push(unknown_setting_warning(name, &key));
+            continue;
+        }
+        values.insert(name.clone(), value.clone());
+        names.insert(key, name.clone());
+    }
+    for (key, fallback) in ENV_FALLBACKS {
+        let value = env.get(*fallback).filter(|value| !value.trim().is_empty());
+        if let (false, Some(value)) = (names.contains_key(*key), value) {
+            values.insert(
+                format!("{ENV_PREFIX}{}", key.to_ascii_uppercase()),
+                value.clone(),
+            );
+            names.insert(key.to_string(), fallback.to_string());
+        }
+    }
+    (values, names)
+}
+
+fn unknown_setting_warning(name: &str, key: &str) -> String {
+    match catalogue::nearest(key) {
+        Some(known) => format!(
+            "unknown setting {name} is ignored; did you mean {} ({})?",
+            known.env_name(),
+            known.key
+        ),
+        None => format!("unknown setting {name} is ignored"),
+    }
+}
+
+/// Turns raw values into typed settings, recording a [`Problem`] for each bad one.
+struct Reader {
+    values: config::Map<String, Value>,
+    env_names: HashMap<String, String>,
+    file_name: Option<String>,
+    problems: Vec<Problem>,
+}
+
+/// A raw value and the name to cite it by.
+struct Raw {
+    name: String,
+    value: Value,
+}
+
+impl Reader {
+    fn settings(&mut self) -> Option<Settings> {
+        let heroku_app_name = self.parse("heroku_app_name", parse_app_name);
+        let heroku_api_key = self.secret("heroku_api_key");
+        let heroku_api_url = self.parse("heroku_api_url", parse_api_url);
+        let process_type = self.parse("process_type", parse_process_type);
+        let heartbeat_interval = self.parse("heartbeat_interval_in_seconds", parse_seconds);
+        let heartbeat_url = self.parse("heartbeat_url", parse_heartbeat_url);
+        let max_response_time = self.parse("max_response_time_in_ms", |text| {
+            parse_whole(text, 1).map(|ms| Duration::from_millis(ms.into()))
+        });
+        let min_response_time = self.parse("min_response_time_in_ms", |text| {
+            parse_whole(text, 0).map(|ms| Duration::from_millis(ms.into()))
+        });
+        let fails = self.parse("number_of_fails_to_scale_up_after", |t| parse_whole(t, 1));
+        let passes = self.parse("number_of_passes_to_scale_down_after", |t| {
+            parse_whole(t, 1)
+        });
+        let max_dynos = self.dyno_limit("max_dynos");
+        let min_dynos = self.dyno_limit("min_dynos");
+        let increment = self.parse("increment", |text| parse_whole(text, 1));
+        let time_zone = self.parse("time_zone", parse_time_zone);
+        let formation_refresh = self.parse("formation_refresh_in_seconds", parse_seconds);
+        let log_level = self.parse("log_level", parse_log_level);
+
+        if let (Some(min), Some(max)) = (min_response_time, max_response_time) {
+            if min >= max {
+                let message = format!(
+                    "must be less than {} ({} ms): a response cannot be both fast and slow",
+                    self.name_of("max_response_time_in_ms"),
+                    max.as_millis()
+                );
+                self.problem_with("min_response_time_in_ms", message);
+            }
+        }
+        if let (Some(interval), Some(max)) = (heartbeat_interval, max_response_time) {
+            if interval <= max {
+                let message = format!(
+                    "must be longer than {} ({} ms), since each heartbeat may wait that long for \
+                     its answer",
+                    self.name_of("max_response_time_in_ms"),
+                    max.as_millis()
+                );
+                self.problem_with("heartbeat_interval_in_seconds", message);
+            }
+        }
+        if let (Some(min), Some(max), Some(zone)) = (&min_dynos, &max_dynos, time_zone) {
+            if let Some((time, min_then, max_then)) = first_conflict(min, max) {
+                let message = format!(
+                    "at {time} ({zone}) it gives {min_then}, more than {} gives then \
+                     ({max_then}); the minimum must never exceed the maximum",
+                    self.name_of("max_dynos")
+                );
+                self.problem_with("min_dynos", message);
+            }
+        }
+
+        Some(Settings {
+            heroku_app_name: heroku_app_name?,
+            heroku_api_key: heroku_api_key?,
+            heroku_api_url: heroku_api_url?,
+            process_type: process_type?,
+            heartbeat_interval: heartbeat_interval?,
+            heartbeat_url: heartbeat_url?,
+            max_response_time: max_response_time?,
+            min_response_time: min_response_time?,
+            number_of_fails_to_scale_up_after: fails?,
+            number_of_passes_to_scale_down_after: passes?,
+            max_dynos: max_dynos?,
+            min_dynos: min_dynos?,
+            increment: increment?,
+            time_zone: time_zone?,
+            formation_refresh: formation_refresh?,
+            log_level: log_level?,
+        })
+    }
+
+    /// How to cite a setting: the variable it came from, the file key, or the variable to set.
+    fn name_of(&self, key: &str) -> String {
+        if let Some(variable) = self.env_names.get(key) {
+            return variable.clone();
+        }
+        match (&self.file_name, self.values.contains_key(key)) {
+            (Some(file), true) => format!("{key} (in {file})"),
+            _ => format!("AUTOSCALE_{}", key.to_ascii_uppercase()),
+        }
+    }
+
+    /// The user's value, or the default as if the user had written it.
+    fn raw(&mut self, key: &'static str) -> Option<Raw> {
+        let name = self.name_of(key);
+        if let Some(value) = self.values.get(key) {
+            return Some(Raw {
+                name,
+                value: value.clone(),
+            });
+        }
+        let setting = catalogue::find(key)?;
+        match setting.default {
+            Some(default) => Some(Raw {
+                name,
+                value: Value::new(None, ValueKind::String(default.into())),
+            }),
+            None => {
+                self.problems.push(Problem {
+                    setting: name,
+                    value: None,
+                    message: format!(
+                        "is required: {}",
+                        setting.summary.trim_end_matches(" Required.")
+                    ),
+                });
+                None
+            }
+        }
+    }
+
+    fn parse<T>(
+        &mut self,
+        key: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let raw = self.raw(key)?;
+        let text = self.scalar_text(&raw)?;
+        match parse(&text) {
+            Ok(value) => Some(value),
+            Err(message) => {
+                self.problems.push(Problem {
+                    setting: raw.name,
+                    value: Some(text),
+                    message,
+                });
+                None
+            }
+        }
+    }
+
+    fn secret(&mut self, key: &'static str) -> Option<Secret> {
+        let raw = self.raw(key)?;
+        let text = self.scalar_text(&raw)?;
+        let text = text.trim();
+        let header_safe = text.chars().all(|c| c.is_ascii_graphic());
+        if text.is_empty() || !header_safe {
+            self.problems.push(Problem {
+                setting: raw.name,
+                value: Some(Secret::new(text).to_string()),
+                message: "must be an API key or token: printable characters without spaces".into(),
+            });
+            return None;
+        }
+        Some(Secret::new(text))
+    }
+
+    /// A number of dynos, or a schedule as a string (environment) or a table (TOML).
+    fn dyno_limit(&mut self, key: &'static str) -> Option<DynoLimit> {
+        let raw = self.raw(key)?;
+        let (shown, parsed) = match raw.value.kind.clone() {
+            ValueKind::Table(table) => {
+                let mut entries = Vec::with_capacity(table.len());
+                for (time, count) in table {
+                    entries.push((time, count.to_string()));
+                }
+                let shown = entries
+                    .iter()
+                    .map(|(time, count)| format!("\"{time}\" = {count}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                (format!("{{ {shown} }}"), DynoLimit::from_entries(entries))
+            }
+            _ => {
+                let text = self.scalar_text(&raw)?;
+                let parsed = DynoLimit::parse(&text);
+                (text, parsed)
+            }
+        };
+        match parsed {
+            Ok(limit) => Some(limit),
+            Err(reason) => {
+                self.problems.push(Problem {
+                    setting: raw.name,
+                    value: Some(shown),
+                    message: format!(
+                        "{reason}; expected a number of dynos like 3, or a schedule like \
+                         0:00=2,9:00=5,17:00=2 (in TOML: {{ \"0:00\" = 2, \"9:00\" = 5 }})"
+                    ),
+                });
+                None
+            }
+        }
+    }
+
+    fn scalar_text(&mut self, raw: &Raw) -> Option<String> {
+        match &raw.value.kind {
+            ValueKind::Table(_) | ValueKind::Array(_) => {
+                self.problems.push(Problem {
+                    setting: raw.name.clone(),
+                    value: Some(raw.value.to_string()),
+                    message: "must be a single value, not a table or a list".into(),
+                });
+                None
+            }
+            _ => Some(raw.value.to_string().trim().to_string()),
+        }
+    }
+
+    fn problem_with(&mut self, key: &'static str, message: String) {
+        let value = self.values.get(key).map(Value::to_string).or_else(|| {
+            catalogue::find(key)
+                .and_then(|setting| setting.default)
+                .map(String::from)
+        });
+        self.problems.push(Problem {
+            setting: self.name_of(key),
+            value,
+            message,
+        });
+    }
+}
+
+fn parse_whole(text: &str, least: u32) -> Result<u32, String> {
+    match text.parse::<u32>() {
+        Ok(number) if number >= least => Ok(number),
+        _ => Err(format!("must be a whole number, {least} or more")),
+    }
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds > 0.0 && seconds <= LONGEST_INTERVAL_SECONDS => {
+            Ok(Duration::from_secs_f64(seconds))
+        }
+        _ => Err(format!(
+            "must be a number of seconds above 0 and at most {LONGEST_INTERVAL_SECONDS} \
+             (decimals allowed, like 0.5)"
+        )),
+    }
+}
+
+/// Heroku app names are `^[a-z][a-z0-9-]{1,28}[a-z0-9]$`; an app's UUID also identifies it.
+fn parse_app_name(text: &str) -> Result<String, String> {
+    let bytes = text.as_bytes();
+    let is_name = (3..=30).contains(&bytes.len())
+        && bytes.first().is_some_and(u8::is_ascii_lowercase)
+        && bytes
+            .last()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
+    if is_name || is_uuid(text) {
+        Ok(text.to_string())
+    } else {
+        Err(
+            "must be a Heroku app name (3 to 30 lower-case letters, digits and dashes, \
+             starting with a letter) or an app id"
+                .into(),
+        )
+    }
+}
+
+fn is_uuid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(group, len)| group.len() == len && group.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// Process types are `^[-\w]{1,128}$` in the Platform API schema.
+fn parse_process_type(text: &str) -> Result<String, String> {
+    let valid = (1..=128).contains(&text.len())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if valid {
+        Ok(text.to_string())
+    } else {
+        Err("must be a process type from the Procfile, like web (letters, digits, _ and -)".into())
+    }
+}
+
+/// The API key travels in a header, so plain http is allowed only where it cannot leave the host.
+fn parse_api_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|error| format!("is not a URL ({error})"))?;
+    let loopback = match url.host() {
+        Some(Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(address)) => address.is_loopback(),
+        Some(Host::Ipv6(address)) => address.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(url),
+        "http" if loopback => Ok(url),
+        "http" => Err(
+            "must use https: the API key would cross the network unencrypted (plain http is \
+             allowed only to 127.0.0.1, ::1 or localhost, for tests)"
+                .into(),
+        ),
+        _ => Err("must be an https:// URL like https://api.heroku.com".into()),
+    }
+}
+
+fn parse_heartbeat_url(text: &str) -> Result<HeartbeatUrl, String> {
+    if text.starts_with('/') && !text.starts_with("//") {
+        return Ok(HeartbeatUrl::Path(text.to_string()));
+    }
+    match Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+            Ok(HeartbeatUrl::Absolute(url))
+        }
+        _ => Err(
+            "must be a path starting with / (joined to the app's web_url) or an absolute \
+             http:// or https:// URL"
+                .into(),
+        ),
+    }
+}
+
+fn parse_time_zone(text: &str) -> Result<Tz, String> {
+    text.parse::<Tz>().map_err(|_| {
+        "is not a known time zone; use an IANA name like UTC, Europe/London or America/Vancouver"
+            .into()
+    })
+}
+
+fn parse_log_level(text: &str) -> Result<LogLevel, String> {
+    LogLevel::parse(text).ok_or_else(|| "must be one of error, warn, info, debug, trace".into())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,386 @@
+use std::io::Write;
+use std::time::Duration;
+
+use super::*;
+
+const KEY: &str = "hrku-secret-0123456789";
+
+fn vars(extra: &[(&str, &str)]) -> SettingsSource {
+    let mut env = vec![
+        ("AUTOSCALE_HEROKU_APP_NAME", "acme-shop"),
+        ("AUTOSCALE_HEROKU_API_KEY", KEY),
+        ("PATH", "/usr/bin"),
+    ];
+    env.extend_from_slice(extra);
+    SettingsSource::from_vars(env)
+}
+
+fn settings(extra: &[(&str, &str)]) -> Settings {
+    match load(&vars(extra)) {
+        Ok(loaded) => loaded.settings,
+        Err(error) => panic!("expected valid settings, got:\n{error}"),
+    }
+}
+
+/// The single problem reported, as the line the user sees.
+fn refusal(extra: &[(&str, &str)]) -> String {
+    let error = load(&vars(extra)).expect_err("expected the settings to be refused");
+    assert_eq!(
+        error.problems.len(),
+        1,
+        "expected one problem, got:\n{error}"
+    );
+    error.to_string()
+}
+
+#[test]
+fn the_seeds_defaults_apply_when_only_the_required_settings_are_given() {
+    let s = settings(&[]);
+    assert_eq!(s.heroku_app_name, "acme-shop");
+    assert_eq!(s.heroku_api_key.expose(), KEY);
+    assert_eq!(s.heroku_api_url.as_str(), "https://api.heroku.com/");
+    assert_eq!(s.process_type, "web");
+    assert_eq!(s.heartbeat_interval, Duration::from_secs(30));
+    assert_eq!(
+        s.heartbeat_url,
+        HeartbeatUrl::Path("/heroku-autoscale/heartbeat/v1".into())
+    );
+    assert_eq!(s.max_response_time, Duration::from_millis(1000));
+    assert_eq!(s.min_response_time, Duration::from_millis(200));
+    assert_eq!(s.number_of_fails_to_scale_up_after, 3);
+    assert_eq!(s.number_of_passes_to_scale_down_after, 5);
+    assert_eq!(s.max_dynos, DynoLimit::Fixed(3));
+    assert_eq!(s.min_dynos, DynoLimit::Fixed(1));
+    assert_eq!(s.increment, 1);
+    assert_eq!(s.time_zone, chrono_tz::UTC);
+    assert_eq!(s.formation_refresh, Duration::from_secs(60));
+    assert_eq!(s.log_level, LogLevel::Info);
+}
+
+#[test]
+fn every_setting_is_read_from_its_environment_variable() {
+    let s = settings(&[
+        ("AUTOSCALE_HEROKU_API_URL", "http://127.0.0.1:4000"),
+        ("AUTOSCALE_PROCESS_TYPE", "api-worker_2"),
+        ("AUTOSCALE_HEARTBEAT_INTERVAL_IN_SECONDS", "0.5"),
+        ("AUTOSCALE_HEARTBEAT_URL", "https://acme.example.com/health"),
+        ("AUTOSCALE_MAX_RESPONSE_TIME_IN_MS", "400"),
+        ("AUTOSCALE_MIN_RESPONSE_TIME_IN_MS", "50"),
+        ("AUTOSCALE_NUMBER_OF_FAILS_TO_SCALE_UP_AFTER", "2"),
+        ("AUTOSCALE_NUMBER_OF_PASSES_TO_SCALE_DOWN_AFTER", "7"),
+        ("AUTOSCALE_MAX_DYNOS", "0:00=2,9:00=5,17:00=2"),
+        ("AUTOSCALE_MIN_DYNOS", "2"),
+        ("AUTOSCALE_INCREMENT", "2"),
+        ("AUTOSCALE_TIME_ZONE", "America/Vancouver"),
+        ("AUTOSCALE_FORMATION_REFRESH_IN_SECONDS", "5"),
+        ("AUTOSCALE_LOG_LEVEL", "DEBUG"),
+    ]);
+    assert_eq!(s.heroku_api_url.as_str(), "http://127.0.0.1:4000/");
+    assert_eq!(s.process_type, "api-worker_2");
+    assert_eq!(s.heartbeat_interval, Duration::from_millis(500));
+    assert_eq!(
+        s.heartbeat_url.to_string(),
+        "https://acme.example.com/health"
+    );
+    assert_eq!(s.max_response_time, Duration::from_millis(400));
+    assert_eq!(s.min_response_time, Duration::from_millis(50));
+    assert_eq!(s.number_of_fails_to_scale_up_after, 2);
+    assert_eq!(s.number_of_passes_to_scale_down_after, 7);
+    assert_eq!(s.max_dynos.to_string(), "0:00=2,9:00=5,17:00=2");
+    assert_eq!(s.min_dynos, DynoLimit::Fixed(2));
+    assert_eq!(s.increment, 2);
+    assert_eq!(s.time_zone, chrono_tz::America::Vancouver);
+    assert_eq!(s.formation_refresh, Duration::from_secs(5));
+    assert_eq!(s.log_level, LogLevel::Debug);
+}
+
+#[test]
+fn fallbacks_are_read_when_the_autoscale_variables_are_unset() {
+    let source = SettingsSource::from_vars([
+        ("AUTOSCALE_HEROKU_APP_NAME", "acme-shop"),
+        ("HEROKU_API_KEY", "from-the-cli"),
+        ("TIME_ZONE", "Asia/Kolkata"),
+    ]);
+    let s = load(&source).unwrap().settings;
+    assert_eq!(s.heroku_api_key.expose(), "from-the-cli");
+    assert_eq!(s.time_zone, chrono_tz::Asia::Kolkata);
+
+    let s = settings(&[
+        ("TIME_ZONE", "Asia/Kolkata"),
+        ("AUTOSCALE_TIME_ZONE", "UTC"),
+    ]);
+    assert_eq!(s.time_zone, chrono_tz::UTC, "AUTOSCALE_TIME_ZONE wins");
+
+    let bad = SettingsSource::from_vars([
+        ("AUTOSCALE_HEROKU_APP_NAME", "acme-shop"),
+        ("AUTOSCALE_HEROKU_API_KEY", KEY),
+        ("TIME_ZONE", "Mars/Olympus"),
+    ]);
+    let error = load(&bad).unwrap_err().to_string();
+    assert!(error.starts_with("TIME_ZONE=\"Mars/Olympus\""), "{error}");
+}
+
+#[test]
+fn missing_app_name_and_key_are_both_reported() {
+    let error = load(&SettingsSource::from_vars([("PATH", "/bin")])).unwrap_err();
+    let text = error.to_string();
+    assert_eq!(error.problems.len(), 2, "{text}");
+    assert!(
+        text.contains("AUTOSCALE_HEROKU_APP_NAME: is required"),
+        "{text}"
+    );
+    assert!(
+        text.contains("AUTOSCALE_HEROKU_API_KEY: is required"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_refusals_name_the_setting_and_the_value() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[("AUTOSCALE_INCREMENT", "zero")],
+            "AUTOSCALE_INCREMENT=\"zero\": must be a whole number, 1 or more",
+        ),
+        (
+            &[("AUTOSCALE_INCREMENT", "0")],
+            "AUTOSCALE_INCREMENT=\"0\": must be a whole number, 1 or more",
+        ),
+        (
+            &[("AUTOSCALE_MAX_DYNOS", "0:00=2,25:00=5")],
+            "AUTOSCALE_MAX_DYNOS=\"0:00=2,25:00=5\": time \"25:00\" has hour 25",
+        ),
+        (
+            &[("AUTOSCALE_TIME_ZONE", "Europe/Atlantis")],
+            "AUTOSCALE_TIME_ZONE=\"Europe/Atlantis\": is not a known time zone",
+        ),
+        (
+            &[("AUTOSCALE_HEROKU_API_URL", "http://api.heroku.com")],
+            "AUTOSCALE_HEROKU_API_URL=\"http://api.heroku.com\": must use https",
+        ),
+        (
+            &[("AUTOSCALE_HEARTBEAT_URL", "ftp://acme.example.com/x")],
+            "AUTOSCALE_HEARTBEAT_URL=\"ftp://acme.example.com/x\": must be a path",
+        ),
+        (
+            &[("AUTOSCALE_HEARTBEAT_INTERVAL_IN_SECONDS", "-1")],
+            "AUTOSCALE_HEARTBEAT_INTERVAL_IN_SECONDS=\"-1\": must be a number of seconds",
+        ),
+        (
+            &[("AUTOSCALE_HEROKU_APP_NAME", "Acme Shop")],
+            "AUTOSCALE_HEROKU_APP_NAME=\"Acme Shop\": must be a Heroku app name",
+        ),
+        (
+            &[("AUTOSCALE_LOG_LEVEL", "loud")],
+            "AUTOSCALE_LOG_LEVEL=\"loud\": must be one of",
+        ),
+        (
+            &[("AUTOSCALE_NUMBER_OF_FAILS_TO_SCALE_UP_AFTER", "2.5")],
+            "AUTOSCALE_NUMBER_OF_FAILS_TO_SCALE_UP_AFTER=\"2.5\": must be a whole number",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let line = refusal(extra);
+        assert!(line.starts_with(expected), "{line}\n  expected: {expected}");
+    }
+}
+
+#[test]
+fn min_above_max_at_any_time_of_day_is_refused_naming_the_time() {
+    let line = refusal(&[
+        ("AUTOSCALE_MIN_DYNOS", "0:00=1,8:00=3,18:00=1"),
+        ("AUTOSCALE_MAX_DYNOS", "0:00=2,9:00=5,17:00=2"),
+        ("AUTOSCALE_TIME_ZONE", "America/Vancouver"),
+    ]);
+    assert!(
+        line.starts_with("AUTOSCALE_MIN_DYNOS=\"0:00=1,8:00=3,18:00=1\": at 8:00 (America/Vancouver) it gives 3, more than AUTOSCALE_MAX_DYNOS gives then (2)"),
+        "{line}"
+    );
+    let line = refusal(&[("AUTOSCALE_MIN_DYNOS", "4")]);
+    assert!(line.contains("at 0:00 (UTC) it gives 4"), "{line}");
+}
+
+#[test]
+fn response_time_limits_must_leave_a_neutral_band_and_fit_the_interval() {
+    let line = refusal(&[
+        ("AUTOSCALE_MIN_RESPONSE_TIME_IN_MS", "1000"),
+        ("AUTOSCALE_MAX_RESPONSE_TIME_IN_MS", "1000"),
+    ]);
+    assert!(
+        line.starts_with("AUTOSCALE_MIN_RESPONSE_TIME_IN_MS=\"1000\": must be less than AUTOSCALE_MAX_RESPONSE_TIME_IN_MS (1000 ms)"),
+        "{line}"
+    );
+    let line = refusal(&[("AUTOSCALE_HEARTBEAT_INTERVAL_IN_SECONDS", "1")]);
+    assert!(
+        line.starts_with("AUTOSCALE_HEARTBEAT_INTERVAL_IN_SECONDS=\"1\": must be longer than AUTOSCALE_MAX_RESPONSE_TIME_IN_MS (1000 ms)"),
+        "{line}"
+    );
+    // The default interval (30 s) against a longer max response time: the default is named.
+    let line = refusal(&[("AUTOSCALE_MAX_RESPONSE_TIME_IN_MS", "31000")]);
+    assert!(
+        line.starts_with("AUTOSCALE_HEARTBEAT_INTERVAL_IN_SECONDS=\"30\": must be longer"),
+        "{line}"
+    );
+}
+
+#[test]
+fn plain_http_is_allowed_to_loopback_hosts_only() {
+    for url in [
+        "http://127.0.0.1:9000",
+        "http://localhost:9000",
+        "http://[::1]:9000",
+    ] {
+        let s = settings(&[("AUTOSCALE_HEROKU_API_URL", url)]);
+        assert_eq!(s.heroku_api_url.scheme(), "http");
+    }
+    for url in [
+        "http://10.0.0.1",
+        "http://api.example.com",
+        "http://127.0.0.1.nip.io",
+    ] {
+        let line = refusal(&[("AUTOSCALE_HEROKU_API_URL", url)]);
+        assert!(line.contains("must use https"), "{line}");
+    }
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let error = load(&SettingsSource::from_vars([
+        ("AUTOSCALE_INCREMENT", "zero"),
+        ("AUTOSCALE_TIME_ZONE", "Nowhere"),
+    ]))
+    .unwrap_err();
+    assert_eq!(error.problems.len(), 4, "{error}");
+}
+
+#[test]
+fn the_api_key_never_appears_in_errors_or_debug_output() {
+    let error = load(&SettingsSource::from_vars([
+        ("AUTOSCALE_HEROKU_APP_NAME", "acme-shop"),
+        ("AUTOSCALE_HEROKU_API_KEY", "has a space"),
+    ]))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.starts_with("AUTOSCALE_HEROKU_API_KEY=\"********\""),
+        "{error}"
+    );
+    assert!(!error.contains("has a space"), "{error}");
+
+    let s = settings(&[]);
+    assert!(!format!("{s:?}").contains(KEY));
+    let shown: Vec<String> = s.effective_values().into_iter().map(|(_, v)| v).collect();
+    assert!(!shown.iter().any(|value| value.contains(KEY)), "{shown:?}");
+}
+
+#[test]
+fn unknown_variables_are_warned_about_with_the_nearest_name() {
+    let loaded = load(&vars(&[("AUTOSCALE_MAX_DYNO", "5")])).unwrap();
+    assert_eq!(
+        loaded.warnings,
+        ["unknown setting AUTOSCALE_MAX_DYNO is ignored; did you mean AUTOSCALE_MAX_DYNOS (max_dynos)?"]
+    );
+    assert_eq!(loaded.settings.max_dynos, DynoLimit::Fixed(3));
+}
+
+fn toml_file(text: &str) -> tempfile_path::TempToml {
+    tempfile_path::TempToml::new(text)
+}
+
+/// A TOML file under the target directory, removed when dropped.
+mod tempfile_path {
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    pub struct TempToml(pub PathBuf);
+
+    impl TempToml {
+        pub fn new(text: &str) -> Self {
+            static COUNTER: AtomicUsize = AtomicUsize::new(0);
+            let path = std::env::temp_dir().join(format!(
+                "heroku-autoscale-test-{}-{}.toml",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::SeqCst)
+            ));
+            let mut file = std::fs::File::create(&path).expect("create temp settings file");
+            super::Write::write_all(&mut file, text.as_bytes()).expect("write settings");
+            TempToml(path)
+        }
+    }
+
+    impl Drop for TempToml {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+#[test]
+fn a_toml_file_takes_the_seeds_schedule_as_written_and_the_environment_wins() {
+    let file = toml_file(
+        r#"
+heroku_app_name = "acme-shop"
+heroku_api_key = "from-file"
+heartbeat_interval_in_seconds = 2.5
+max_dynos = { "0:00" = 2, "9:00" = 5, "17:00" = 2 }
+min_dynos = 1
+time_zone = "America/Vancouver"
+"#,
+    );
+    let mut source = SettingsSource::from_vars([("AUTOSCALE_HEROKU_API_KEY", KEY)]);
+    source.config_file = Some(file.0.clone());
+    let s = load(&source).unwrap().settings;
+    assert_eq!(s.max_dynos.to_string(), "0:00=2,9:00=5,17:00=2");
+    assert_eq!(s.heartbeat_interval, Duration::from_millis(2500));
+    assert_eq!(
+        s.heroku_api_key.expose(),
+        KEY,
+        "the environment wins over the file"
+    );
+    assert_eq!(s.time_zone, chrono_tz::America::Vancouver);
+
+    // AUTOSCALE_CONFIG names the file when --config is not given.
+    let via_env = SettingsSource::from_vars([("AUTOSCALE_CONFIG", file.0.display().to_string())]);
+    assert_eq!(
+        load(&via_env).unwrap().settings.heroku_api_key.expose(),
+        "from-file"
+    );
+}
+
+#[test]
+fn a_bad_value_in_the_file_is_named_by_its_key_and_file() {
+    let file = toml_file("heroku_app_name = \"acme-shop\"\nincrement = \"zero\"\nmax_dyno = 4\n");
+    let mut source = SettingsSource::from_vars([("AUTOSCALE_HEROKU_API_KEY", KEY)]);
+    source.config_file = Some(file.0.clone());
+    let path = file.0.display().to_string();
+    let error = load(&source).unwrap_err().to_string();
+    assert_eq!(
+        error,
+        format!("increment (in {path})=\"zero\": must be a whole number, 1 or more")
+    );
+
+    let file = toml_file("heroku_app_name = \"acme-shop\"\nmax_dyno = 4\n");
+    source.config_file = Some(file.0.clone());
+    let warnings = load(&source).unwrap().warnings;
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("did you mean AUTOSCALE_MAX_DYNOS"),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn a_missing_or_broken_file_is_refused() {
+    let mut source = vars(&[]);
+    source.config_file = Some("/nonexistent/settings.toml".into());
+    let error = load(&source).unwrap_err().to_string();
+    assert!(
+        error.starts_with(
+            "AUTOSCALE_CONFIG=\"/nonexistent/settings.toml\": the settings file could not be read"
+        ),
+        "{error}"
+    );
+    let broken = toml_file("max_dynos = {");
+    source.config_file = Some(broken.0.clone());
+    assert!(load(&source).is_err());
+}

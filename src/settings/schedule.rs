@@ -1,0 +1,277 @@
+//! Dyno limits that are either one number or a time-of-day schedule (`0:00=2,9:00=5,17:00=2`).
+
+use std::fmt;
+
+use chrono::{DateTime, Timelike, Utc};
+use chrono_tz::Tz;
+
+/// A wall-clock time of day with minute resolution, 0:00 to 23:59.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TimeOfDay {
+    minutes: u16,
+}
+
+impl TimeOfDay {
+    /// Midnight, where every day's schedule starts.
+    pub const MIDNIGHT: TimeOfDay = TimeOfDay { minutes: 0 };
+
+    /// A time from hours (0–23) and minutes (0–59); `None` outside those ranges.
+    pub fn new(hour: u32, minute: u32) -> Option<Self> {
+        (hour < 24 && minute < 60).then(|| TimeOfDay {
+            minutes: (hour * 60 + minute) as u16,
+        })
+    }
+
+    /// The wall-clock time of day at `instant` in the time zone `zone` (DST included).
+    pub fn at(instant: DateTime<Utc>, zone: Tz) -> Self {
+        let local = instant.with_timezone(&zone);
+        TimeOfDay {
+            minutes: (local.hour() * 60 + local.minute()) as u16,
+        }
+    }
+
+    /// Parses `H:MM` or `HH:MM`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let (hour, minute) = text
+            .split_once(':')
+            .ok_or_else(|| format!("time \"{text}\" is not H:MM or HH:MM"))?;
+        let well_formed = (1..=2).contains(&hour.len())
+            && minute.len() == 2
+            && hour
+                .chars()
+                .chain(minute.chars())
+                .all(|c| c.is_ascii_digit());
+        if !well_formed {
+            return Err(format!("time \"{text}\" is not H:MM or HH:MM"));
+        }
+        let (hour, minute): (u32, u32) = (hour.parse().unwrap_or(99), minute.parse().unwrap_or(99));
+        if hour > 23 {
+            return Err(format!(
+                "time \"{text}\" has hour {hour}: hours run from 0 to 23"
+            ));
+        }
+        TimeOfDay::new(hour, minute).ok_or_else(|| {
+            format!("time \"{text}\" has minute {minute}: minutes run from 00 to 59")
+        })
+    }
+}
+
+impl fmt::Display for TimeOfDay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{:02}", self.minutes / 60, self.minutes % 60)
+    }
+}
+
+/// A dyno count that may change with the time of day.
+///
+/// In a schedule the entry with the latest time at or before now applies; before the day's first
+/// entry, the previous day's last entry still applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DynoLimit {
+    /// The same count all day.
+    Fixed(u32),
+    /// Counts that change at the given times, sorted by time, never empty.
+    Schedule(Vec<(TimeOfDay, u32)>),
+}
+
+impl DynoLimit {
+    /// Parses `5` or `0:00=2,9:00=5,17:00=2` (the form used in environment variables).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err("it is empty".into());
+        }
+        if !text.contains(':') {
+            return parse_count(text).map(DynoLimit::Fixed);
+        }
+        let entries = text
+            .split(',')
+            .filter(|part| !part.trim().is_empty())
+            .map(|part| {
+                let (time, count) = part.split_once('=').ok_or_else(|| {
+                    format!("entry \"{}\" is not TIME=COUNT, like 9:00=5", part.trim())
+                })?;
+                Ok((time.to_string(), count.to_string()))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Self::from_entries(entries)
+    }
+
+    /// Builds a schedule from (time, count) pairs as written by the user, e.g. a TOML table.
+    pub fn from_entries(entries: Vec<(String, String)>) -> Result<Self, String> {
+        if entries.is_empty() {
+            return Err("the schedule has no entries".into());
+        }
+        let mut schedule = Vec::with_capacity(entries.len());
+        for (time, count) in entries {
+            let time = TimeOfDay::parse(&time)?;
+            let count = parse_count(&count)?;
+            if schedule.iter().any(|(t, _)| *t == time) {
+                return Err(format!("time {time} appears twice"));
+            }
+            schedule.push((time, count));
+        }
+        schedule.sort_by_key(|(time, _)| *time);
+        Ok(DynoLimit::Schedule(schedule))
+    }
+
+    /// The count in force at `time`.
+    pub fn at(&self, time: TimeOfDay) -> u32 {
+        match self {
+            DynoLimit::Fixed(count) => *count,
+            DynoLimit::Schedule(entries) => entries
+                .iter()
+                .rev()
+                .find(|(start, _)| *start <= time)
+                .or_else(|| entries.last())
+                .map_or(0, |(_, count)| *count),
+        }
+    }
+
+    /// The times of day at which this limit may change (always includes midnight).
+    pub fn change_points(&self) -> Vec<TimeOfDay> {
+        let mut points = vec![TimeOfDay::MIDNIGHT];
+        if let DynoLimit::Schedule(entries) = self {
+            points.extend(entries.iter().map(|(time, _)| *time));
+        }
+        points
+    }
+}
+
+impl fmt::Display for DynoLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DynoLimit::Fixed(count) => write!(f, "{count}"),
+            DynoLimit::Schedule(entries) => {
+                let parts: Vec<String> = entries
+                    .iter()
+                    .map(|(time, count)| format!("{time}={count}"))
+                    .collect();
+                f.write_str(&parts.join(","))
+            }
+        }
+    }
+}
+
+/// The first time of day at which `min` exceeds `max`, with both values, if there is one.
+pub fn first_conflict(min: &DynoLimit, max: &DynoLimit) -> Option<(TimeOfDay, u32, u32)> {
+    let mut points = min.change_points();
+    points.extend(max.change_points());
+    points.sort();
+    points
+        .into_iter()
+        .map(|time| (time, min.at(time), max.at(time)))
+        .find(|(_, min, max)| min > max)
+}
+
+fn parse_count(text: &str) -> Result<u32, String> {
+    let text = text.trim();
+    text.parse::<u32>()
+        .map_err(|_| format!("\"{text}\" is not a whole number of dynos (0 or more)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(text: &str) -> TimeOfDay {
+        TimeOfDay::parse(text).unwrap()
+    }
+
+    fn seed_schedule() -> DynoLimit {
+        DynoLimit::parse("0:00=2,9:00=5,17:00=3").unwrap()
+    }
+
+    #[test]
+    fn the_original_projects_schedule_cases() {
+        let schedule = seed_schedule();
+        assert_eq!(schedule.at(t("1:00")), 2);
+        assert_eq!(schedule.at(t("9:00")), 5);
+        assert_eq!(schedule.at(t("12:00")), 5);
+        assert_eq!(schedule.at(t("18:00")), 3);
+    }
+
+    #[test]
+    fn minutes_count_not_just_hours() {
+        let schedule = DynoLimit::parse("0:00=1,8:30=4").unwrap();
+        assert_eq!(schedule.at(t("8:29")), 1);
+        assert_eq!(schedule.at(t("8:30")), 4);
+        assert_eq!(schedule.at(t("23:59")), 4);
+    }
+
+    #[test]
+    fn before_the_first_entry_the_previous_days_last_entry_applies() {
+        let schedule = DynoLimit::parse("9:00=5,17:00=2").unwrap();
+        assert_eq!(schedule.at(t("0:00")), 2);
+        assert_eq!(schedule.at(t("8:59")), 2);
+        assert_eq!(schedule.at(t("9:00")), 5);
+    }
+
+    #[test]
+    fn entries_may_come_in_any_order_and_zero_is_valid() {
+        let schedule = DynoLimit::parse("17:00=0, 9:00=5,0:00=0").unwrap();
+        assert_eq!(schedule.to_string(), "0:00=0,9:00=5,17:00=0");
+        assert_eq!(schedule.at(t("20:00")), 0);
+    }
+
+    #[test]
+    fn a_plain_number_is_fixed_all_day() {
+        assert_eq!(DynoLimit::parse(" 4 ").unwrap(), DynoLimit::Fixed(4));
+        assert_eq!(DynoLimit::Fixed(4).at(t("13:37")), 4);
+    }
+
+    #[test]
+    fn bad_schedules_are_refused_with_the_reason() {
+        let hour = DynoLimit::parse("0:00=2,25:00=3").unwrap_err();
+        assert!(hour.contains("hour 25"), "{hour}");
+        let minute = DynoLimit::parse("9:60=3").unwrap_err();
+        assert!(minute.contains("minute 60"), "{minute}");
+        let shape = DynoLimit::parse("9:00-3").unwrap_err();
+        assert!(shape.contains("TIME=COUNT"), "{shape}");
+        let twice = DynoLimit::parse("9:00=3,09:00=4").unwrap_err();
+        assert!(twice.contains("twice"), "{twice}");
+        let count = DynoLimit::parse("9:00=-1").unwrap_err();
+        assert!(count.contains("whole number"), "{count}");
+        assert!(DynoLimit::parse("three").is_err());
+        assert!(DynoLimit::parse("").is_err());
+    }
+
+    #[test]
+    fn conflicts_between_min_and_max_name_the_time() {
+        let min = DynoLimit::parse("0:00=1,8:00=3,18:00=1").unwrap();
+        let max = DynoLimit::parse("0:00=2,9:00=5,17:00=2").unwrap();
+        let (time, min_at, max_at) = first_conflict(&min, &max).unwrap();
+        assert_eq!((time.to_string().as_str(), min_at, max_at), ("8:00", 3, 2));
+        assert_eq!(first_conflict(&DynoLimit::Fixed(1), &max), None);
+    }
+
+    #[test]
+    fn time_of_day_follows_half_hour_offsets() {
+        // 03:45 UTC is 09:15 in Kolkata (UTC+5:30): the 9:00 entry applies there.
+        let instant = Utc.with_ymd_and_hms(2026, 1, 15, 3, 45, 0).unwrap();
+        let local = TimeOfDay::at(instant, chrono_tz::Asia::Kolkata);
+        assert_eq!(local, t("9:15"));
+        assert_eq!(seed_schedule().at(local), 5);
+        assert_eq!(
+            seed_schedule().at(TimeOfDay::at(instant, chrono_tz::UTC)),
+            2
+        );
+    }
+
+    #[test]
+    fn time_of_day_follows_daylight_saving_time() {
+        // Vancouver is UTC-8 in winter and UTC-7 in summer: 16:30 UTC is 8:30 then 9:30.
+        let winter = Utc.with_ymd_and_hms(2026, 1, 15, 16, 30, 0).unwrap();
+        let summer = Utc.with_ymd_and_hms(2026, 7, 15, 16, 30, 0).unwrap();
+        let zone = chrono_tz::America::Vancouver;
+        assert_eq!(seed_schedule().at(TimeOfDay::at(winter, zone)), 2);
+        assert_eq!(seed_schedule().at(TimeOfDay::at(summer, zone)), 5);
+        // The spring-forward night (2026-03-08): 09:59 UTC is 01:59 PST, 10:00 UTC is 03:00 PDT.
+        let before = Utc.with_ymd_and_hms(2026, 3, 8, 9, 59, 0).unwrap();
+        let after = Utc.with_ymd_and_hms(2026, 3, 8, 10, 0, 0).unwrap();
+        assert_eq!(TimeOfDay::at(before, zone), t("1:59"));
+        assert_eq!(TimeOfDay::at(after, zone), t("3:00"));
+    }
+}
