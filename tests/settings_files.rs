@@ -40,7 +40,9 @@ fn default_toml_loads_to_the_same_settings_as_no_file() {
     let (path, _) = repo_file("settings/default.toml");
     let mut with_file = required_only();
     with_file.config_file = Some(path);
-    let from_file = settings::load(&with_file).expect("default.toml is valid").settings;
+    let from_file = settings::load(&with_file)
+        .expect("default.toml is valid")
+        .settings;
     let built_in = settings::load(&required_only()).unwrap().settings;
     let values = |s: &heroku_autoscale::Settings| -> Vec<String> {
         s.effective_values().into_iter().map(|(_, v)| v).collect()
@@ -55,7 +57,10 @@ fn example_toml_is_valid_and_keeps_the_seeds_schedule() {
     source.config_file = Some(path);
     let loaded = settings::load(&source).expect("example.toml is valid");
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
-    assert_eq!(loaded.settings.max_dynos.to_string(), "0:00=2,9:00=5,17:00=2");
+    assert_eq!(
+        loaded.settings.max_dynos.to_string(),
+        "0:00=2,9:00=5,17:00=2"
+    );
 }
 
 #[test]

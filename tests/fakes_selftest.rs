@@ -1,0 +1,669 @@
+//! Self-test of the fakes in tests/support, over real HTTP: a tiny hand-written HTTP/1.1 client
+//! on `std::net::TcpStream` checks the wire format (status, headers, JSON bodies), the recorded
+//! requests, fault injection, delays and the concurrency counter.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::fake_heroku::HEROKU_ACCEPT;
+use support::{Failure, FakeApp, FakeHeroku};
+
+const KEY: &str = "test-api-key-0123";
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+// ---------------------------------------------------------------------------------------------
+// A minimal HTTP/1.1 client: one request per connection (`Connection: close`).
+
+struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
+    }
+}
+
+fn connect(base_url: &str) -> TcpStream {
+    let authority = base_url
+        .strip_prefix("http://")
+        .expect("fakes serve plain http");
+    let stream = TcpStream::connect(authority).expect("connect to fake");
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    stream
+}
+
+fn write_request(
+    stream: &mut TcpStream,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) {
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).unwrap();
+}
+
+fn read_response(stream: &mut TcpStream) -> Response {
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read response");
+    let raw = String::from_utf8(raw).expect("UTF-8 response");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("response head");
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    assert!(status_line.starts_with("HTTP/1.1 "), "{status_line}");
+    let status = status_line[9..12].parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .map(|line| {
+            let (k, v) = line.split_once(':').unwrap();
+            (k.trim().to_string(), v.trim().to_string())
+        })
+        .collect();
+    let response = Response {
+        status,
+        headers,
+        body: body.to_string(),
+    };
+    assert_ne!(
+        response.header("transfer-encoding"),
+        Some("chunked"),
+        "the client does not decode chunked bodies"
+    );
+    if let Some(length) = response.header("content-length") {
+        assert_eq!(length.parse::<usize>().unwrap(), response.body.len());
+    }
+    response
+}
+
+fn request(
+    base_url: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Response {
+    let mut stream = connect(base_url);
+    write_request(&mut stream, method, path, headers, body);
+    read_response(&mut stream)
+}
+
+/// A request as the worker makes it: right key, right Accept.
+fn heroku(fake: &FakeHeroku, method: &str, path: &str, body: &str) -> Response {
+    let auth = format!("Bearer {KEY}");
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Accept", HEROKU_ACCEPT),
+        ("User-Agent", "heroku-autoscale/0.1.0"),
+        ("Content-Type", "application/json"),
+    ];
+    request(&fake.url(), method, path, &headers, body)
+}
+
+fn get(fake: &FakeHeroku, path: &str) -> Response {
+    heroku(fake, "GET", path, "")
+}
+
+fn patch(fake: &FakeHeroku, quantity_json: &str) -> Response {
+    heroku(fake, "PATCH", "/apps/my-app/formation/web", quantity_json)
+}
+
+fn start_fake(quantity: u32) -> FakeHeroku {
+    FakeHeroku::start("my-app", "web", KEY, quantity, "http://127.0.0.1:9/")
+}
+
+fn assert_error(response: &Response, status: u16, id: &str) -> String {
+    assert_eq!(response.status, status, "{}", response.body);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    let body = response.json();
+    assert_eq!(body["id"], id, "{body}");
+    body["message"].as_str().expect("message").to_string()
+}
+
+fn is_uuid_shaped(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups
+            .iter()
+            .all(|g| g.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+fn is_timestamp(value: &Value) -> bool {
+    let s = value.as_str().unwrap_or_default();
+    s.len() == 20 && s.ends_with('Z') && s.as_bytes()[10] == b'T' && s.starts_with("20")
+}
+
+// ---------------------------------------------------------------------------------------------
+// FakeHeroku
+
+#[test]
+fn get_app_answers_the_app_object() {
+    let fake = start_fake(2);
+    let response = get(&fake, "/apps/my-app");
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    assert_eq!(response.header("ratelimit-remaining"), Some("4500"));
+    assert!(is_uuid_shaped(response.header("request-id").unwrap()));
+    let app = response.json();
+    assert_eq!(app["name"], "my-app");
+    assert_eq!(app["web_url"], "http://127.0.0.1:9/");
+    assert!(is_uuid_shaped(app["id"].as_str().unwrap()));
+    assert_eq!(app["id"], fake.app_id());
+    assert!(is_timestamp(&app["created_at"]) && is_timestamp(&app["updated_at"]));
+    assert_eq!(app["stack"]["name"], "heroku-24");
+    assert_eq!(app["region"]["name"], "us");
+    assert_eq!(app["maintenance"], false);
+    // The id works as the identity too, like the real API.
+    let by_id = get(&fake, &format!("/apps/{}", fake.app_id()));
+    assert_eq!(by_id.json()["name"], "my-app");
+}
+
+#[test]
+fn get_formation_answers_the_formation_object() {
+    let fake = start_fake(2);
+    let response = get(&fake, "/apps/my-app/formation/web");
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    let formation = response.json();
+    assert_eq!(formation["quantity"], 2);
+    assert_eq!(formation["type"], "web");
+    assert_eq!(formation["size"], "standard-1X");
+    assert_eq!(formation["app"]["name"], "my-app");
+    assert_eq!(formation["app"]["id"], fake.app_id());
+    assert!(formation["command"].is_string());
+    assert!(is_uuid_shaped(formation["id"].as_str().unwrap()));
+    assert!(is_timestamp(&formation["updated_at"]));
+    let request_ids: Vec<String> = (0..2)
+        .map(|_| {
+            get(&fake, "/apps/my-app/formation/web")
+                .header("request-id")
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_ne!(request_ids[0], request_ids[1], "Request-Id is per request");
+}
+
+#[test]
+fn patch_sets_the_quantity_and_is_recorded() {
+    let fake = start_fake(2);
+    let response = patch(&fake, r#"{"quantity":3}"#);
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(response.json()["quantity"], 3);
+    assert_eq!(response.json()["type"], "web");
+    assert_eq!(fake.quantity(), 3);
+    assert_eq!(
+        get(&fake, "/apps/my-app/formation/web").json()["quantity"],
+        3
+    );
+    assert_eq!(fake.patches(), vec![3]);
+    assert_eq!(fake.patches_applied(), vec![3]);
+    assert_eq!(fake.max_concurrent_patches(), 1);
+
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 2);
+    let first = &requests[0];
+    assert_eq!(first.method, "PATCH");
+    assert_eq!(first.path, "/apps/my-app/formation/web");
+    assert_eq!(first.body, r#"{"quantity":3}"#);
+    assert_eq!(
+        first.authorization.as_deref(),
+        Some("Bearer test-api-key-0123")
+    );
+    assert_eq!(first.accept.as_deref(), Some(HEROKU_ACCEPT));
+    assert_eq!(first.user_agent.as_deref(), Some("heroku-autoscale/0.1.0"));
+    assert_eq!(first.content_type.as_deref(), Some("application/json"));
+    assert!(first.at <= requests[1].at);
+    assert_eq!(requests[1].method, "GET");
+    assert_eq!(requests[1].body, "");
+
+    // Scaling to zero is valid.
+    assert_eq!(patch(&fake, r#"{ "quantity" : 0 }"#).status, 200);
+    assert_eq!(fake.quantity(), 0);
+}
+
+#[test]
+fn wrong_or_missing_key_is_401_and_changes_nothing() {
+    let fake = start_fake(2);
+    let wrong = request(
+        &fake.url(),
+        "PATCH",
+        "/apps/my-app/formation/web",
+        &[("Authorization", "Bearer nope"), ("Accept", HEROKU_ACCEPT)],
+        r#"{"quantity":5}"#,
+    );
+    let message = assert_error(&wrong, 401, "unauthorized");
+    assert_eq!(message, "Invalid credentials provided.");
+    assert_eq!(wrong.header("ratelimit-remaining"), Some("4500"));
+    let missing = request(
+        &fake.url(),
+        "GET",
+        "/apps/my-app",
+        &[("Accept", HEROKU_ACCEPT)],
+        "",
+    );
+    assert_error(&missing, 401, "unauthorized");
+    assert_eq!(fake.quantity(), 2);
+    assert_eq!(
+        fake.patches(),
+        vec![5],
+        "a rejected PATCH still counts as received"
+    );
+    assert!(fake.patches_applied().is_empty());
+    assert_eq!(fake.requests()[1].authorization, None);
+}
+
+#[test]
+fn accept_header_must_ask_for_version_3() {
+    let fake = start_fake(2);
+    let auth = format!("Bearer {KEY}");
+    let with_accept = |accept: Option<&str>| {
+        let mut headers = vec![("Authorization", auth.as_str())];
+        headers.extend(accept.map(|a| ("Accept", a)));
+        request(&fake.url(), "GET", "/apps/my-app", &headers, "")
+    };
+    for bad in [
+        None,
+        Some("application/json"),
+        Some("application/vnd.heroku+json; version=2"),
+    ] {
+        let message = assert_error(&with_accept(bad), 406, "not_acceptable");
+        assert!(message.contains(HEROKU_ACCEPT), "{message}");
+    }
+    for good in [
+        HEROKU_ACCEPT,
+        "application/vnd.heroku+json;version=3",
+        "application/json, application/vnd.heroku+json; version=3",
+    ] {
+        assert_eq!(with_accept(Some(good)).status, 200, "Accept: {good}");
+    }
+}
+
+#[test]
+fn unknown_app_formation_or_endpoint_is_404() {
+    let fake = start_fake(2);
+    let message = assert_error(&get(&fake, "/apps/other-app"), 404, "not_found");
+    assert_eq!(message, "Couldn't find that app.");
+    let message = assert_error(
+        &get(&fake, "/apps/other-app/formation/web"),
+        404,
+        "not_found",
+    );
+    assert_eq!(message, "Couldn't find that app.");
+    let message = assert_error(
+        &get(&fake, "/apps/my-app/formation/worker"),
+        404,
+        "not_found",
+    );
+    assert_eq!(message, "Couldn't find that formation.");
+    let response = heroku(
+        &fake,
+        "PATCH",
+        "/apps/my-app/formation/worker",
+        r#"{"quantity":1}"#,
+    );
+    assert_error(&response, 404, "not_found");
+    assert_error(&get(&fake, "/account"), 404, "not_found");
+    assert_eq!(fake.quantity(), 2);
+    assert!(fake.patches_applied().is_empty());
+}
+
+#[test]
+fn invalid_patch_body_is_422() {
+    let fake = start_fake(2);
+    for body in [
+        "",
+        "not json",
+        "[]",
+        "{}",
+        r#"{"quantity":-1}"#,
+        r#"{"quantity":"3"}"#,
+        r#"{"quantity":1.5}"#,
+        r#"{"quantity":null}"#,
+        r#"{"quantity":99999999999}"#,
+    ] {
+        let message = assert_error(&patch(&fake, body), 422, "invalid_params");
+        assert!(!message.is_empty(), "body {body:?}");
+    }
+    assert_eq!(fake.quantity(), 2);
+    assert!(
+        fake.patches().is_empty(),
+        "only valid quantities are recorded"
+    );
+}
+
+#[test]
+fn set_quantity_is_seen_but_is_not_a_patch() {
+    let fake = start_fake(2);
+    fake.set_quantity(7);
+    assert_eq!(fake.quantity(), 7);
+    assert_eq!(
+        get(&fake, "/apps/my-app/formation/web").json()["quantity"],
+        7
+    );
+    assert!(fake.patches().is_empty());
+}
+
+#[test]
+fn fail_next_fails_that_many_requests_then_recovers() {
+    let fake = start_fake(2);
+    fake.fail_next(2, Failure::server_error());
+    assert_error(&get(&fake, "/apps/my-app"), 500, "internal_server_error");
+    assert_error(
+        &patch(&fake, r#"{"quantity":4}"#),
+        500,
+        "internal_server_error",
+    );
+    assert_eq!(get(&fake, "/apps/my-app").status, 200);
+    assert_eq!(
+        fake.patches(),
+        vec![4],
+        "a PATCH answered with a failure is in patches()"
+    );
+    assert!(fake.patches_applied().is_empty());
+    assert_eq!(fake.quantity(), 2);
+}
+
+#[test]
+fn failures_apply_in_the_order_added_and_clear() {
+    let fake = start_fake(2);
+    fake.fail_next(1, Failure::unauthorized());
+    fake.fail_always(Failure::service_unavailable());
+    assert_error(&get(&fake, "/apps/my-app"), 401, "unauthorized");
+    assert_error(&get(&fake, "/apps/my-app"), 503, "service_unavailable");
+    assert_error(&get(&fake, "/apps/my-app"), 503, "service_unavailable");
+    fake.clear_failures();
+    assert_eq!(get(&fake, "/apps/my-app").status, 200);
+    // A request with a wrong key is answered 401 without using up an injected failure.
+    fake.fail_next(1, Failure::forbidden());
+    let bad_key = request(
+        &fake.url(),
+        "GET",
+        "/apps/my-app",
+        &[("Accept", HEROKU_ACCEPT)],
+        "",
+    );
+    assert_error(&bad_key, 401, "unauthorized");
+    assert_error(&get(&fake, "/apps/my-app"), 403, "forbidden");
+}
+
+#[test]
+fn patch_only_failures_leave_gets_working() {
+    let fake = start_fake(2);
+    fake.fail_patches_always(Failure::rate_limited());
+    assert_eq!(get(&fake, "/apps/my-app/formation/web").status, 200);
+    let limited = patch(&fake, r#"{"quantity":3}"#);
+    let message = assert_error(&limited, 429, "rate_limit");
+    assert!(message.starts_with("Your account reached the API rate limit"));
+    assert_eq!(limited.header("ratelimit-remaining"), Some("0"));
+    assert_eq!(
+        limited
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("ratelimit-remaining"))
+            .count(),
+        1,
+        "the failure's header replaces the default one"
+    );
+    fake.clear_failures();
+    fake.fail_patches_next(1, Failure::cannot_run_above_limit());
+    let message = assert_error(
+        &patch(&fake, r#"{"quantity":3}"#),
+        422,
+        "cannot_run_above_limit",
+    );
+    assert!(message.contains("Cannot update to more than"), "{message}");
+    assert_eq!(patch(&fake, r#"{"quantity":3}"#).status, 200);
+    assert_eq!(fake.patches(), vec![3, 3, 3]);
+    assert_eq!(fake.patches_applied(), vec![3]);
+}
+
+#[test]
+fn quantity_limit_and_rate_limit_header_are_settable() {
+    let fake = start_fake(2);
+    fake.set_quantity_limit(Some(4));
+    assert_error(
+        &patch(&fake, r#"{"quantity":5}"#),
+        422,
+        "cannot_run_above_limit",
+    );
+    assert_eq!(patch(&fake, r#"{"quantity":4}"#).status, 200);
+    fake.set_rate_limit_remaining(12);
+    assert_eq!(
+        get(&fake, "/apps/my-app").header("ratelimit-remaining"),
+        Some("12")
+    );
+}
+
+#[test]
+fn set_delay_delays_answers_but_records_arrival_at_once() {
+    let fake = start_fake(2);
+    fake.set_delay(Duration::from_millis(600));
+    std::thread::scope(|scope| {
+        let started = Instant::now();
+        let slow = scope.spawn(|| get(&fake, "/apps/my-app"));
+        assert!(support::wait_until(TIMEOUT, || fake.requests().len() == 1));
+        assert!(
+            started.elapsed() < Duration::from_millis(600),
+            "recorded before answered"
+        );
+        assert_eq!(slow.join().unwrap().status, 200);
+        assert!(started.elapsed() >= Duration::from_millis(600));
+    });
+    fake.set_delay(Duration::ZERO);
+    fake.set_patch_delay(Duration::from_millis(600));
+    let started = Instant::now();
+    get(&fake, "/apps/my-app");
+    assert!(
+        started.elapsed() < Duration::from_millis(600),
+        "patch delay spares GETs"
+    );
+    patch(&fake, r#"{"quantity":1}"#);
+    assert!(started.elapsed() >= Duration::from_millis(600));
+}
+
+#[test]
+fn concurrent_patches_are_counted() {
+    let fake = start_fake(2);
+    fake.set_patch_delay(Duration::from_secs(1));
+    std::thread::scope(|scope| {
+        let calls: Vec<_> = (3..6)
+            .map(|q| {
+                let fake = &fake;
+                scope.spawn(move || patch(fake, &format!(r#"{{"quantity":{q}}}"#)))
+            })
+            .collect();
+        assert!(support::wait_until(TIMEOUT, || fake.patches_in_flight() == 3));
+        for call in calls {
+            assert_eq!(call.join().unwrap().status, 200);
+        }
+    });
+    assert_eq!(fake.max_concurrent_patches(), 3);
+    assert_eq!(fake.patches_in_flight(), 0);
+    let mut patched = fake.patches();
+    patched.sort();
+    assert_eq!(patched, vec![3, 4, 5]);
+
+    let sequential = start_fake(2);
+    sequential.set_patch_delay(Duration::from_millis(50));
+    for q in 3..6 {
+        patch(&sequential, &format!(r#"{{"quantity":{q}}}"#));
+    }
+    assert_eq!(sequential.max_concurrent_patches(), 1);
+    assert_eq!(sequential.patches(), vec![3, 4, 5]);
+    assert_eq!(sequential.quantity(), 5);
+}
+
+#[test]
+fn a_patch_abandoned_during_the_delay_is_not_applied() {
+    let fake = start_fake(2);
+    fake.set_delay(Duration::from_millis(1500));
+    let mut stream = connect(&fake.url());
+    write_request(
+        &mut stream,
+        "PATCH",
+        "/apps/my-app/formation/web",
+        &[
+            ("Authorization", &format!("Bearer {KEY}")),
+            ("Accept", HEROKU_ACCEPT),
+        ],
+        r#"{"quantity":9}"#,
+    );
+    assert!(support::wait_until(TIMEOUT, || fake.patches_in_flight() == 1));
+    drop(stream); // the client times out and goes away
+    assert!(
+        support::wait_until(Duration::from_secs(1), || fake.patches_in_flight() == 0),
+        "the server noticed the client left"
+    );
+    std::thread::sleep(Duration::from_millis(1700));
+    assert_eq!(fake.patches(), vec![9]);
+    assert!(fake.patches_applied().is_empty());
+    assert_eq!(fake.quantity(), 2);
+}
+
+#[test]
+fn wait_helpers_see_changes() {
+    let fake = start_fake(2);
+    assert!(!fake.wait_for_quantity(3, Duration::from_millis(50)));
+    patch(&fake, r#"{"quantity":3}"#);
+    assert!(fake.wait_for_quantity(3, TIMEOUT));
+    assert!(fake.wait_for_patches(1, TIMEOUT));
+    assert!(!fake.wait_for_patches(2, Duration::from_millis(50)));
+}
+
+#[test]
+fn dropping_the_fake_stops_it_even_with_a_hung_request() {
+    let fake = start_fake(2);
+    let url = fake.url();
+    fake.set_delay(Duration::from_secs(3600));
+    let mut hung = connect(&url);
+    write_request(&mut hung, "GET", "/apps/my-app", &[], "");
+    assert!(support::wait_until(TIMEOUT, || fake.requests().len() == 1));
+    let started = Instant::now();
+    drop(fake);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "drop took {:?}",
+        started.elapsed()
+    );
+    let authority = url.strip_prefix("http://").unwrap();
+    assert!(
+        TcpStream::connect(authority).is_err(),
+        "still listening after drop"
+    );
+}
+
+#[actix_rt::test]
+async fn fakes_work_inside_an_actix_runtime() {
+    let fake = start_fake(2);
+    let app = FakeApp::start();
+    // The fakes live on their own threads, so even a blocking client does not stall them.
+    assert_eq!(get(&fake, "/apps/my-app").status, 200);
+    assert_eq!(
+        request(
+            &app.url(),
+            "GET",
+            support::fake_app::HEARTBEAT_PATH,
+            &[],
+            ""
+        )
+        .status,
+        200
+    );
+    patch(&fake, r#"{"quantity":4}"#);
+    assert!(support::wait_until_async(TIMEOUT, || fake.quantity() == 4).await);
+}
+
+// ---------------------------------------------------------------------------------------------
+// FakeApp
+
+#[test]
+fn fake_app_answers_every_path_and_records_hits() {
+    let app = FakeApp::start();
+    assert!(app.heartbeat_url().starts_with(&app.url()));
+    assert!(app
+        .heartbeat_url()
+        .ends_with("/heroku-autoscale/heartbeat/v1"));
+    let before = Instant::now();
+    let response = request(&app.url(), "GET", "/heroku-autoscale/heartbeat/v1", &[], "");
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        request(&app.url(), "GET", "/custom/path?x=1", &[], "").status,
+        200
+    );
+    assert_eq!(request(&app.url(), "POST", "/", &[], "x").status, 200);
+    assert_eq!(app.hits(), 3);
+    assert_eq!(
+        app.paths(),
+        vec!["/heroku-autoscale/heartbeat/v1", "/custom/path", "/"]
+    );
+    assert_eq!(app.methods(), vec!["GET", "GET", "POST"]);
+    let times = app.hit_times();
+    assert!(before <= times[0] && times[0] <= times[1] && times[1] <= times[2]);
+    assert!(app.wait_for_hits(3, TIMEOUT));
+    assert!(!app.wait_for_hits(4, Duration::from_millis(50)));
+}
+
+#[test]
+fn fake_app_status_and_latency_are_controlled() {
+    let app = FakeApp::start();
+    app.set_status(503);
+    assert_eq!(request(&app.url(), "GET", "/", &[], "").status, 503);
+    app.set_status(200);
+    app.set_latency(Duration::from_millis(300));
+    let started = Instant::now();
+    assert_eq!(request(&app.url(), "GET", "/", &[], "").status, 200);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
+#[test]
+fn a_hung_heartbeat_does_not_block_later_ones() {
+    let app = FakeApp::start();
+    app.set_latency(Duration::from_secs(3600));
+    let mut hung = connect(&app.url());
+    write_request(&mut hung, "GET", "/heroku-autoscale/heartbeat/v1", &[], "");
+    assert!(app.wait_for_hits(1, TIMEOUT));
+    hung.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    assert!(
+        hung.read(&mut [0; 16]).is_err(),
+        "the hung request got no answer"
+    );
+
+    app.set_latency(Duration::ZERO);
+    let started = Instant::now();
+    assert_eq!(request(&app.url(), "GET", "/", &[], "").status, 200);
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(app.in_flight(), 1, "the hung one still waits");
+    assert_eq!(app.max_in_flight(), 2);
+    assert_eq!(app.hits(), 2);
+
+    let started = Instant::now();
+    drop(app);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "drop took {:?}",
+        started.elapsed()
+    );
+}

@@ -1,0 +1,760 @@
+//! `FakeHeroku`: a fake Heroku Platform API (v3) on 127.0.0.1 that speaks the real wire format
+//! for the three endpoints the worker uses, records what it receives, and fails on demand.
+//!
+//! Endpoints (names or ids are accepted as identities, like the real API):
+//! - `GET /apps/{app}` → 200, the app object (`id`, `name`, `web_url`, `stack`, ...).
+//! - `GET /apps/{app}/formation/{type}` → 200, the formation object.
+//! - `PATCH /apps/{app}/formation/{type}` with `{"quantity": N}` → sets N, 200 with the formation.
+//!
+//! Every request is checked, in this order:
+//! 1. `Authorization: Bearer <api_key>`, else 401 `unauthorized`.
+//! 2. `Accept: application/vnd.heroku+json; version=3`, else **406** `not_acceptable`: Heroku's
+//!    published error table lists `406 Not Acceptable / not_acceptable` for a missing or wrong
+//!    version in `Accept` (the fake is strict: a missing `Accept` header is rejected too).
+//! 3. Injected failures (`fail_next`, `fail_always`, `fail_patches_*`), in the order added.
+//! 4. Routing: unknown app → 404 "Couldn't find that app.", unknown process type → 404
+//!    "Couldn't find that formation.", unknown endpoint → 404; a PATCH body that is not a JSON
+//!    object with an integer `quantity` ≥ 0 → 422 `invalid_params`; above the limit set with
+//!    `set_quantity_limit` → 422 `cannot_run_above_limit`.
+//!
+//! Every response is `Content-Type: application/json` with an `{id, message}` body on errors,
+//! and carries `RateLimit-Remaining` (4500 unless changed) and a `Request-Id`.
+//!
+//! What is recorded, and when: a request is recorded in `requests()` the moment it arrives, before
+//! any delay or check, so a test sees a request that is still hanging. Likewise `patches()` holds
+//! the quantity of *every* PATCH whose body carries a valid quantity, whatever the answer (401,
+//! 406, 404, injected failure, or still delayed); `patches_applied()` holds only the quantities
+//! that a 200 answer actually set. `set_quantity` (someone running `heroku ps:scale` by hand)
+//! appears in neither.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use super::BackgroundServer;
+
+/// The `Accept` value the real API requires.
+pub const HEROKU_ACCEPT: &str = "application/vnd.heroku+json; version=3";
+/// `RateLimit-Remaining` sent on every answer unless changed with `set_rate_limit_remaining`.
+pub const DEFAULT_RATE_LIMIT_REMAINING: u32 = 4500;
+
+/// An error answer to inject: status, the `{id, message}` body, and extra headers (which replace
+/// the default ones of the same name, e.g. `RateLimit-Remaining`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub status: u16,
+    pub id: String,
+    pub message: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Failure {
+    /// Any error answer. Panics at once on a status outside 400..=599 (a test-setup mistake).
+    pub fn new(status: u16, id: &str, message: &str) -> Failure {
+        assert!(
+            (400..=599).contains(&status),
+            "Failure status must be 400..=599, got {status}"
+        );
+        Failure {
+            status,
+            id: id.to_string(),
+            message: message.to_string(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// Adds a response header. Panics at once on a name or value HTTP cannot carry.
+    pub fn with_header(mut self, name: &str, value: &str) -> Failure {
+        HeaderName::from_bytes(name.as_bytes())
+            .unwrap_or_else(|e| panic!("bad header name {name:?} in Failure: {e}"));
+        HeaderValue::from_str(value)
+            .unwrap_or_else(|e| panic!("bad header value {value:?} in Failure: {e}"));
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// 500 `internal_server_error`.
+    pub fn server_error() -> Failure {
+        Failure::new(
+            500,
+            "internal_server_error",
+            "Internal server error.\nPlease try again or contact support if the problem persists.",
+        )
+    }
+
+    /// 503 `service_unavailable`.
+    pub fn service_unavailable() -> Failure {
+        Failure::new(
+            503,
+            "service_unavailable",
+            "API is temporarily unavailable.\nPlease try again later.",
+        )
+    }
+
+    /// 401 `unauthorized`, the same answer as for a wrong key (e.g. a key revoked mid-run).
+    pub fn unauthorized() -> Failure {
+        Failure::new(401, "unauthorized", "Invalid credentials provided.")
+    }
+
+    /// 403 `forbidden`: the key is valid but has no access to the app.
+    pub fn forbidden() -> Failure {
+        Failure::new(403, "forbidden", "You do not have access to the app.")
+    }
+
+    /// 429 `rate_limit` with `RateLimit-Remaining: 0`.
+    pub fn rate_limited() -> Failure {
+        Failure::new(
+            429,
+            "rate_limit",
+            "Your account reached the API rate limit\nPlease wait a few minutes before making new requests",
+        )
+        .with_header("RateLimit-Remaining", "0")
+    }
+
+    /// 422 `cannot_run_above_limit`, what a PATCH above the account's dyno limit gets.
+    pub fn cannot_run_above_limit() -> Failure {
+        Failure::new(
+            422,
+            "cannot_run_above_limit",
+            "Cannot update to more than 10 Standard-1X size dynos per process type.",
+        )
+    }
+}
+
+/// One request as the fake received it.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// The path only, e.g. `/apps/example/formation/web`.
+    pub path: String,
+    /// The query string without `?`, empty when there is none.
+    pub query: String,
+    pub authorization: Option<String>,
+    pub accept: Option<String>,
+    pub user_agent: Option<String>,
+    pub content_type: Option<String>,
+    /// The body as text (lossy UTF-8); empty for a GET.
+    pub body: String,
+    /// When the request arrived.
+    pub at: Instant,
+}
+
+/// The fake API. Dropping it stops the server.
+pub struct FakeHeroku {
+    shared: Arc<Shared>,
+    server: BackgroundServer,
+}
+
+impl FakeHeroku {
+    /// Starts the fake for one app with one process type; returns once it is listening.
+    ///
+    /// `web_url` is what `GET /apps/{app}` reports; the real API gives it with a trailing slash
+    /// (`https://example.herokuapp.com/`), so pass `format!("{}/", fake_app.url())` to be faithful.
+    pub fn start(
+        app_name: &str,
+        process_type: &str,
+        api_key: &str,
+        initial_quantity: u32,
+        web_url: &str,
+    ) -> FakeHeroku {
+        let shared = Arc::new(Shared::new(
+            app_name,
+            process_type,
+            api_key,
+            initial_quantity,
+            web_url,
+        ));
+        let data = web::Data::from(shared.clone());
+        let server = BackgroundServer::start("fake Heroku API", 1, move |cfg| {
+            cfg.app_data(data.clone())
+                .default_service(web::to(handle_request));
+        });
+        FakeHeroku { shared, server }
+    }
+
+    /// Base URL without a trailing slash, e.g. `http://127.0.0.1:40123`.
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    pub fn app_name(&self) -> String {
+        self.shared.fixed.app_name.clone()
+    }
+
+    /// The app's uuid-looking `id`, also accepted in place of the name in paths.
+    pub fn app_id(&self) -> String {
+        self.shared.fixed.app_id.clone()
+    }
+
+    pub fn process_type(&self) -> String {
+        self.shared.fixed.process_type.clone()
+    }
+
+    pub fn api_key(&self) -> String {
+        self.shared.fixed.api_key.clone()
+    }
+
+    /// The formation's current quantity.
+    pub fn quantity(&self) -> u32 {
+        self.shared.lock().quantity
+    }
+
+    /// Changes the quantity as a person running `heroku ps:scale` would: not recorded as a PATCH.
+    pub fn set_quantity(&self, quantity: u32) {
+        let mut state = self.shared.lock();
+        state.quantity = quantity;
+        state.formation_updated_at = rfc3339_now();
+    }
+
+    /// The quantity of every PATCH received with a valid body, in arrival order, whatever it was
+    /// answered (including injected failures, 401s, and requests still delayed).
+    pub fn patches(&self) -> Vec<u32> {
+        self.shared.lock().patches_received.clone()
+    }
+
+    /// The quantities set by PATCHes answered 200, in order.
+    pub fn patches_applied(&self) -> Vec<u32> {
+        self.shared.lock().patches_applied.clone()
+    }
+
+    /// Every request received, in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.lock().requests.clone()
+    }
+
+    /// The largest number of PATCH requests ever in flight at once (arrived, not yet answered
+    /// nor abandoned). A worker that keeps at most one scale call in flight keeps this at ≤ 1.
+    pub fn max_concurrent_patches(&self) -> usize {
+        self.shared.lock().max_concurrent_patches
+    }
+
+    /// PATCH requests in flight right now.
+    pub fn patches_in_flight(&self) -> usize {
+        self.shared.lock().patches_in_flight
+    }
+
+    /// The next `count` requests (any method) that pass the key and Accept checks get `failure`.
+    pub fn fail_next(&self, count: usize, failure: Failure) {
+        self.add_rule(Scope::AllRequests, Some(count), failure);
+    }
+
+    /// Every request that passes the key and Accept checks gets `failure`, until `clear_failures`.
+    pub fn fail_always(&self, failure: Failure) {
+        self.add_rule(Scope::AllRequests, None, failure);
+    }
+
+    /// Like `fail_next`, for PATCH requests only; GETs keep working.
+    pub fn fail_patches_next(&self, count: usize, failure: Failure) {
+        self.add_rule(Scope::PatchesOnly, Some(count), failure);
+    }
+
+    /// Like `fail_always`, for PATCH requests only; GETs keep working.
+    pub fn fail_patches_always(&self, failure: Failure) {
+        self.add_rule(Scope::PatchesOnly, None, failure);
+    }
+
+    /// Removes every injected failure.
+    pub fn clear_failures(&self) {
+        self.shared.lock().rules.clear();
+    }
+
+    /// Delays every answer by `delay` (`Duration::ZERO` to stop). A long delay simulates a hung
+    /// API. Checks and the PATCH itself happen after the delay, so a PATCH abandoned by its
+    /// client during the delay is never applied (but is in `patches()`).
+    pub fn set_delay(&self, delay: Duration) {
+        self.shared.lock().delay = delay;
+    }
+
+    /// An extra delay for PATCH requests only, added to `set_delay`'s.
+    pub fn set_patch_delay(&self, delay: Duration) {
+        self.shared.lock().patch_delay = delay;
+    }
+
+    /// The `RateLimit-Remaining` value of normal answers.
+    pub fn set_rate_limit_remaining(&self, remaining: u32) {
+        self.shared.lock().rate_limit_remaining = remaining;
+    }
+
+    /// A PATCH above `limit` gets 422 `cannot_run_above_limit`, like an account's dyno limit.
+    /// `None` (the default) lifts the limit.
+    pub fn set_quantity_limit(&self, limit: Option<u32>) {
+        self.shared.lock().quantity_limit = limit;
+    }
+
+    /// Blocks until the quantity is `quantity`; false if `timeout` passed first.
+    pub fn wait_for_quantity(&self, quantity: u32, timeout: Duration) -> bool {
+        super::wait_until(timeout, || self.quantity() == quantity)
+    }
+
+    /// Blocks until at least `count` PATCHes were received; false if `timeout` passed first.
+    pub fn wait_for_patches(&self, count: usize, timeout: Duration) -> bool {
+        super::wait_until(timeout, || self.patches().len() >= count)
+    }
+
+    fn add_rule(&self, scope: Scope, remaining: Option<usize>, failure: Failure) {
+        // `Failure`'s fields are public, so check here too, in the test's thread, for a clear panic.
+        assert!(
+            (400..=599).contains(&failure.status),
+            "Failure status must be 400..=599, got {}",
+            failure.status
+        );
+        if remaining == Some(0) {
+            return;
+        }
+        self.shared.lock().rules.push(FailureRule {
+            scope,
+            remaining,
+            failure,
+        });
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scope {
+    AllRequests,
+    PatchesOnly,
+}
+
+#[derive(Debug)]
+struct FailureRule {
+    scope: Scope,
+    /// `None`: until cleared.
+    remaining: Option<usize>,
+    failure: Failure,
+}
+
+/// What never changes after start.
+struct Fixed {
+    app_name: String,
+    app_id: String,
+    process_type: String,
+    formation_id: String,
+    api_key: String,
+    web_url: String,
+    created_at: String,
+}
+
+/// What tests observe and steer.
+struct State {
+    quantity: u32,
+    quantity_limit: Option<u32>,
+    app_updated_at: String,
+    formation_updated_at: String,
+    patches_received: Vec<u32>,
+    patches_applied: Vec<u32>,
+    requests: Vec<RecordedRequest>,
+    patches_in_flight: usize,
+    max_concurrent_patches: usize,
+    rules: Vec<FailureRule>,
+    delay: Duration,
+    patch_delay: Duration,
+    rate_limit_remaining: u32,
+    requests_answered: u64,
+}
+
+struct Shared {
+    fixed: Fixed,
+    state: Mutex<State>,
+}
+
+/// An answer before it becomes an HTTP response.
+struct Reply {
+    status: u16,
+    body: Value,
+    headers: Vec<(String, String)>,
+}
+
+impl Reply {
+    fn ok(body: Value) -> Reply {
+        Reply {
+            status: 200,
+            body,
+            headers: Vec::new(),
+        }
+    }
+
+    fn error(status: u16, id: &str, message: &str) -> Reply {
+        Reply {
+            status,
+            body: json!({ "id": id, "message": message }),
+            headers: Vec::new(),
+        }
+    }
+
+    fn from_failure(failure: &Failure) -> Reply {
+        Reply {
+            headers: failure.headers.clone(),
+            ..Reply::error(failure.status, &failure.id, &failure.message)
+        }
+    }
+}
+
+impl Shared {
+    fn new(
+        app_name: &str,
+        process_type: &str,
+        api_key: &str,
+        quantity: u32,
+        web_url: &str,
+    ) -> Shared {
+        let now = rfc3339_now();
+        Shared {
+            fixed: Fixed {
+                app_name: app_name.to_string(),
+                app_id: uuid_like(&["app", app_name]),
+                process_type: process_type.to_string(),
+                formation_id: uuid_like(&["formation", app_name, process_type]),
+                api_key: api_key.to_string(),
+                web_url: web_url.to_string(),
+                created_at: "2024-01-15T09:30:00Z".to_string(),
+            },
+            state: Mutex::new(State {
+                quantity,
+                quantity_limit: None,
+                app_updated_at: now.clone(),
+                formation_updated_at: now,
+                patches_received: Vec::new(),
+                patches_applied: Vec::new(),
+                requests: Vec::new(),
+                patches_in_flight: 0,
+                max_concurrent_patches: 0,
+                rules: Vec::new(),
+                delay: Duration::ZERO,
+                patch_delay: Duration::ZERO,
+                rate_limit_remaining: DEFAULT_RATE_LIMIT_REMAINING,
+                requests_answered: 0,
+            }),
+        }
+    }
+
+    /// A panicking test thread must not make every later call panic too: ignore poisoning.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records an arriving request; returns how long to wait before answering it.
+    fn record_arrival(&self, request: RecordedRequest) -> Duration {
+        let mut state = self.lock();
+        let is_patch = request.method == "PATCH";
+        if is_patch {
+            if let Ok(quantity) = parse_quantity(request.body.as_bytes()) {
+                state.patches_received.push(quantity);
+            }
+        }
+        state.requests.push(request);
+        if is_patch {
+            state.delay + state.patch_delay
+        } else {
+            state.delay
+        }
+    }
+
+    /// The answer to a request, once its delay has passed.
+    fn answer(&self, req: &HttpRequest, body: &[u8]) -> Reply {
+        let is_patch = req.method() == Method::PATCH;
+        self.check_credentials(req)
+            .or_else(|| check_accept(req))
+            .or_else(|| self.take_injected_failure(is_patch))
+            .unwrap_or_else(|| self.route(req.method(), req.path(), body))
+    }
+
+    fn check_credentials(&self, req: &HttpRequest) -> Option<Reply> {
+        let expected = format!("Bearer {}", self.fixed.api_key);
+        match header(req, "authorization") {
+            Some(given) if given == expected => None,
+            _ => Some(Reply::from_failure(&Failure::unauthorized())),
+        }
+    }
+
+    /// Uses up one matching injected failure, if any.
+    fn take_injected_failure(&self, is_patch: bool) -> Option<Reply> {
+        let mut state = self.lock();
+        let index = state
+            .rules
+            .iter()
+            .position(|rule| rule.scope == Scope::AllRequests || is_patch)?;
+        let rule = &mut state.rules[index];
+        let reply = Reply::from_failure(&rule.failure);
+        if let Some(remaining) = rule.remaining.as_mut() {
+            *remaining -= 1;
+            if *remaining == 0 {
+                state.rules.remove(index);
+            }
+        }
+        Some(reply)
+    }
+
+    fn route(&self, method: &Method, path: &str, body: &[u8]) -> Reply {
+        let segments: Vec<&str> = path.split('/').skip(1).collect();
+        match segments.as_slice() {
+            ["apps", app] if method == Method::GET => self.get_app(app),
+            ["apps", app, "formation", process_type] if method == Method::GET => self
+                .find_formation(app, process_type)
+                .unwrap_or_else(|| Reply::ok(self.formation_json(&self.lock()))),
+            ["apps", app, "formation", process_type] if method == Method::PATCH => self
+                .find_formation(app, process_type)
+                .unwrap_or_else(|| self.patch_formation(body)),
+            _ => Reply::error(
+                404,
+                "not_found",
+                "The requested API endpoint was not found. Are you using the right HTTP verb \
+                 (i.e. `GET` vs. `POST`), and did you specify your intended version with the \
+                 `Accept` header?",
+            ),
+        }
+    }
+
+    fn is_app(&self, identity: &str) -> bool {
+        identity == self.fixed.app_name || identity == self.fixed.app_id
+    }
+
+    fn get_app(&self, app: &str) -> Reply {
+        if !self.is_app(app) {
+            return app_not_found();
+        }
+        Reply::ok(self.app_json(&self.lock()))
+    }
+
+    /// `None` when the app and process type exist, else the 404 to answer.
+    fn find_formation(&self, app: &str, process_type: &str) -> Option<Reply> {
+        if !self.is_app(app) {
+            return Some(app_not_found());
+        }
+        let known =
+            process_type == self.fixed.process_type || process_type == self.fixed.formation_id;
+        (!known).then(|| Reply::error(404, "not_found", "Couldn't find that formation."))
+    }
+
+    fn patch_formation(&self, body: &[u8]) -> Reply {
+        let quantity = match parse_quantity(body) {
+            Ok(quantity) => quantity,
+            Err(message) => return Reply::error(422, "invalid_params", &message),
+        };
+        let mut state = self.lock();
+        if state.quantity_limit.is_some_and(|limit| quantity > limit) {
+            return Reply::from_failure(&Failure::cannot_run_above_limit());
+        }
+        state.quantity = quantity;
+        state.formation_updated_at = rfc3339_now();
+        state.patches_applied.push(quantity);
+        Reply::ok(self.formation_json(&state))
+    }
+
+    /// The app object, with the fields of the schema's `app` definition.
+    fn app_json(&self, state: &State) -> Value {
+        let fixed = &self.fixed;
+        json!({
+            "acm": false,
+            "archived_at": null,
+            "buildpack_provided_description": "Ruby/Rack",
+            "build_stack": { "id": uuid_like(&["stack"]), "name": "heroku-24" },
+            "created_at": fixed.created_at,
+            "generation": { "id": uuid_like(&["generation"]), "name": "cedar" },
+            "git_url": format!("https://git.heroku.com/{}.git", fixed.app_name),
+            "id": fixed.app_id,
+            "internal_routing": null,
+            "maintenance": false,
+            "name": fixed.app_name,
+            "owner": { "email": "owner@example.com", "id": uuid_like(&["owner"]) },
+            "organization": null,
+            "team": null,
+            "region": { "id": uuid_like(&["region"]), "name": "us" },
+            "released_at": fixed.created_at,
+            "repo_size": null,
+            "slug_size": 45_678_912,
+            "space": null,
+            "stack": { "id": uuid_like(&["stack"]), "name": "heroku-24" },
+            "updated_at": state.app_updated_at,
+            "web_url": fixed.web_url,
+        })
+    }
+
+    /// The formation object, with the fields of the schema's `formation` definition.
+    fn formation_json(&self, state: &State) -> Value {
+        let fixed = &self.fixed;
+        json!({
+            "app": { "id": fixed.app_id, "name": fixed.app_name },
+            "command": "bundle exec puma -C config/puma.rb",
+            "created_at": fixed.created_at,
+            "dyno_size": { "id": uuid_like(&["dyno-size", "standard-1X"]), "name": "standard-1X" },
+            "id": fixed.formation_id,
+            "quantity": state.quantity,
+            "size": "standard-1X",
+            "type": fixed.process_type,
+            "updated_at": state.formation_updated_at,
+        })
+    }
+
+    fn to_response(&self, reply: Reply) -> HttpResponse {
+        let (remaining, request_number) = {
+            let mut state = self.lock();
+            state.requests_answered += 1;
+            (state.rate_limit_remaining, state.requests_answered)
+        };
+        let status =
+            StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = HttpResponse::build(status);
+        response
+            .insert_header(("Content-Type", "application/json"))
+            .insert_header(("RateLimit-Remaining", remaining.to_string()))
+            .insert_header((
+                "Request-Id",
+                uuid_like(&["request", &request_number.to_string()]),
+            ));
+        // Inserted last so that, e.g., a failure's `RateLimit-Remaining: 0` wins.
+        for (name, value) in reply.headers {
+            response.insert_header((name, value));
+        }
+        response.body(reply.body.to_string())
+    }
+}
+
+fn app_not_found() -> Reply {
+    Reply::error(404, "not_found", "Couldn't find that app.")
+}
+
+/// The only handler: every path and method comes here, so every request is recorded and checked.
+async fn handle_request(
+    req: HttpRequest,
+    body: web::Bytes,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    let delay = shared.record_arrival(recorded(&req, &body));
+    // Held across the delay; dropped when answered or when the client goes away mid-delay.
+    let _in_flight = (req.method() == Method::PATCH).then(|| PatchInFlight::enter(&shared));
+    if !delay.is_zero() {
+        actix_rt::time::sleep(delay).await;
+    }
+    let reply = shared.answer(&req, &body);
+    shared.to_response(reply)
+}
+
+/// Counts a PATCH as in flight for as long as it lives.
+struct PatchInFlight(web::Data<Shared>);
+
+impl PatchInFlight {
+    fn enter(shared: &web::Data<Shared>) -> PatchInFlight {
+        let mut state = shared.lock();
+        state.patches_in_flight += 1;
+        state.max_concurrent_patches = state.max_concurrent_patches.max(state.patches_in_flight);
+        PatchInFlight(shared.clone())
+    }
+}
+
+impl Drop for PatchInFlight {
+    fn drop(&mut self) {
+        self.0.lock().patches_in_flight -= 1;
+    }
+}
+
+fn recorded(req: &HttpRequest, body: &[u8]) -> RecordedRequest {
+    RecordedRequest {
+        method: req.method().to_string(),
+        path: req.path().to_string(),
+        query: req.query_string().to_string(),
+        authorization: header(req, "authorization"),
+        accept: header(req, "accept"),
+        user_agent: header(req, "user-agent"),
+        content_type: header(req, "content-type"),
+        body: String::from_utf8_lossy(body).into_owned(),
+        at: Instant::now(),
+    }
+}
+
+fn header(req: &HttpRequest, name: &str) -> Option<String> {
+    req.headers()
+        .get(name)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+}
+
+/// 406 unless one of the `Accept` media ranges is `application/vnd.heroku+json` with
+/// `version=3` (spaces and case of the media type do not matter).
+fn check_accept(req: &HttpRequest) -> Option<Reply> {
+    let accepted = header(req, "accept").is_some_and(|accept| {
+        accept.split(',').any(|range| {
+            let mut parts = range.split(';').map(str::trim);
+            let media_type = parts.next().unwrap_or_default();
+            media_type.eq_ignore_ascii_case("application/vnd.heroku+json")
+                && parts.any(|param| param.replace(' ', "") == "version=3")
+        })
+    });
+    (!accepted).then(|| {
+        Reply::error(
+            406,
+            "not_acceptable",
+            &format!("Please specify a version along with Heroku's API MIME type. For example, `Accept: {HEROKU_ACCEPT}`."),
+        )
+    })
+}
+
+/// The quantity in a PATCH body, or the `invalid_params` message.
+fn parse_quantity(body: &[u8]) -> Result<u32, String> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| format!("Invalid params: request body is not valid JSON ({e})."))?;
+    let quantity = value
+        .as_object()
+        .ok_or_else(|| "Invalid params: request body must be a JSON object.".to_string())?
+        .get("quantity")
+        .ok_or_else(|| "Invalid params: quantity is required.".to_string())?;
+    quantity
+        .as_u64()
+        .and_then(|q| u32::try_from(q).ok())
+        .ok_or_else(|| {
+            format!("Invalid params: quantity must be a non-negative integer, got {quantity}.")
+        })
+}
+
+/// A stable, uuid-shaped id derived from `parts` (the same parts give the same id).
+fn uuid_like(parts: &[&str]) -> String {
+    let hash = |salt: u8| {
+        let mut hasher = DefaultHasher::new();
+        salt.hash(&mut hasher);
+        parts.hash(&mut hasher);
+        hasher.finish()
+    };
+    let (high, low) = (hash(1), hash(2));
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        high >> 32,
+        (high >> 16) & 0xffff,
+        high & 0x0fff,
+        0x8000 | (low >> 48) & 0x3fff,
+        low & 0xffff_ffff_ffff,
+    )
+}
+
+/// Now as `2024-01-15T09:30:00Z`, the API's timestamp format.
+fn rfc3339_now() -> String {
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let (days, second_of_day) = (seconds / 86_400, seconds % 86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        second_of_day / 3600,
+        second_of_day / 60 % 60,
+        second_of_day % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), after Howard Hinnant's `civil_from_days`.
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}

@@ -1,0 +1,98 @@
+//! A mock Heroku API *actor* (not an HTTP server): it answers the API messages from memory, so
+//! actor-level tests can run the real actors without the real API actor.
+
+use std::sync::{Arc, Mutex};
+
+use actix::prelude::*;
+use heroku_autoscale::actors::messages::{GetApp, GetFormation, ScaleFormation};
+use heroku_autoscale::actors::ApiRecipients;
+use heroku_autoscale::heroku::{ApiError, AppInfo, Formation};
+
+/// What the mock has seen and holds; shared with the test.
+#[derive(Debug, Default)]
+pub struct MockState {
+    pub quantity: u32,
+    pub web_url: Option<String>,
+    pub scales: Vec<u32>,
+    pub reads: usize,
+    /// While set, every scale call fails with this error.
+    pub fail_scales: Option<ApiError>,
+}
+
+pub struct MockApi {
+    state: Arc<Mutex<MockState>>,
+}
+
+impl MockApi {
+    /// Starts the mock on a thread with its own actix system (so it serves a worker in any
+    /// system, on any thread) and returns its recipients and shared state.
+    pub fn start(quantity: u32, web_url: Option<&str>) -> (ApiRecipients, Arc<Mutex<MockState>>) {
+        let state = Arc::new(Mutex::new(MockState {
+            quantity,
+            web_url: web_url.map(String::from),
+            ..MockState::default()
+        }));
+        let shared = state.clone();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        // The thread lives as long as the test process; tests are short.
+        std::thread::spawn(move || {
+            let system = System::new();
+            system.block_on(async move {
+                let addr = MockApi { state: shared }.start();
+                sender
+                    .send(addr)
+                    .expect("the test waits for the mock's address");
+            });
+            system.run()
+        });
+        let addr = receiver.recv().expect("the mock API actor started");
+        (ApiRecipients::of(&addr), state)
+    }
+
+    fn formation(quantity: u32) -> Formation {
+        Formation {
+            process_type: "web".into(),
+            quantity,
+        }
+    }
+}
+
+impl Actor for MockApi {
+    type Context = Context<Self>;
+}
+
+impl Handler<GetApp> for MockApi {
+    type Result = Result<AppInfo, ApiError>;
+
+    fn handle(&mut self, _: GetApp, _: &mut Context<Self>) -> Self::Result {
+        let state = self.state.lock().unwrap();
+        Ok(AppInfo {
+            name: "acme-shop".into(),
+            web_url: state.web_url.as_deref().map(|url| url.parse().unwrap()),
+        })
+    }
+}
+
+impl Handler<GetFormation> for MockApi {
+    type Result = Result<Formation, ApiError>;
+
+    fn handle(&mut self, _: GetFormation, _: &mut Context<Self>) -> Self::Result {
+        let mut state = self.state.lock().unwrap();
+        state.reads += 1;
+        Ok(Self::formation(state.quantity))
+    }
+}
+
+impl Handler<ScaleFormation> for MockApi {
+    type Result = Result<Formation, ApiError>;
+
+    fn handle(&mut self, msg: ScaleFormation, _: &mut Context<Self>) -> Self::Result {
+        let mut state = self.state.lock().unwrap();
+        state.scales.push(msg.quantity);
+        if let Some(error) = &state.fail_scales {
+            return Err(error.clone());
+        }
+        state.quantity = msg.quantity;
+        Ok(Self::formation(state.quantity))
+    }
+}
