@@ -70,7 +70,7 @@ pub enum ApiError {
     #[error("the Heroku API's answer could not be used: {0}")]
     BadResponse(String),
     /// Not sent at all: the client is waiting after an earlier error.
-    #[error("not sent, waiting {} s more after: {cause}", .remaining.as_secs())]
+    #[error("not sent, waiting {} s more after: {cause}", .remaining.as_millis().div_ceil(1000))]
     Deferred {
         /// Time left to wait.
         remaining: Duration,
