@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{wait_until, Failure, FakeApp, FakeHeroku, WorkerProcess};
+use support::{Failure, FakeApp, FakeHeroku, WorkerProcess};
 
 const KEY: &str = "e2e-secret-key-7f3a9c";
 const APP: &str = "acme-shop";
