@@ -124,15 +124,17 @@ impl Controller {
 
     /// A new verdict from the judge.
     pub fn on_verdict(&mut self, judged: Judged, bounds: Bounds, now: Instant) -> Vec<Action> {
+        // While a call is in flight the streaks that started it stay: the answer is decided on
+        // the verdict that reached the threshold, not on whatever came in meanwhile.
+        if self.pending.is_some() {
+            return Vec::new();
+        }
         // Streaks counted before the last reset would scale a second time for the same need.
         self.streaks = if judged.epoch == self.epoch {
             judged.streaks
         } else {
             Streaks::default()
         };
-        if self.pending.is_some() {
-            return Vec::new();
-        }
         let Some(known) = self.known else {
             return self.read();
         };
@@ -159,6 +161,7 @@ impl Controller {
         let Ok(quantity) = result else {
             return Vec::new();
         };
+        self.notices.clear(NoticeKind::ApiKeyRefused);
         self.known = Some(Known {
             quantity,
             read_at: now,
@@ -191,8 +194,14 @@ impl Controller {
                     quantity,
                     read_at: now,
                 });
-                self.notices
-                    .should_send(NoticeKind::ScaleFailed, false, now);
+                for kind in [
+                    NoticeKind::ScaleFailed,
+                    NoticeKind::ApiKeyRefused,
+                    NoticeKind::NeedsAboveMax,
+                    NoticeKind::NeedsBelowMin,
+                ] {
+                    self.notices.clear(kind);
+                }
                 self.epoch += 1;
                 self.streaks = Streaks::default();
                 vec![Action::ResetStreaks { epoch: self.epoch }]
@@ -206,9 +215,17 @@ impl Controller {
                     reason,
                     error,
                 };
-                self.notify_if_due(notice, true, now).into_iter().collect()
+                self.notify_if_due(notice, now).into_iter().collect()
             }
         }
+    }
+
+    /// The API refused the key on some call; the admins hear of it when it begins and then at
+    /// most once per repeat period, until a call succeeds again.
+    pub fn on_api_key_refused(&mut self, error: String, now: Instant) -> Vec<Action> {
+        self.notify_if_due(Notice::ApiKeyRefused { error }, now)
+            .into_iter()
+            .collect()
     }
 
     fn read(&mut self) -> Vec<Action> {
@@ -216,7 +233,9 @@ impl Controller {
         vec![Action::ReadFormation]
     }
 
-    /// Updates the notice conditions for a decision that does not scale.
+    /// Updates the notice conditions for a decision that does not scale. A condition lasts
+    /// while the count stays at the bound: a streak broken by one neutral heartbeat at max is
+    /// the same overload going on, not a new one to report.
     fn report(
         &mut self,
         decision: Decision,
@@ -224,27 +243,33 @@ impl Controller {
         bounds: Bounds,
         now: Instant,
     ) -> Vec<Action> {
-        let above = Notice::NeedsAboveMax {
-            quantity,
-            bounds,
-            slow_streak: self.streaks.slow,
-        };
-        let below = Notice::NeedsBelowMin {
-            quantity,
-            bounds,
-            fast_streak: self.streaks.fast,
-        };
-        let above_active = decision == Decision::NeedsAboveMax;
-        let below_active = decision == Decision::NeedsBelowMin;
-        self.notify_if_due(above, above_active, now)
-            .into_iter()
-            .chain(self.notify_if_due(below, below_active, now))
-            .collect()
+        let mut actions = Vec::new();
+        if decision == Decision::NeedsAboveMax {
+            let notice = Notice::NeedsAboveMax {
+                quantity,
+                bounds,
+                slow_streak: self.streaks.slow,
+            };
+            actions.extend(self.notify_if_due(notice, now));
+        } else if quantity < bounds.max {
+            self.notices.clear(NoticeKind::NeedsAboveMax);
+        }
+        if decision == Decision::NeedsBelowMin {
+            let notice = Notice::NeedsBelowMin {
+                quantity,
+                bounds,
+                fast_streak: self.streaks.fast,
+            };
+            actions.extend(self.notify_if_due(notice, now));
+        } else if quantity > bounds.min {
+            self.notices.clear(NoticeKind::NeedsBelowMin);
+        }
+        actions
     }
 
-    fn notify_if_due(&mut self, notice: Notice, active: bool, now: Instant) -> Option<Action> {
+    fn notify_if_due(&mut self, notice: Notice, now: Instant) -> Option<Action> {
         self.notices
-            .should_send(notice.kind(), active, now)
+            .should_send(notice.kind(), now)
             .then_some(Action::Notify(notice))
     }
 }

@@ -28,6 +28,11 @@ pub enum Notice {
         /// Fast heartbeats in a row so far.
         fast_streak: u32,
     },
+    /// The Heroku API refused the API key (401/403): nothing can be scaled until it is fixed.
+    ApiKeyRefused {
+        /// The API's answer, with advice.
+        error: String,
+    },
     /// A scale call failed.
     ScaleFailed {
         /// Dynos before the attempt.
@@ -48,6 +53,8 @@ pub enum NoticeKind {
     NeedsAboveMax,
     /// See [`Notice::NeedsBelowMin`].
     NeedsBelowMin,
+    /// See [`Notice::ApiKeyRefused`].
+    ApiKeyRefused,
     /// See [`Notice::ScaleFailed`].
     ScaleFailed,
 }
@@ -57,6 +64,7 @@ impl fmt::Display for NoticeKind {
         f.write_str(match self {
             NoticeKind::NeedsAboveMax => "needs_above_max",
             NoticeKind::NeedsBelowMin => "needs_below_min",
+            NoticeKind::ApiKeyRefused => "api_key_refused",
             NoticeKind::ScaleFailed => "scale_failed",
         })
     }
@@ -68,6 +76,7 @@ impl Notice {
         match self {
             Notice::NeedsAboveMax { .. } => NoticeKind::NeedsAboveMax,
             Notice::NeedsBelowMin { .. } => NoticeKind::NeedsBelowMin,
+            Notice::ApiKeyRefused { .. } => NoticeKind::ApiKeyRefused,
             Notice::ScaleFailed { .. } => NoticeKind::ScaleFailed,
         }
     }
@@ -92,6 +101,9 @@ impl Notice {
                 "at min {quantity} {process_type} dynos and responses fast \
                  ({fast_streak} fast heartbeats in a row, {bounds}); AUTOSCALE_MIN_DYNOS may \
                  be higher than needed"
+            ),
+            Notice::ApiKeyRefused { error } => format!(
+                "the Heroku API refused the key, so {process_type} cannot be scaled: {error}"
             ),
             Notice::ScaleFailed {
                 from,
@@ -119,13 +131,9 @@ impl NoticeGate {
         }
     }
 
-    /// Reports whether the condition of `kind` holds now; returns true when a notice should go
-    /// out: the condition just began, or it has lasted a repeat period since the last notice.
-    pub fn should_send(&mut self, kind: NoticeKind, active: bool, now: Instant) -> bool {
-        if !active {
-            self.last_sent.remove(&kind);
-            return false;
-        }
+    /// The condition of `kind` holds now; returns true when a notice should go out: the
+    /// condition just began, or it has lasted a repeat period since the last notice.
+    pub fn should_send(&mut self, kind: NoticeKind, now: Instant) -> bool {
         match self.last_sent.get(&kind) {
             Some(sent) if now.saturating_duration_since(*sent) < self.repeat_after => false,
             _ => {
@@ -133,6 +141,11 @@ impl NoticeGate {
                 true
             }
         }
+    }
+
+    /// The condition of `kind` has ended; the next time it holds is a new beginning.
+    pub fn clear(&mut self, kind: NoticeKind) {
+        self.last_sent.remove(&kind);
     }
 }
 
@@ -147,30 +160,30 @@ mod tests {
         let sent: Vec<bool> = (0..20)
             .map(|beat| {
                 let now = start + Duration::from_secs(30 * beat);
-                gate.should_send(NoticeKind::NeedsAboveMax, true, now)
+                gate.should_send(NoticeKind::NeedsAboveMax, now)
             })
             .collect();
         assert_eq!(sent.iter().filter(|sent| **sent).count(), 1);
         assert!(sent[0]);
         let an_hour_on = start + Duration::from_secs(3600);
-        assert!(gate.should_send(NoticeKind::NeedsAboveMax, true, an_hour_on));
+        assert!(gate.should_send(NoticeKind::NeedsAboveMax, an_hour_on));
     }
 
     #[test]
     fn a_condition_that_ends_and_begins_again_is_sent_again() {
         let now = Instant::now();
         let mut gate = NoticeGate::new(Duration::from_secs(3600));
-        assert!(gate.should_send(NoticeKind::ScaleFailed, true, now));
-        assert!(!gate.should_send(NoticeKind::ScaleFailed, true, now));
-        assert!(!gate.should_send(NoticeKind::ScaleFailed, false, now));
-        assert!(gate.should_send(NoticeKind::ScaleFailed, true, now));
+        assert!(gate.should_send(NoticeKind::ScaleFailed, now));
+        assert!(!gate.should_send(NoticeKind::ScaleFailed, now));
+        gate.clear(NoticeKind::ScaleFailed);
+        assert!(gate.should_send(NoticeKind::ScaleFailed, now));
     }
 
     #[test]
     fn kinds_are_limited_separately() {
         let now = Instant::now();
         let mut gate = NoticeGate::new(Duration::from_secs(3600));
-        assert!(gate.should_send(NoticeKind::NeedsAboveMax, true, now));
-        assert!(gate.should_send(NoticeKind::ScaleFailed, true, now));
+        assert!(gate.should_send(NoticeKind::NeedsAboveMax, now));
+        assert!(gate.should_send(NoticeKind::ScaleFailed, now));
     }
 }

@@ -37,9 +37,28 @@ impl fmt::Display for Secret {
     }
 }
 
+/// A URL for display, with any password in it replaced by `********`.
+pub fn redacted(url: &url::Url) -> String {
+    if url.password().is_none() {
+        return url.to_string();
+    }
+    let mut shown = url.clone();
+    // Only fails for URLs that cannot have credentials, which have no password to hide.
+    let _ = shown.set_password(Some("********"));
+    shown.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_in_urls_are_masked_for_display() {
+        let url = url::Url::parse("https://user:hunter2@example.com/health").unwrap();
+        assert_eq!(redacted(&url), "https://user:********@example.com/health");
+        let plain = url::Url::parse("https://example.com/").unwrap();
+        assert_eq!(redacted(&plain), "https://example.com/");
+    }
 
     #[test]
     fn debug_and_display_never_show_the_value() {

@@ -16,15 +16,16 @@ use support::fake_app::FakeApp;
 use support::log_capture::CapturedLog;
 use support::mock_api::{MockApi, MockState};
 
-/// Settings for quick tests: a beat every 0.2 s, slow above 100 ms, fast below 20 ms.
+/// Settings for quick tests: a beat every 0.4 s, slow above 300 ms, fast below 100 ms. The bands
+/// are wide so a loaded CI machine does not push a sample into the next one.
 fn quick_settings(heartbeat_url: &str, extra: &[(&str, &str)]) -> Settings {
     let mut vars = vec![
         ("AUTOSCALE_HEROKU_APP_NAME", "acme-shop"),
         ("AUTOSCALE_HEROKU_API_KEY", "test-key"),
         ("AUTOSCALE_HEARTBEAT_URL", heartbeat_url),
-        ("AUTOSCALE_HEARTBEAT_INTERVAL_IN_SECONDS", "0.2"),
-        ("AUTOSCALE_MAX_RESPONSE_TIME_IN_MS", "100"),
-        ("AUTOSCALE_MIN_RESPONSE_TIME_IN_MS", "20"),
+        ("AUTOSCALE_HEARTBEAT_INTERVAL_IN_SECONDS", "0.4"),
+        ("AUTOSCALE_MAX_RESPONSE_TIME_IN_MS", "300"),
+        ("AUTOSCALE_MIN_RESPONSE_TIME_IN_MS", "100"),
         ("AUTOSCALE_NUMBER_OF_FAILS_TO_SCALE_UP_AFTER", "3"),
         ("AUTOSCALE_NUMBER_OF_PASSES_TO_SCALE_DOWN_AFTER", "3"),
         ("AUTOSCALE_MIN_DYNOS", "1"),
@@ -35,6 +36,11 @@ fn quick_settings(heartbeat_url: &str, extra: &[(&str, &str)]) -> Settings {
         .expect("test settings are valid")
         .settings
 }
+
+/// Judged slow: the probe gives up at 300 ms.
+const SLOW: Duration = Duration::from_millis(600);
+/// Judged neutral: between 100 and 300 ms.
+const NEUTRAL: Duration = Duration::from_millis(200);
 
 /// Waits (without blocking the actors) until `condition` holds, up to `limit`.
 async fn eventually(limit: Duration, condition: impl Fn() -> bool) -> bool {
@@ -55,7 +61,7 @@ fn scales(state: &Arc<Mutex<MockState>>) -> Vec<u32> {
 #[actix_rt::test]
 async fn a_slow_streak_produces_exactly_one_scale_call() {
     let app = FakeApp::start();
-    app.set_latency(Duration::from_millis(150));
+    app.set_latency(SLOW);
     let (api, state) = MockApi::start(1, None);
     let log = CapturedLog::default();
     Autoscaler::new(quick_settings(&app.heartbeat_url(), &[]))
@@ -96,7 +102,7 @@ async fn fast_beats_scale_down_to_the_min_and_stop_there() {
 #[actix_rt::test]
 async fn bounds_are_enforced_at_start_without_any_streak() {
     let app = FakeApp::start();
-    app.set_latency(Duration::from_millis(50)); // neutral
+    app.set_latency(NEUTRAL); // neutral
     let (api, state) = MockApi::start(5, None);
     Autoscaler::new(quick_settings(&app.heartbeat_url(), &[]))
         .with_logger(CapturedLog::default().logger())
@@ -124,7 +130,7 @@ async fn a_relative_heartbeat_path_is_joined_to_the_apps_web_url() {
 #[actix_rt::test]
 async fn a_failed_scale_is_retried_and_the_streaks_are_kept() {
     let app = FakeApp::start();
-    app.set_latency(Duration::from_millis(150));
+    app.set_latency(SLOW);
     let (api, state) = MockApi::start(1, None);
     state.lock().unwrap().fail_scales = Some(ApiError::Server {
         status: 503,
@@ -153,7 +159,7 @@ async fn a_failed_scale_is_retried_and_the_streaks_are_kept() {
 #[actix_rt::test]
 async fn actors_that_panic_are_restarted_and_scaling_goes_on() {
     let app = FakeApp::start();
-    app.set_latency(Duration::from_millis(50)); // neutral while the actors are crashed
+    app.set_latency(NEUTRAL); // neutral while the actors are crashed
     let (api, state) = MockApi::start(1, None);
     let log = CapturedLog::default();
     let actors = Autoscaler::new(quick_settings(&app.heartbeat_url(), &[]))
@@ -175,8 +181,13 @@ async fn actors_that_panic_are_restarted_and_scaling_goes_on() {
     }
 
     // Every actor is needed for a scale: heartbeat → judge → controller → API.
+    assert_eq!(
+        scales(&state),
+        Vec::<u32>::new(),
+        "nothing scaled before the test asks"
+    );
     let beats_before = app.hits();
-    app.set_latency(Duration::from_millis(150));
+    app.set_latency(SLOW);
     assert!(eventually(Duration::from_secs(5), || scales(&state) == [2]).await);
     assert!(app.hits() > beats_before);
     assert!(actors.heartbeat.connected() && actors.judge.connected());
@@ -212,7 +223,7 @@ fn a_burst_of_failures_beyond_the_limit_ends_the_system_with_code_1() {
         max_restarts: 2,
         period: Duration::from_secs(60),
         first_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(50),
+        max_backoff: NEUTRAL,
     };
     let system = System::new();
     let settings = quick_settings(&app.heartbeat_url(), &[]);
@@ -242,8 +253,10 @@ fn a_spawned_worker_stops_on_request() {
         .with_api(api)
         .spawn()
         .expect("worker thread starts");
-    std::thread::sleep(Duration::from_millis(600));
-    assert!(app.hits() >= 2, "the spawned worker sends heartbeats");
+    assert!(
+        support::wait_until(Duration::from_secs(5), || app.hits() >= 2),
+        "the spawned worker sends heartbeats"
+    );
     assert!(!handle.is_finished());
     let asked = std::time::Instant::now();
     handle.stop();

@@ -15,8 +15,14 @@ const SOON: Duration = Duration::from_secs(10);
 /// How long a clean stop may take (Heroku kills at 30 s; we promise a few seconds).
 const STOP: Duration = Duration::from_secs(5);
 
+/// Judged slow: the probe gives up at 250 ms.
+const SLOW: Duration = Duration::from_millis(600);
+/// Judged neutral: between 60 and 250 ms.
+const NEUTRAL: Duration = Duration::from_millis(150);
+
 /// A fake app and API, and the environment that points the worker at them: a beat every
-/// 0.3 s, slow above 150 ms, fast below 30 ms, two in a row to act, 1 to 3 dynos.
+/// 0.4 s, slow above 250 ms, fast below 60 ms, two in a row to act, 1 to 3 dynos. The bands are
+/// wide so that a loaded CI machine does not move a sample into the next one.
 struct Rig {
     app: FakeApp,
     api: FakeHeroku,
@@ -41,9 +47,9 @@ impl Rig {
             ("AUTOSCALE_HEROKU_API_KEY", KEY.to_string()),
             ("AUTOSCALE_HEROKU_API_URL", self.api.url()),
             ("AUTOSCALE_HEARTBEAT_URL", self.app.heartbeat_url()),
-            ("AUTOSCALE_HEARTBEAT_INTERVAL_IN_SECONDS", "0.3".into()),
-            ("AUTOSCALE_MAX_RESPONSE_TIME_IN_MS", "150".into()),
-            ("AUTOSCALE_MIN_RESPONSE_TIME_IN_MS", "30".into()),
+            ("AUTOSCALE_HEARTBEAT_INTERVAL_IN_SECONDS", "0.4".into()),
+            ("AUTOSCALE_MAX_RESPONSE_TIME_IN_MS", "250".into()),
+            ("AUTOSCALE_MIN_RESPONSE_TIME_IN_MS", "60".into()),
             ("AUTOSCALE_NUMBER_OF_FAILS_TO_SCALE_UP_AFTER", "2".into()),
             ("AUTOSCALE_NUMBER_OF_PASSES_TO_SCALE_DOWN_AFTER", "2".into()),
             ("AUTOSCALE_MIN_DYNOS", "1".into()),
@@ -83,7 +89,7 @@ fn stop_cleanly(mut worker: WorkerProcess) -> String {
 #[test]
 fn slow_responses_scale_up_to_the_max_and_no_further() {
     let rig = Rig::new(1);
-    rig.app.set_latency(Duration::from_millis(400));
+    rig.app.set_latency(SLOW);
     let worker = rig.run(&[]);
     assert!(rig.api.wait_for_quantity(3, SOON), "never reached 3 dynos");
     assert!(worker
@@ -121,7 +127,7 @@ fn fast_responses_scale_down_to_the_min_and_no_further() {
 #[test]
 fn responses_in_the_neutral_band_hold_the_dyno_count() {
     let rig = Rig::new(2);
-    rig.app.set_latency(Duration::from_millis(80));
+    rig.app.set_latency(NEUTRAL);
     let worker = rig.run(&[]);
     assert!(worker.wait_for_count("verdict=neutral", 8, SOON));
     assert_eq!(rig.api.patches(), Vec::<u32>::new());
@@ -147,14 +153,14 @@ fn a_hung_app_is_judged_slow_at_the_max_response_time() {
     let line = worker
         .wait_for_line("status=timeout verdict=slow", SOON)
         .expect("a timed-out heartbeat");
-    // Judged at 150 ms, not after a long timeout; loose bound for a loaded machine.
+    // Judged at 250 ms, not after a long timeout; loose bound for a loaded machine.
     let latency: u64 = line
         .split("latency_ms=")
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|ms| ms.parse().ok())
         .expect("the line gives the latency");
-    assert!((150..1000).contains(&latency), "{line}");
+    assert!((250..1500).contains(&latency), "{line}");
     assert!(rig.api.wait_for_quantity(2, SOON));
     stop_cleanly(worker);
 }
@@ -162,7 +168,7 @@ fn a_hung_app_is_judged_slow_at_the_max_response_time() {
 #[test]
 fn api_server_errors_are_survived_and_scaling_resumes() {
     let rig = Rig::new(1);
-    rig.app.set_latency(Duration::from_millis(400));
+    rig.app.set_latency(SLOW);
     rig.api.fail_patches_next(2, Failure::server_error());
     let worker = rig.run(&[]);
     assert!(rig.api.wait_for_quantity(2, Duration::from_secs(20)));
@@ -184,7 +190,7 @@ fn api_server_errors_are_survived_and_scaling_resumes() {
 #[test]
 fn a_refused_key_is_reported_loudly_retried_slowly_and_survived() {
     let rig = Rig::new(1);
-    rig.app.set_latency(Duration::from_millis(400));
+    rig.app.set_latency(SLOW);
     let worker = rig.run(&[("AUTOSCALE_HEROKU_API_KEY", "revoked-key-000")]);
     assert!(worker
         .wait_for_line(
@@ -199,13 +205,14 @@ fn a_refused_key_is_reported_loudly_retried_slowly_and_survived() {
     assert!(rig.api.requests().len() <= 2, "{:?}", rig.api.requests());
     assert!(worker.output().contains("AUTOSCALE_HEROKU_API_KEY"));
     assert!(!worker.output().contains("revoked-key-000"));
+    assert_eq!(worker.count_lines("notice kind=api_key_refused"), 1);
     stop_cleanly(worker);
 }
 
 #[test]
 fn a_manual_scale_above_the_max_is_undone() {
     let rig = Rig::new(2);
-    rig.app.set_latency(Duration::from_millis(80));
+    rig.app.set_latency(NEUTRAL);
     let worker = rig.run(&[]);
     assert!(worker
         .wait_for_line("watching app=acme-shop", SOON)
@@ -230,7 +237,7 @@ fn a_heartbeat_path_is_joined_to_the_apps_web_url() {
 #[test]
 fn requests_speak_the_platform_api_wire_format() {
     let rig = Rig::new(1);
-    rig.app.set_latency(Duration::from_millis(400));
+    rig.app.set_latency(SLOW);
     let worker = rig.run(&[]);
     assert!(rig.api.wait_for_quantity(2, SOON));
     stop_cleanly(worker);
@@ -309,4 +316,25 @@ fn check_prints_the_effective_settings_with_the_key_masked() {
         output.contains("AUTOSCALE_HEROKU_APP_NAME: is required"),
         "{output}"
     );
+}
+
+#[test]
+fn a_rate_limit_is_waited_out_even_with_an_absurd_retry_after() {
+    let rig = Rig::new(1);
+    rig.app.set_latency(SLOW);
+    rig.api
+        .fail_always(Failure::rate_limited().with_header("Retry-After", "18446744073709551615"));
+    let mut worker = rig.run(&[]);
+    assert!(worker
+        .wait_for_line("the Heroku API rate limit is reached (HTTP 429", SOON)
+        .is_some());
+    assert!(worker.wait_for_count("verdict=slow", 8, SOON));
+    assert!(worker.is_running());
+    assert!(!worker.output().contains("died"), "{}", worker.output());
+    assert_eq!(
+        rig.api.requests().len(),
+        1,
+        "one request, then the worker waits"
+    );
+    stop_cleanly(worker);
 }

@@ -75,6 +75,7 @@ impl ControllerActor {
             };
             guarded(act, ctx, |act, ctx| {
                 let bounds = act.bounds();
+                let now = Instant::now().into_std();
                 let quantity = match answer {
                     Ok(formation) => {
                         act.announce(&formation, bounds);
@@ -83,10 +84,10 @@ impl ControllerActor {
                     Err(error) => {
                         // The API actor has logged the failure itself; this says what it costs.
                         debug!(act.link.log(), "formation unknown: {error}");
+                        act.report_refused_key(&error, ctx);
                         Err(())
                     }
                 };
-                let now = Instant::now().into_std();
                 let actions = act.logic.on_formation(quantity, bounds, now);
                 act.perform(actions, ctx);
             });
@@ -124,6 +125,7 @@ impl ControllerActor {
                             log,
                             "scale {process} from={from} to={to} reason={reason} failed: {error}"
                         );
+                        act.report_refused_key(&error, ctx);
                         Err(format!("{error}; {}", error.advice()))
                     }
                 };
@@ -131,6 +133,18 @@ impl ControllerActor {
                 act.perform(actions, ctx);
             });
         }));
+    }
+
+    /// A refused key is worth a notice of its own: nothing scales until someone fixes it.
+    fn report_refused_key(&mut self, error: &ApiError, ctx: &mut Context<Self>) {
+        if error.is_key_refused() {
+            let advice = error.advice();
+            let now = Instant::now().into_std();
+            let actions = self
+                .logic
+                .on_api_key_refused(format!("{error}; {advice}"), now);
+            self.perform(actions, ctx);
+        }
     }
 
     /// One info line when the dyno count is first known, so the log shows what is watched.

@@ -8,7 +8,9 @@ use url::Url;
 
 use super::messages::{GetApp, InjectPanic, SampleTaken};
 use super::supervisor::{guard_future, guarded, stop_after_panic, Link, Supervisable};
+use crate::heroku::{ApiError, AppInfo};
 use crate::probe;
+use crate::secret::redacted;
 use crate::settings::HeartbeatUrl;
 
 /// Probes the app every interval. A relative heartbeat URL is resolved against the app's
@@ -93,7 +95,7 @@ impl Heartbeat {
         let path = match &self.target {
             HeartbeatUrl::Absolute(url) => {
                 self.state.url = Some(url.clone());
-                info!(self.link.log(), "heartbeat url={url}");
+                info!(self.link.log(), "heartbeat url={}", redacted(url));
                 return self.beat(ctx);
             }
             HeartbeatUrl::Path(path) => path.clone(),
@@ -102,52 +104,67 @@ impl Heartbeat {
         let ask = guard_future(self.api.send(GetApp));
         ctx.spawn(ask.into_actor(self).map(move |result, act, ctx| {
             act.state.resolving = false;
-            let answer = match result {
-                Ok(answer) => answer,
-                Err(panic) => return stop_after_panic(act, ctx, panic),
-            };
-            let web_url = match answer {
-                Ok(Ok(app)) => app.web_url,
-                Ok(Err(error)) => {
-                    warn!(
-                        act.link.log(),
-                        "cannot resolve heartbeat path {path}: {error}; {}; trying again at the \
-                         next heartbeat",
-                        error.advice()
-                    );
-                    return;
+            match result {
+                Ok(answer) => {
+                    guarded(act, ctx, |act, ctx| act.use_web_url(&path, answer, ctx));
                 }
-                Err(error) => {
-                    warn!(
-                        act.link.log(),
-                        "cannot resolve heartbeat path {path}: {error}"
-                    );
-                    return;
-                }
-            };
-            let Some(web_url) = web_url else {
-                warn!(
-                    act.link.log(),
-                    "cannot resolve heartbeat path {path}: the app has no web_url; set \
-                     AUTOSCALE_HEARTBEAT_URL to an absolute URL"
-                );
-                return;
-            };
-            match HeartbeatUrl::Path(path.clone()).resolve(&web_url) {
-                Ok(url) => {
-                    info!(
-                        act.link.log(),
-                        "heartbeat url={url} (from the app's web_url)"
-                    );
-                    act.state.url = Some(url);
-                    act.beat(ctx);
-                }
-                Err(error) => warn!(
-                    act.link.log(),
-                    "cannot join heartbeat path {path} to web_url {web_url}: {error}"
-                ),
+                Err(panic) => stop_after_panic(act, ctx, panic),
             }
         }));
+    }
+
+    /// Builds the heartbeat URL from the app's `web_url` (or says why it cannot), then probes.
+    fn use_web_url(
+        &mut self,
+        path: &str,
+        answer: Result<Result<AppInfo, ApiError>, MailboxError>,
+        ctx: &mut Context<Self>,
+    ) {
+        let log = self.link.log();
+        let web_url = match answer {
+            Ok(Ok(app)) => app.web_url,
+            Ok(Err(error)) if error.is_deferred() => {
+                debug!(log, "heartbeat path {path} not resolved yet: {error}");
+                return;
+            }
+            Ok(Err(error)) => {
+                warn!(
+                    log,
+                    "cannot resolve heartbeat path {path}: {error}; {}; trying again at the next \
+                     heartbeat",
+                    error.advice()
+                );
+                return;
+            }
+            Err(error) => {
+                warn!(log, "cannot resolve heartbeat path {path}: {error}");
+                return;
+            }
+        };
+        let Some(web_url) = web_url else {
+            warn!(
+                log,
+                "cannot resolve heartbeat path {path}: the app has no web_url; set \
+                 AUTOSCALE_HEARTBEAT_URL to an absolute URL"
+            );
+            return;
+        };
+        match HeartbeatUrl::Path(path.to_string()).resolve(&web_url) {
+            Ok(url) => {
+                info!(
+                    log,
+                    "heartbeat url={} (from the app's web_url)",
+                    redacted(&url)
+                );
+                self.state.url = Some(url);
+                self.beat(ctx);
+            }
+            Err(error) => warn!(
+                log,
+                "cannot join heartbeat path {path} to web_url {}: {error}",
+                redacted(&web_url)
+            ),
+        }
     }
 }
 

@@ -21,6 +21,9 @@ pub struct HerokuApi {
     link: Link,
     client: Option<HerokuClient>,
     gate: ApiGate,
+    /// A PATCH is under way. A second one is refused, even from a restarted controller that
+    /// lost track of the first, so at most one scale call is ever in flight.
+    scaling: bool,
 }
 
 impl HerokuApi {
@@ -31,6 +34,7 @@ impl HerokuApi {
             link,
             client: None,
             gate: ApiGate::default(),
+            scaling: false,
         }
     }
 
@@ -110,7 +114,9 @@ impl Actor for HerokuApi {
 impl Supervised for HerokuApi {
     fn restarting(&mut self, _: &mut Context<Self>) {
         // The gate survives: a restart must not become a way around a rate limit or a bad key.
+        // A PATCH under way was dropped with the old context.
         self.client = None;
+        self.scaling = false;
         self.link.restarting();
     }
 }
@@ -144,9 +150,18 @@ impl Handler<ScaleFormation> for HerokuApi {
     type Result = ResponseActFuture<Self, Result<Formation, ApiError>>;
 
     fn handle(&mut self, msg: ScaleFormation, _: &mut Context<Self>) -> Self::Result {
-        self.call("scale formation", move |client| async move {
+        if self.scaling {
+            let busy = ApiError::Unavailable("another scale call is in flight".into());
+            return Box::pin(actix::fut::ready(Err(busy)));
+        }
+        self.scaling = true;
+        let call = self.call("scale formation", move |client| async move {
             client.scale(msg.quantity).await
-        })
+        });
+        Box::pin(call.map(|result, act, _| {
+            act.scaling = false;
+            result
+        }))
     }
 }
 

@@ -314,3 +314,59 @@ fn random_runs_never_leave_the_bounds_nor_overlap_calls() {
         "the run should scale often, scaled {scales} times"
     );
 }
+
+#[test]
+fn a_streak_broken_by_one_neutral_beat_at_max_is_not_a_new_notice() {
+    let now = Instant::now();
+    let mut c = started_at(3, now);
+    let mut notices = 0;
+    for round in 0..5 {
+        for n in 1..=3 {
+            let actions = c.on_verdict(slow(n), BOUNDS, now + Duration::from_secs(round));
+            notices += actions.len();
+        }
+        c.on_verdict(neutral(), BOUNDS, now + Duration::from_secs(round));
+    }
+    assert_eq!(notices, 1);
+}
+
+#[test]
+fn leaving_the_max_ends_the_condition_so_the_next_overload_is_reported() {
+    let now = Instant::now();
+    let mut c = started_at(3, now);
+    assert_eq!(c.on_verdict(slow(3), BOUNDS, now).len(), 1);
+    // The schedule raises the max: the count is no longer at max, the condition ends.
+    let wider = Bounds { min: 1, max: 4 };
+    c.on_verdict(neutral(), wider, now);
+    assert_eq!(c.on_verdict(slow(3), BOUNDS, now).len(), 1);
+}
+
+#[test]
+fn the_verdict_that_started_a_read_decides_its_answer() {
+    let now = Instant::now();
+    let mut c = started_at(1, now);
+    assert_eq!(c.on_verdict(slow(3), BOUNDS, now), [Action::ReadFormation]);
+    // A neutral heartbeat arrives while the read is in flight: the scale still goes out.
+    assert_eq!(c.on_verdict(neutral(), BOUNDS, now), []);
+    assert_eq!(
+        c.on_formation(Ok(1), BOUNDS, now),
+        [Action::Scale {
+            from: 1,
+            to: 2,
+            reason: ScaleReason::SlowStreak
+        }]
+    );
+}
+
+#[test]
+fn a_refused_key_is_notified_once_until_a_call_succeeds() {
+    let now = Instant::now();
+    let mut c = Controller::new(CONFIG);
+    c.start();
+    assert_eq!(c.on_formation(Err(()), BOUNDS, now), []);
+    assert_eq!(c.on_api_key_refused("HTTP 401".into(), now).len(), 1);
+    assert_eq!(c.on_api_key_refused("HTTP 401".into(), now), []);
+    c.on_verdict(neutral(), BOUNDS, now);
+    c.on_formation(Ok(2), BOUNDS, now);
+    assert_eq!(c.on_api_key_refused("HTTP 401".into(), now).len(), 1);
+}

@@ -17,6 +17,8 @@ const MAX_BODY_BYTES: usize = 256 * 1024;
 const MAX_MESSAGE_CHARS: usize = 300;
 /// Used when a 429 carries no `Retry-After`: the budget refills by about 75 requests a minute.
 const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+/// A `Retry-After` beyond this is not believed: the worker asks again after this long.
+const LONGEST_RATE_LIMIT_WAIT: Duration = Duration::from_secs(15 * 60);
 
 /// The parts of an app object the worker uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,7 +233,9 @@ fn error_from(status: StatusCode, retry_after: Option<Duration>, body: &[u8]) ->
         422 => ApiError::Unprocessable { id, message },
         429 => ApiError::RateLimited {
             message,
-            retry_after: retry_after.unwrap_or(DEFAULT_RATE_LIMIT_WAIT),
+            retry_after: retry_after
+                .unwrap_or(DEFAULT_RATE_LIMIT_WAIT)
+                .min(LONGEST_RATE_LIMIT_WAIT),
         },
         500..=599 => ApiError::Server {
             status: status.as_u16(),
@@ -278,6 +282,14 @@ mod tests {
         let forbidden = error_from(StatusCode::FORBIDDEN, None, b"<html>nope</html>");
         assert!(
             matches!(forbidden, ApiError::Unauthorized { status: 403, ref message, .. } if message == "<html>nope</html>")
+        );
+        let absurd = error_from(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(Duration::from_secs(u64::MAX)),
+            b"{}",
+        );
+        assert!(
+            matches!(absurd, ApiError::RateLimited { retry_after, .. } if retry_after == LONGEST_RATE_LIMIT_WAIT)
         );
         assert!(matches!(
             error_from(StatusCode::BAD_GATEWAY, None, b""),

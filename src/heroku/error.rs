@@ -83,6 +83,20 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// Whether the API refused the key, directly or as the cause of a deferred request.
+    pub fn is_key_refused(&self) -> bool {
+        match self {
+            ApiError::Unauthorized { .. } => true,
+            ApiError::Deferred { cause, .. } => cause.is_key_refused(),
+            _ => false,
+        }
+    }
+
+    /// Whether this is a request held back by the client itself (nothing was sent).
+    pub fn is_deferred(&self) -> bool {
+        matches!(self, ApiError::Deferred { .. })
+    }
+
     /// What the operator should do, in a few words, for the log line.
     pub fn advice(&self) -> &'static str {
         match self {

@@ -1,7 +1,7 @@
 //! Holding API requests back after an error, so a bad key or a rate limit is not retried at
 //! heartbeat rate.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::ApiError;
 
@@ -34,7 +34,12 @@ impl ApiGate {
             Err(ApiError::Deferred { .. } | ApiError::Unavailable(_)) => {}
             Err(error) => {
                 self.failures_in_a_row = self.failures_in_a_row.saturating_add(1);
-                self.closed = Some((now + error.backoff(self.failures_in_a_row), error.clone()));
+                // An absurd backoff must not overflow the clock; a far-off time is the same wait.
+                let backoff = error.backoff(self.failures_in_a_row);
+                let until = now
+                    .checked_add(backoff)
+                    .unwrap_or(now + Duration::from_secs(3600));
+                self.closed = Some((until, error.clone()));
             }
         }
     }
@@ -48,7 +53,6 @@ impl ApiGate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn rate_limited() -> ApiError {
         ApiError::RateLimited {
@@ -79,6 +83,18 @@ mod tests {
         gate.record(&Ok(()), start);
         assert_eq!(gate.failures_in_a_row(), 0);
         assert!(gate.check(start).is_ok());
+    }
+
+    #[test]
+    fn a_backoff_beyond_the_clock_does_not_panic() {
+        let now = Instant::now();
+        let mut gate = ApiGate::default();
+        let error = ApiError::RateLimited {
+            message: String::new(),
+            retry_after: Duration::MAX,
+        };
+        gate.record::<()>(&Err(error), now);
+        assert!(gate.check(now).is_err());
     }
 
     #[test]

@@ -92,7 +92,10 @@ pub fn load(source: &SettingsSource) -> Result<Loaded, SettingsError> {
             problems: vec![Problem {
                 setting: "AUTOSCALE_CONFIG".into(),
                 value: config_file.as_ref().map(|path| path.display().to_string()),
-                message: format!("the settings file could not be read: {error}"),
+                message: format!(
+                    "the settings file could not be read: {}",
+                    without_source_lines(&error.to_string())
+                ),
             }],
         })?;
 
@@ -321,7 +324,7 @@ impl Reader {
 
     fn secret(&mut self, key: &'static str) -> Option<Secret> {
         let raw = self.raw(key)?;
-        let text = self.scalar_text(&raw)?;
+        let text = self.scalar(&raw, true)?;
         let text = text.trim();
         let header_safe = text.chars().all(|c| c.is_ascii_graphic());
         if text.is_empty() || !header_safe {
@@ -374,11 +377,21 @@ impl Reader {
     }
 
     fn scalar_text(&mut self, raw: &Raw) -> Option<String> {
+        self.scalar(raw, false)
+    }
+
+    /// The value as text; `secret` masks it in the problem reported for a table or list.
+    fn scalar(&mut self, raw: &Raw, secret: bool) -> Option<String> {
         match &raw.value.kind {
             ValueKind::Table(_) | ValueKind::Array(_) => {
+                let shown = raw.value.to_string();
                 self.problems.push(Problem {
                     setting: raw.name.clone(),
-                    value: Some(raw.value.to_string()),
+                    value: Some(if secret {
+                        Secret::new(shown).to_string()
+                    } else {
+                        shown
+                    }),
                     message: "must be a single value, not a table or a list".into(),
                 });
                 None
@@ -399,6 +412,22 @@ impl Reader {
             message,
         });
     }
+}
+
+/// A TOML error without the lines that quote the file: the quoted line may hold a secret.
+fn without_source_lines(error: &str) -> String {
+    let quotes_source = |line: &str| {
+        let line = line.trim_start();
+        line.starts_with('|')
+            || line
+                .split_once(" |")
+                .is_some_and(|(n, _)| n.trim().parse::<u32>().is_ok())
+    };
+    error
+        .lines()
+        .filter(|line| !line.trim().is_empty() && !quotes_source(line))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn parse_whole(text: &str, least: u32) -> Result<u32, String> {

@@ -20,7 +20,7 @@ pub use load::{load, Loaded, SettingsSource};
 pub use schedule::{DynoLimit, TimeOfDay};
 
 use crate::decide::Bounds;
-use crate::secret::Secret;
+use crate::secret::{redacted, Secret};
 
 /// Validated settings; every field has passed the checks in [`load`].
 #[derive(Debug, Clone)]
@@ -81,7 +81,7 @@ impl Settings {
         match key {
             "heroku_app_name" => self.heroku_app_name.clone(),
             "heroku_api_key" => self.heroku_api_key.to_string(),
-            "heroku_api_url" => self.heroku_api_url.to_string(),
+            "heroku_api_url" => redacted(&self.heroku_api_url),
             "process_type" => self.process_type.clone(),
             "heartbeat_interval_in_seconds" => self.heartbeat_interval.as_secs_f64().to_string(),
             "heartbeat_url" => self.heartbeat_url.to_string(),
@@ -126,7 +126,7 @@ impl HeartbeatUrl {
 impl fmt::Display for HeartbeatUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            HeartbeatUrl::Absolute(url) => write!(f, "{url}"),
+            HeartbeatUrl::Absolute(url) => f.write_str(&redacted(url)),
             HeartbeatUrl::Path(path) => f.write_str(path),
         }
     }

@@ -384,3 +384,41 @@ fn a_missing_or_broken_file_is_refused() {
     source.config_file = Some(broken.0.clone());
     assert!(load(&source).is_err());
 }
+
+#[test]
+fn a_broken_file_never_quotes_a_secret() {
+    let broken = toml_file("heroku_app_name = \"acme-shop\"\nheroku_api_key = \"SUPERSECRET-123\n");
+    let mut source = SettingsSource::from_vars([("PATH", "/bin")]);
+    source.config_file = Some(broken.0.clone());
+    let error = load(&source).unwrap_err().to_string();
+    assert!(error.contains("line 2"), "{error}");
+    assert!(!error.contains("SUPERSECRET"), "{error}");
+
+    let listed =
+        toml_file("heroku_app_name = \"acme-shop\"\nheroku_api_key = [\"SUPERSECRET-123\"]\n");
+    source.config_file = Some(listed.0.clone());
+    let error = load(&source).unwrap_err().to_string();
+    assert!(error.contains("must be a single value"), "{error}");
+    assert!(!error.contains("SUPERSECRET"), "{error}");
+}
+
+#[test]
+fn passwords_in_urls_are_masked_in_the_effective_values() {
+    let s = settings(&[
+        (
+            "AUTOSCALE_HEROKU_API_URL",
+            "https://u:pw-123@api.heroku.com",
+        ),
+        (
+            "AUTOSCALE_HEARTBEAT_URL",
+            "https://u:pw-456@acme.example.com/health",
+        ),
+    ]);
+    let shown: Vec<String> = s.effective_values().into_iter().map(|(_, v)| v).collect();
+    assert!(
+        !shown
+            .iter()
+            .any(|v| v.contains("pw-123") || v.contains("pw-456")),
+        "{shown:?}"
+    );
+}
