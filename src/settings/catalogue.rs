@@ -9,8 +9,11 @@
 pub struct SettingInfo {
     /// The name in a TOML file; the environment variable is `AUTOSCALE_` + this in upper case.
     pub key: &'static str,
-    /// The default as the user would write it, or `None` when the setting is required.
+    /// The default as the user would write it; `None` when the setting is required or is off
+    /// (or derived from other settings) unless set.
     pub default: Option<&'static str>,
+    /// Whether the worker refuses to start without it.
+    pub required: bool,
     /// Whether the value is secret (masked wherever it is shown).
     pub secret: bool,
     /// What the setting does, in one line.
@@ -32,6 +35,7 @@ const fn setting(
     SettingInfo {
         key,
         default,
+        required: false,
         secret: false,
         summary,
     }
@@ -39,14 +43,18 @@ const fn setting(
 
 /// All settings, in the order `check` prints them.
 pub const SETTINGS: &[SettingInfo] = &[
-    setting(
-        "heroku_app_name",
-        None,
-        "Name (or id) of the Heroku app to scale. Required.",
-    ),
+    SettingInfo {
+        required: true,
+        ..setting(
+            "heroku_app_name",
+            None,
+            "Name (or id) of the Heroku app to scale. Required.",
+        )
+    },
     SettingInfo {
         key: "heroku_api_key",
         default: None,
+        required: true,
         secret: true,
         summary:
             "Heroku API key or OAuth token (HEROKU_API_KEY is read when this is unset). Required.",
@@ -120,6 +128,60 @@ pub const SETTINGS: &[SettingInfo] = &[
         "log_level",
         Some("info"),
         "Log level: error, warn, info, debug or trace.",
+    ),
+    setting(
+        "admins",
+        None,
+        "Comma-separated addresses that receive notices by email; unset: notices go to the log only.",
+    ),
+    SettingInfo {
+        secret: true,
+        ..setting(
+            "smtp_url",
+            None,
+            "smtp://user:pass@host:587 (STARTTLS) or smtps://user:pass@host:465; unset: a mail \
+             add-on's variables, if any.",
+        )
+    },
+    setting(
+        "email_from",
+        None,
+        "Sender of notice emails; unset: heroku-autoscale <heroku-autoscale@APP.herokuapp.com>.",
+    ),
+    setting(
+        "email_subject_prefix",
+        Some("[heroku-autoscale]"),
+        "Put before every email subject, followed by a space.",
+    ),
+    setting(
+        "notify_if_needs_exceed_max",
+        Some("true"),
+        "Email when at the max and responses are still slow.",
+    ),
+    setting(
+        "notify_if_needs_below_min",
+        Some("false"),
+        "Email when at the min (above 1 dyno) and responses are fast.",
+    ),
+    setting(
+        "notify_on_scale_fails",
+        Some("false"),
+        "Email when a scale call fails.",
+    ),
+    setting(
+        "notify_if_scale_diff_exceeds_threshold",
+        None,
+        "Email when the dyno count ranges over more than this many dynos within the period.",
+    ),
+    setting(
+        "notify_if_scale_diff_exceeds_period_in_minutes",
+        None,
+        "The period for the threshold above; set both or neither.",
+    ),
+    setting(
+        "notify_repeat_after_in_minutes",
+        Some("60"),
+        "While a condition lasts, its notice is repeated at most this often.",
     ),
 ];
 

@@ -9,6 +9,10 @@ use config::{Config, Environment, File, FileFormat, Source, Value, ValueKind};
 use url::{Host, Url};
 
 use super::catalogue;
+use super::email::{
+    default_sender, parse_admins, parse_bool, parse_mailbox, parse_smtp_url, smtp_url_from_addons,
+    ScaleDiff,
+};
 use super::schedule::{first_conflict, DynoLimit};
 use super::{HeartbeatUrl, LogLevel, Problem, Settings, SettingsError};
 use crate::secret::Secret;
@@ -157,6 +161,12 @@ fn settings_from_env(
             names.insert(key.to_string(), fallback.to_string());
         }
     }
+    if !names.contains_key("smtp_url") {
+        if let Some((url, source)) = smtp_url_from_addons(env) {
+            values.insert("AUTOSCALE_SMTP_URL".into(), url);
+            names.insert("smtp_url".into(), source.into());
+        }
+    }
     (values, names)
 }
 
@@ -209,6 +219,33 @@ impl Reader {
         let time_zone = self.parse("time_zone", parse_time_zone);
         let formation_refresh = self.parse("formation_refresh_in_seconds", parse_seconds);
         let log_level = self.parse("log_level", parse_log_level);
+        let admins = self.optional("admins", parse_admins);
+        let smtp = self.optional("smtp_url", parse_smtp_url);
+        let email_from = self.optional("email_from", parse_mailbox);
+        let email_subject_prefix = self.parse("email_subject_prefix", |text| Ok(text.to_string()));
+        let notify_max = self.parse("notify_if_needs_exceed_max", parse_bool);
+        let notify_min = self.parse("notify_if_needs_below_min", parse_bool);
+        let notify_fails = self.parse("notify_on_scale_fails", parse_bool);
+        let diff_threshold = self.optional("notify_if_scale_diff_exceeds_threshold", |t| {
+            parse_whole(t, 1)
+        });
+        let diff_period = self.optional(
+            "notify_if_scale_diff_exceeds_period_in_minutes",
+            parse_minutes,
+        );
+        let notify_repeat_after = self.parse("notify_repeat_after_in_minutes", parse_minutes);
+        let notify_scale_diff = self.scale_diff(diff_threshold, diff_period);
+        if let (Some(Some(admins)), Some(None)) = (&admins, &smtp) {
+            if !admins.is_empty() {
+                self.problem_with(
+                    "admins",
+                    "notices would be emailed to these admins, but there is no way to send \
+                     mail: set AUTOSCALE_SMTP_URL (or add a Mailgun, SendGrid or Postmark \
+                     add-on), or unset AUTOSCALE_ADMINS to keep notices in the log"
+                        .into(),
+                );
+            }
+        }
 
         if let (Some(min), Some(max)) = (min_response_time, max_response_time) {
             if min >= max {
@@ -242,6 +279,7 @@ impl Reader {
             }
         }
 
+        let app_for_sender = heroku_app_name.clone();
         Some(Settings {
             heroku_app_name: heroku_app_name?,
             heroku_api_key: heroku_api_key?,
@@ -259,7 +297,75 @@ impl Reader {
             time_zone: time_zone?,
             formation_refresh: formation_refresh?,
             log_level: log_level?,
+            admins: admins?.unwrap_or_default(),
+            smtp: smtp?,
+            email_from: match email_from? {
+                Some(sender) => sender,
+                None => default_sender(&app_for_sender?),
+            },
+            email_subject_prefix: email_subject_prefix?,
+            notify_if_needs_exceed_max: notify_max?,
+            notify_if_needs_below_min: notify_min?,
+            notify_on_scale_fails: notify_fails?,
+            notify_scale_diff: notify_scale_diff?,
+            notify_repeat_after: notify_repeat_after?,
         })
+    }
+
+    /// The scale-diff notice needs both of its settings; one without the other is a mistake.
+    fn scale_diff(
+        &mut self,
+        threshold: Option<Option<u32>>,
+        period: Option<Option<Duration>>,
+    ) -> Option<Option<ScaleDiff>> {
+        let threshold_key = "notify_if_scale_diff_exceeds_threshold";
+        let period_key = "notify_if_scale_diff_exceeds_period_in_minutes";
+        match (threshold?, period?) {
+            (Some(threshold), Some(period)) => Some(Some(ScaleDiff { threshold, period })),
+            (None, None) => Some(None),
+            (Some(_), None) => {
+                let message = format!(
+                    "is set but {} is not: set both, or neither",
+                    self.name_of(period_key)
+                );
+                self.problem_with(threshold_key, message);
+                None
+            }
+            (None, Some(_)) => {
+                let message = format!(
+                    "is set but {} is not: set both, or neither",
+                    self.name_of(threshold_key)
+                );
+                self.problem_with(period_key, message);
+                None
+            }
+        }
+    }
+
+    /// A setting that may be left unset: `Some(None)` when unset, `None` when it is invalid.
+    fn optional<T>(
+        &mut self,
+        key: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<Option<T>> {
+        if !self.values.contains_key(key) {
+            return Some(None);
+        }
+        let secret = catalogue::find(key).is_some_and(|setting| setting.secret);
+        let raw = self.raw(key)?;
+        let text = self.scalar(&raw, secret)?;
+        match parse(&text) {
+            Ok(value) => Some(Some(value)),
+            Err(message) => {
+                let shown = if secret { masked(&text) } else { text };
+                self.problems.push(Problem {
+                    setting: raw.name,
+                    value: Some(shown),
+                    message,
+                });
+                None
+            }
+        }
     }
 
     /// How to cite a setting: the variable it came from, the file key, or the variable to set.
@@ -288,6 +394,7 @@ impl Reader {
                 name,
                 value: Value::new(None, ValueKind::String(default.into())),
             }),
+            None if !setting.required => None,
             None => {
                 self.problems.push(Problem {
                     setting: name,
@@ -434,6 +541,23 @@ fn parse_whole(text: &str, least: u32) -> Result<u32, String> {
     match text.parse::<u32>() {
         Ok(number) if number >= least => Ok(number),
         _ => Err(format!("must be a whole number, {least} or more")),
+    }
+}
+
+/// A secret value for display: a URL with its password masked, anything else masked whole.
+fn masked(text: &str) -> String {
+    match Url::parse(text) {
+        Ok(url) if url.password().is_some() => crate::secret::redacted(&url),
+        _ => Secret::new(text).to_string(),
+    }
+}
+
+fn parse_minutes(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(minutes) if minutes > 0.0 && minutes <= 7.0 * 24.0 * 60.0 => {
+            Ok(Duration::from_secs_f64(minutes * 60.0))
+        }
+        _ => Err("must be a number of minutes above 0 and at most a week (10080)".into()),
     }
 }
 

@@ -5,6 +5,7 @@
 //! problem becomes one line naming the setting, the value (secrets masked) and what is valid.
 
 mod catalogue;
+mod email;
 mod load;
 mod schedule;
 
@@ -13,9 +14,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use lettre::message::Mailbox;
 use url::Url;
 
 pub use catalogue::{SettingInfo, SETTINGS};
+pub use email::{ScaleDiff, SmtpSecurity, SmtpSettings};
 pub use load::{load, Loaded, SettingsSource};
 pub use schedule::{DynoLimit, TimeOfDay};
 
@@ -57,6 +60,24 @@ pub struct Settings {
     pub formation_refresh: Duration,
     /// The most detailed log level printed.
     pub log_level: LogLevel,
+    /// Who receives notices by email; empty: notices go to the log only.
+    pub admins: Vec<Mailbox>,
+    /// The SMTP server, if mail can be sent.
+    pub smtp: Option<SmtpSettings>,
+    /// The sender of notice emails.
+    pub email_from: Mailbox,
+    /// Put before every email subject.
+    pub email_subject_prefix: String,
+    /// Email the *needs above max* notice.
+    pub notify_if_needs_exceed_max: bool,
+    /// Email the *needs below min* notice.
+    pub notify_if_needs_below_min: bool,
+    /// Email the *scale failed* notice.
+    pub notify_on_scale_fails: bool,
+    /// The *scale diff* notice, when configured.
+    pub notify_scale_diff: Option<ScaleDiff>,
+    /// How soon a notice about a lasting condition is repeated.
+    pub notify_repeat_after: Duration,
 }
 
 impl Settings {
@@ -99,6 +120,32 @@ impl Settings {
             "time_zone" => self.time_zone.name().to_string(),
             "formation_refresh_in_seconds" => self.formation_refresh.as_secs_f64().to_string(),
             "log_level" => self.log_level.to_string(),
+            "admins" if self.admins.is_empty() => "(none: notices go to the log only)".into(),
+            "admins" => self
+                .admins
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            "smtp_url" => self
+                .smtp
+                .as_ref()
+                .map_or_else(|| "(none)".into(), ToString::to_string),
+            "email_from" => self.email_from.to_string(),
+            "email_subject_prefix" => self.email_subject_prefix.clone(),
+            "notify_if_needs_exceed_max" => self.notify_if_needs_exceed_max.to_string(),
+            "notify_if_needs_below_min" => self.notify_if_needs_below_min.to_string(),
+            "notify_on_scale_fails" => self.notify_on_scale_fails.to_string(),
+            "notify_if_scale_diff_exceeds_threshold" => self
+                .notify_scale_diff
+                .map_or_else(|| "(off)".into(), |diff| diff.threshold.to_string()),
+            "notify_if_scale_diff_exceeds_period_in_minutes" => self.notify_scale_diff.map_or_else(
+                || "(off)".into(),
+                |diff| (diff.period.as_secs_f64() / 60.0).to_string(),
+            ),
+            "notify_repeat_after_in_minutes" => {
+                (self.notify_repeat_after.as_secs_f64() / 60.0).to_string()
+            }
             _ => String::new(),
         }
     }

@@ -422,3 +422,100 @@ fn passwords_in_urls_are_masked_in_the_effective_values() {
         "{shown:?}"
     );
 }
+
+#[test]
+fn email_settings_are_read_with_their_defaults() {
+    let s = settings(&[]);
+    assert!(s.admins.is_empty());
+    assert_eq!(s.smtp, None);
+    assert_eq!(
+        s.email_from.to_string(),
+        "heroku-autoscale <heroku-autoscale@acme-shop.herokuapp.com>"
+    );
+    assert_eq!(s.email_subject_prefix, "[heroku-autoscale]");
+    assert!(s.notify_if_needs_exceed_max);
+    assert!(!s.notify_if_needs_below_min);
+    assert!(!s.notify_on_scale_fails);
+    assert_eq!(s.notify_scale_diff, None);
+    assert_eq!(s.notify_repeat_after, Duration::from_secs(3600));
+
+    let s = settings(&[
+        ("AUTOSCALE_ADMINS", "Ops <ops@example.com>, dev@example.com"),
+        (
+            "AUTOSCALE_SMTP_URL",
+            "smtp://mailer:pw-123@smtp.example.com:2525",
+        ),
+        ("AUTOSCALE_EMAIL_FROM", "Autoscaler <scale@acme.example>"),
+        ("AUTOSCALE_NOTIFY_ON_SCALE_FAILS", "true"),
+        ("AUTOSCALE_NOTIFY_IF_SCALE_DIFF_EXCEEDS_THRESHOLD", "4"),
+        (
+            "AUTOSCALE_NOTIFY_IF_SCALE_DIFF_EXCEEDS_PERIOD_IN_MINUTES",
+            "30",
+        ),
+        ("AUTOSCALE_NOTIFY_REPEAT_AFTER_IN_MINUTES", "0.5"),
+    ]);
+    assert_eq!(s.admins.len(), 2);
+    let smtp = s.smtp.clone().unwrap();
+    assert_eq!((smtp.host.as_str(), smtp.port), ("smtp.example.com", 2525));
+    assert_eq!(s.email_from.email.to_string(), "scale@acme.example");
+    assert!(s.notify_on_scale_fails);
+    let diff = s.notify_scale_diff.unwrap();
+    assert_eq!(
+        (diff.threshold, diff.period),
+        (4, Duration::from_secs(1800))
+    );
+    assert_eq!(s.notify_repeat_after, Duration::from_secs(30));
+    let shown: Vec<String> = s.effective_values().into_iter().map(|(_, v)| v).collect();
+    assert!(!shown.iter().any(|v| v.contains("pw-123")), "{shown:?}");
+    assert!(!format!("{s:?}").contains("pw-123"));
+}
+
+#[test]
+fn email_refusals_name_the_setting() {
+    let line = refusal(&[("AUTOSCALE_ADMINS", "ops@example.com")]);
+    assert!(
+        line.starts_with("AUTOSCALE_ADMINS=\"ops@example.com\": notices would be emailed to these admins, but there is no way to send mail"),
+        "{line}"
+    );
+    let line = refusal(&[
+        ("AUTOSCALE_ADMINS", "ops@example.com, nobody"),
+        ("AUTOSCALE_SMTP_URL", "smtp://127.0.0.1:2525"),
+    ]);
+    assert!(
+        line.contains("\"nobody\" is not an email address"),
+        "{line}"
+    );
+    let line = refusal(&[("AUTOSCALE_SMTP_URL", "mailto://u:pw-789@smtp.example.com")]);
+    assert!(
+        line.starts_with(
+            "AUTOSCALE_SMTP_URL=\"mailto://u:********@smtp.example.com\": must be smtp://"
+        ),
+        "{line}"
+    );
+    assert!(!line.contains("pw-789"));
+    let line = refusal(&[("AUTOSCALE_NOTIFY_IF_SCALE_DIFF_EXCEEDS_THRESHOLD", "5")]);
+    assert!(
+        line.starts_with("AUTOSCALE_NOTIFY_IF_SCALE_DIFF_EXCEEDS_THRESHOLD=\"5\": is set but AUTOSCALE_NOTIFY_IF_SCALE_DIFF_EXCEEDS_PERIOD_IN_MINUTES is not"),
+        "{line}"
+    );
+    let line = refusal(&[("AUTOSCALE_NOTIFY_IF_NEEDS_EXCEED_MAX", "sometimes")]);
+    assert!(line.contains("must be true or false"), "{line}");
+    let line = refusal(&[("AUTOSCALE_EMAIL_FROM", "autoscaler")]);
+    assert!(line.contains("is not an email address"), "{line}");
+}
+
+#[test]
+fn a_mail_addon_is_used_when_no_smtp_url_is_set() {
+    let s = settings(&[
+        ("AUTOSCALE_ADMINS", "ops@example.com"),
+        ("SENDGRID_USERNAME", "app123@heroku.com"),
+        ("SENDGRID_PASSWORD", "sg-pw"),
+    ]);
+    assert_eq!(s.smtp.unwrap().host, "smtp.sendgrid.net");
+    let s = settings(&[
+        ("AUTOSCALE_SMTP_URL", "smtp://127.0.0.1:2525"),
+        ("SENDGRID_USERNAME", "app123@heroku.com"),
+        ("SENDGRID_PASSWORD", "sg-pw"),
+    ]);
+    assert_eq!(s.smtp.unwrap().host, "127.0.0.1", "AUTOSCALE_SMTP_URL wins");
+}
