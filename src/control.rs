@@ -4,11 +4,13 @@
 //! Keeping it plain means every rule here — re-read before scaling, one call in flight, streaks
 //! reset only after a successful scale — is unit-tested directly.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::decide::{decide, Bounds, Decision, Policy, ScaleReason};
 use crate::judge::{Streaks, Verdict};
 use crate::notices::{Notice, NoticeGate, NoticeKind};
+use crate::settings::ScaleDiff;
 
 /// A verdict as the judge sends it: with its streaks and the streak epoch they belong to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +73,8 @@ pub struct ControllerConfig {
     pub formation_refresh: Duration,
     /// How soon a notice about a lasting condition is repeated.
     pub notice_repeat: Duration,
+    /// When to send the scale-diff notice, if at all.
+    pub scale_diff: Option<ScaleDiff>,
 }
 
 /// The controller's state.
@@ -82,6 +86,8 @@ pub struct Controller {
     streaks: Streaks,
     epoch: u64,
     notices: NoticeGate,
+    /// Dyno counts set (before and after each scale) within the scale-diff period.
+    history: VecDeque<(Instant, u32)>,
 }
 
 impl Controller {
@@ -94,6 +100,7 @@ impl Controller {
             streaks: Streaks::default(),
             epoch: 0,
             notices: NoticeGate::new(config.notice_repeat),
+            history: VecDeque::new(),
         }
     }
 
@@ -200,11 +207,14 @@ impl Controller {
                     NoticeKind::NeedsAboveMax,
                     NoticeKind::NeedsBelowMin,
                 ] {
+                    // A scale ends these conditions; the next one begins afresh.
                     self.notices.clear(kind);
                 }
                 self.epoch += 1;
                 self.streaks = Streaks::default();
-                vec![Action::ResetStreaks { epoch: self.epoch }]
+                let mut actions = vec![Action::ResetStreaks { epoch: self.epoch }];
+                actions.extend(self.check_scale_diff(from, quantity, now));
+                actions
             }
             Err(error) => {
                 // The count is unknown now; streaks stay, so the next verdict tries again.
@@ -226,6 +236,34 @@ impl Controller {
         self.notify_if_due(Notice::ApiKeyRefused { error }, now)
             .into_iter()
             .collect()
+    }
+
+    /// Records a scale and says whether the counts set within the period now range too widely.
+    fn check_scale_diff(&mut self, from: u32, to: u32, now: Instant) -> Option<Action> {
+        let diff = self.config.scale_diff?;
+        self.history.push_back((now, from));
+        self.history.push_back((now, to));
+        while let Some((at, _)) = self.history.front() {
+            if now.saturating_duration_since(*at) <= diff.period {
+                break;
+            }
+            self.history.pop_front();
+        }
+        let counts = self.history.iter().map(|(_, count)| *count);
+        let low = counts.clone().min()?;
+        let high = counts.max()?;
+        if high - low > diff.threshold {
+            let notice = Notice::ScaleDiff {
+                low,
+                high,
+                threshold: diff.threshold,
+                period: diff.period,
+            };
+            self.notify_if_due(notice, now)
+        } else {
+            self.notices.clear(NoticeKind::ScaleDiff);
+            None
+        }
     }
 
     fn read(&mut self) -> Vec<Action> {

@@ -27,6 +27,7 @@
 pub mod actors;
 pub mod control;
 pub mod decide;
+pub mod email;
 pub mod heroku;
 pub mod judge;
 pub mod notices;

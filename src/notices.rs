@@ -5,7 +5,10 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
+
 use crate::decide::{Bounds, ScaleReason};
+use crate::judge::{Sample, Verdict};
 
 /// Something an admin should hear about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +36,17 @@ pub enum Notice {
         /// The API's answer, with advice.
         error: String,
     },
+    /// The dyno counts set within the period ranged over more than the threshold.
+    ScaleDiff {
+        /// The fewest dynos set within the period.
+        low: u32,
+        /// The most dynos set within the period.
+        high: u32,
+        /// The threshold exceeded.
+        threshold: u32,
+        /// The period looked back over.
+        period: Duration,
+    },
     /// A scale call failed.
     ScaleFailed {
         /// Dynos before the attempt.
@@ -46,6 +60,19 @@ pub enum Notice {
     },
 }
 
+/// What the admins need to read a notice: the state of things when it was sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeContext {
+    /// The dyno count last read, if known.
+    pub quantity: Option<u32>,
+    /// The bounds in force when the notice was sent.
+    pub bounds: Bounds,
+    /// When the notice was sent.
+    pub at: DateTime<Utc>,
+    /// The latest heartbeats, oldest first.
+    pub recent: Vec<(Sample, Verdict)>,
+}
+
 /// The kinds of notice, each rate-limited on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NoticeKind {
@@ -55,6 +82,8 @@ pub enum NoticeKind {
     NeedsBelowMin,
     /// See [`Notice::ApiKeyRefused`].
     ApiKeyRefused,
+    /// See [`Notice::ScaleDiff`].
+    ScaleDiff,
     /// See [`Notice::ScaleFailed`].
     ScaleFailed,
 }
@@ -65,6 +94,7 @@ impl fmt::Display for NoticeKind {
             NoticeKind::NeedsAboveMax => "needs_above_max",
             NoticeKind::NeedsBelowMin => "needs_below_min",
             NoticeKind::ApiKeyRefused => "api_key_refused",
+            NoticeKind::ScaleDiff => "scale_diff",
             NoticeKind::ScaleFailed => "scale_failed",
         })
     }
@@ -77,6 +107,7 @@ impl Notice {
             Notice::NeedsAboveMax { .. } => NoticeKind::NeedsAboveMax,
             Notice::NeedsBelowMin { .. } => NoticeKind::NeedsBelowMin,
             Notice::ApiKeyRefused { .. } => NoticeKind::ApiKeyRefused,
+            Notice::ScaleDiff { .. } => NoticeKind::ScaleDiff,
             Notice::ScaleFailed { .. } => NoticeKind::ScaleFailed,
         }
     }
@@ -104,6 +135,16 @@ impl Notice {
             ),
             Notice::ApiKeyRefused { error } => format!(
                 "the Heroku API refused the key, so {process_type} cannot be scaled: {error}"
+            ),
+            Notice::ScaleDiff {
+                low,
+                high,
+                threshold,
+                period,
+            } => format!(
+                "{process_type} dynos ranged from {low} to {high} within {} minutes, a \
+                 difference above {threshold}",
+                period.as_secs() / 60
             ),
             Notice::ScaleFailed {
                 from,

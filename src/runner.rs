@@ -67,6 +67,12 @@ impl Autoscaler {
         self
     }
 
+    /// Changes how failed emails are retried (tests use short waits).
+    pub fn with_email_retry(mut self, retry: crate::actors::EmailRetry) -> Self {
+        self.wiring.email_retry = retry;
+        self
+    }
+
     /// Reads schedules against another clock (tests).
     pub fn with_clock(mut self, clock: WallClock) -> Self {
         self.wiring.clock = clock;

@@ -1,5 +1,6 @@
 //! The scaling controller actor: a thin shell that carries out [`Controller`]'s actions.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -14,6 +15,8 @@ use super::{ApiRecipients, WallClock};
 use crate::control::{Action, Controller, ControllerConfig};
 use crate::decide::{Bounds, ScaleReason};
 use crate::heroku::{ApiError, Formation};
+use crate::judge::{Sample, Verdict};
+use crate::notices::NoticeContext;
 use crate::settings::Settings;
 
 /// Decides from verdicts and scales through the API actor.
@@ -26,7 +29,12 @@ pub struct ControllerActor {
     notifier: Recipient<SendNotice>,
     link: Link,
     announced: bool,
+    /// The latest heartbeats, for the notices.
+    recent: VecDeque<(Sample, Verdict)>,
 }
+
+/// How many recent heartbeats a notice shows.
+const RECENT_SAMPLES: usize = 10;
 
 impl ControllerActor {
     /// A controller for `settings`, scaling through `api`.
@@ -48,6 +56,7 @@ impl ControllerActor {
             notifier,
             link,
             announced: false,
+            recent: VecDeque::with_capacity(RECENT_SAMPLES),
         }
     }
 
@@ -61,7 +70,16 @@ impl ControllerActor {
                 Action::ReadFormation => self.read_formation(ctx),
                 Action::Scale { from, to, reason } => self.scale(from, to, reason, ctx),
                 Action::ResetStreaks { epoch } => self.judge.do_send(ResetStreaks { epoch }),
-                Action::Notify(notice) => self.notifier.do_send(SendNotice { notice }),
+                Action::Notify(notice) => {
+                    let at = (self.clock)();
+                    let context = NoticeContext {
+                        quantity: self.logic.quantity(),
+                        bounds: self.settings.bounds_at(at),
+                        at,
+                        recent: self.recent.iter().cloned().collect(),
+                    };
+                    self.notifier.do_send(SendNotice { notice, context });
+                }
             }
         }
     }
@@ -205,6 +223,11 @@ impl Handler<VerdictReached> for ControllerActor {
 
     fn handle(&mut self, msg: VerdictReached, ctx: &mut Context<Self>) {
         guarded(self, ctx, |act, ctx| {
+            if act.recent.len() == RECENT_SAMPLES {
+                act.recent.pop_front();
+            }
+            act.recent
+                .push_back((msg.sample.clone(), msg.judged.verdict));
             let bounds = act.bounds();
             let now = Instant::now().into_std();
             let actions = act.logic.on_verdict(msg.judged, bounds, now);

@@ -12,7 +12,7 @@ use actix::prelude::*;
 use crate::control::Judged;
 use crate::heroku::{ApiError, AppInfo, Formation};
 use crate::judge::Sample;
-use crate::notices::Notice;
+use crate::notices::{Notice, NoticeContext};
 
 /// Heartbeat → Judge: one heartbeat's result.
 #[derive(Debug, Clone, Message)]
@@ -68,6 +68,8 @@ pub struct ScaleFormation {
 pub struct SendNotice {
     /// What to tell them.
     pub notice: Notice,
+    /// The state of things when it was sent.
+    pub context: NoticeContext,
 }
 
 /// Any actor → Supervisor: I was restarted after a failure.

@@ -11,7 +11,6 @@ pub mod supervisor;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
@@ -21,7 +20,7 @@ pub use controller::ControllerActor;
 pub use heartbeat::Heartbeat;
 pub use heroku_api::{HerokuApi, API_TIMEOUT};
 pub use judge::JudgeActor;
-pub use notifier::Notifier;
+pub use notifier::{EmailRetry, Notifier};
 
 use crate::control::ControllerConfig;
 use crate::decide::Policy;
@@ -29,9 +28,6 @@ use crate::judge::Limits;
 use crate::settings::Settings;
 use messages::{GetApp, GetFormation, ScaleFormation};
 use supervisor::{Link, SupervisionPolicy, Supervisor, Watch};
-
-/// How soon a notice about a lasting condition is repeated.
-pub const NOTICE_REPEAT: Duration = Duration::from_secs(60 * 60);
 
 /// The wall clock the schedules are read against (tests substitute their own).
 pub type WallClock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -76,6 +72,8 @@ pub struct Wiring {
     pub api: Option<ApiRecipients>,
     /// The clock schedules are read against.
     pub clock: WallClock,
+    /// How failed emails are retried.
+    pub email_retry: EmailRetry,
 }
 
 impl Wiring {
@@ -86,6 +84,7 @@ impl Wiring {
             policy: SupervisionPolicy::default(),
             api: None,
             clock: Arc::new(Utc::now),
+            email_retry: EmailRetry::default(),
         }
     }
 }
@@ -120,13 +119,8 @@ pub fn start(settings: Arc<Settings>, wiring: Wiring) -> Actors {
     let notifier = actix::Supervisor::start({
         let link = link("notifier");
         let settings = settings.clone();
-        move |_| {
-            Notifier::new(
-                settings.heroku_app_name.clone(),
-                settings.process_type.clone(),
-                link,
-            )
-        }
+        let retry = wiring.email_retry;
+        move |_| Notifier::new(settings, retry, link)
     });
     let heroku_api = match wiring.api {
         Some(_) => None,
@@ -153,7 +147,8 @@ pub fn start(settings: Arc<Settings>, wiring: Wiring) -> Actors {
             increment: settings.increment,
         },
         formation_refresh: settings.formation_refresh,
-        notice_repeat: NOTICE_REPEAT,
+        notice_repeat: settings.notify_repeat_after,
+        scale_diff: settings.notify_scale_diff,
     };
     // The judge and the controller each need the other's address: the controller is created
     // first, and its context hands the judge its address before either runs.

@@ -1,27 +1,237 @@
-//! The notifier: tells the admins. For now every notice goes to the log (email comes next).
+//! The notifier: every notice goes to the log; with admins and an SMTP server, by email too.
+//!
+//! Sending never holds anything up: mail goes out from a queue in the background, one message
+//! at a time, and a failed send is retried with backoff while heartbeats and scaling go on.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
-use slog::warn;
+use lettre::message::header::ContentType;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use slog::{error, info, warn};
 
 use super::messages::{InjectPanic, SendNotice};
-use super::supervisor::{guarded, Link, Supervisable};
+use super::supervisor::{guard_future, guarded, stop_after_panic, Link, Supervisable};
+use crate::email::{compose, is_emailed};
+use crate::notices::NoticeKind;
+use crate::settings::{Settings, SmtpSecurity, SmtpSettings};
 
-/// Logs each notice as one warning line.
+/// How long one SMTP exchange may take before it counts as failed.
+const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
+/// Attempts per email before it is given up (with the backoff, about four hours).
+const MAX_ATTEMPTS: u32 = 10;
+/// Emails waiting beyond this are dropped, oldest first: a dead server must not eat memory.
+const MAX_QUEUED: usize = 50;
+
+type Mailer = AsyncSmtpTransport<Tokio1Executor>;
+
+/// How email retries are paced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmailRetry {
+    /// The wait after the first failure; it doubles with each further one.
+    pub first: Duration,
+    /// The longest wait.
+    pub max: Duration,
+}
+
+impl Default for EmailRetry {
+    fn default() -> Self {
+        EmailRetry {
+            first: Duration::from_secs(30),
+            max: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+impl EmailRetry {
+    /// The wait after `failures` failed attempts (1-based).
+    pub fn after(&self, failures: u32) -> Duration {
+        let doublings = failures.saturating_sub(1).min(20);
+        self.first.saturating_mul(1 << doublings).min(self.max)
+    }
+}
+
+struct Outgoing {
+    kind: NoticeKind,
+    message: Message,
+    failures: u32,
+}
+
+/// Logs each notice, and emails the admins the kinds the settings ask for.
 pub struct Notifier {
-    app: String,
-    process_type: String,
+    settings: Arc<Settings>,
+    retry: EmailRetry,
     link: Link,
+    mailer: Option<Mailer>,
+    queue: VecDeque<Outgoing>,
+    sending: bool,
+    announced: bool,
 }
 
 impl Notifier {
-    /// A notifier for `app`'s `process_type`.
-    pub fn new(app: String, process_type: String, link: Link) -> Self {
+    /// A notifier for `settings`, retrying failed emails as `retry` says.
+    pub fn new(settings: Arc<Settings>, retry: EmailRetry, link: Link) -> Self {
         Notifier {
-            app,
-            process_type,
+            settings,
+            retry,
             link,
+            mailer: None,
+            queue: VecDeque::new(),
+            sending: false,
+            announced: false,
         }
     }
+
+    fn announce(&mut self) {
+        if std::mem::replace(&mut self.announced, true) {
+            return;
+        }
+        let log = self.link.log();
+        match (&self.settings.smtp, self.settings.admins.len()) {
+            (_, 0) => info!(
+                log,
+                "notices go to the log only; set AUTOSCALE_ADMINS and AUTOSCALE_SMTP_URL to \
+                 email them"
+            ),
+            (Some(smtp), admins) => info!(
+                log,
+                "notices are emailed to {admins} admin(s) through {}:{}", smtp.host, smtp.port
+            ),
+            (None, _) => {}
+        }
+    }
+
+    fn queue_email(&mut self, msg: &SendNotice) {
+        let kind = msg.notice.kind();
+        if self.mailer.is_none() || !is_emailed(kind, &self.settings) {
+            return;
+        }
+        let text = compose(&msg.notice, &msg.context, &self.settings);
+        let mut builder = Message::builder()
+            .from(self.settings.email_from.clone())
+            .subject(text.subject)
+            .header(ContentType::TEXT_PLAIN);
+        for admin in &self.settings.admins {
+            builder = builder.to(admin.clone());
+        }
+        match builder.body(text.body) {
+            Ok(message) => {
+                if self.queue.len() >= MAX_QUEUED {
+                    if let Some(dropped) = self.queue.pop_front() {
+                        warn!(
+                            self.link.log(),
+                            "email queue full: dropped the oldest notice kind={}", dropped.kind
+                        );
+                    }
+                }
+                self.queue.push_back(Outgoing {
+                    kind,
+                    message,
+                    failures: 0,
+                });
+            }
+            Err(error) => error!(
+                self.link.log(),
+                "cannot build the email kind={kind}: {error}"
+            ),
+        }
+    }
+
+    /// Sends the first queued email unless one is on its way already.
+    fn send_next(&mut self, ctx: &mut Context<Self>) {
+        if self.sending {
+            return;
+        }
+        let (Some(mailer), Some(next)) = (self.mailer.clone(), self.queue.front()) else {
+            return;
+        };
+        self.sending = true;
+        let message = next.message.clone();
+        let send = guard_future(async move { mailer.send(message).await });
+        ctx.spawn(send.into_actor(self).map(|result, act, ctx| {
+            act.sending = false;
+            match result {
+                Ok(outcome) => {
+                    guarded(act, ctx, |act, ctx| act.sent(outcome.map(|_| ()), ctx));
+                }
+                Err(panic) => stop_after_panic(act, ctx, panic),
+            }
+        }));
+    }
+
+    fn sent(
+        &mut self,
+        outcome: Result<(), lettre::transport::smtp::Error>,
+        ctx: &mut Context<Self>,
+    ) {
+        let admins = self.settings.admins.len();
+        let Some(mut email) = self.queue.pop_front() else {
+            return;
+        };
+        let log = self.link.log();
+        match outcome {
+            Ok(()) => {
+                info!(
+                    log,
+                    "emailed notice kind={} to {admins} admin(s)", email.kind
+                );
+                self.send_next(ctx);
+            }
+            Err(failure) => {
+                email.failures += 1;
+                if email.failures >= MAX_ATTEMPTS {
+                    error!(
+                        log,
+                        "email notice kind={} given up after {} attempts: {failure}; check \
+                         AUTOSCALE_SMTP_URL",
+                        email.kind,
+                        email.failures
+                    );
+                    self.send_next(ctx);
+                    return;
+                }
+                let wait = self.retry.after(email.failures);
+                warn!(
+                    log,
+                    "email notice kind={} failed: {failure}; retrying in {} s (heartbeats and \
+                     scaling go on)",
+                    email.kind,
+                    wait.as_secs_f64()
+                );
+                self.queue.push_front(email);
+                ctx.run_later(wait, |act, ctx| {
+                    guarded(act, ctx, Notifier::send_next);
+                });
+            }
+        }
+    }
+}
+
+/// Builds the SMTP transport. Certificates are always verified.
+fn mailer(smtp: &SmtpSettings) -> Result<Mailer, lettre::transport::smtp::Error> {
+    let parameters = TlsParameters::new(smtp.host.clone());
+    let tls = match (smtp.security, parameters) {
+        (SmtpSecurity::ImplicitTls, parameters) => Tls::Wrapper(parameters?),
+        (SmtpSecurity::StartTlsRequired, parameters) => Tls::Required(parameters?),
+        (SmtpSecurity::StartTlsIfOffered, Ok(parameters)) => Tls::Opportunistic(parameters),
+        // Only loopback hosts or password-less relays get here: plain is what they offer.
+        (SmtpSecurity::StartTlsIfOffered, Err(_)) => Tls::None,
+    };
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.clone())
+        .port(smtp.port)
+        .tls(tls)
+        .timeout(Some(SMTP_TIMEOUT));
+    if let Some((user, password)) = &smtp.credentials {
+        builder = builder.credentials(Credentials::new(
+            user.clone(),
+            password.expose().to_string(),
+        ));
+    }
+    Ok(builder.build())
 }
 
 impl Actor for Notifier {
@@ -29,11 +239,38 @@ impl Actor for Notifier {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.link.back_off(ctx);
+        guarded(self, ctx, |act, _| {
+            act.announce();
+            if act.settings.admins.is_empty() {
+                return;
+            }
+            if let Some(smtp) = &act.settings.smtp {
+                match mailer(smtp) {
+                    Ok(mailer) => act.mailer = Some(mailer),
+                    Err(failure) => error!(
+                        act.link.log(),
+                        "cannot set up email through {smtp}: {failure}; notices go to the log \
+                         only"
+                    ),
+                }
+            }
+        });
     }
 }
 
 impl Supervised for Notifier {
     fn restarting(&mut self, _: &mut Context<Self>) {
+        // The email being handled may be what made it panic: start with an empty queue.
+        if !self.queue.is_empty() {
+            warn!(
+                self.link.log(),
+                "dropping {} queued email(s) after a failure",
+                self.queue.len()
+            );
+        }
+        self.queue.clear();
+        self.sending = false;
+        self.mailer = None;
         self.link.restarting();
     }
 }
@@ -48,14 +285,16 @@ impl Handler<SendNotice> for Notifier {
     type Result = ();
 
     fn handle(&mut self, msg: SendNotice, ctx: &mut Context<Self>) {
-        guarded(self, ctx, |act, _| {
+        guarded(self, ctx, |act, ctx| {
             warn!(
                 act.link.log(),
                 "notice kind={} app={}: {}",
                 msg.notice.kind(),
-                act.app,
-                msg.notice.describe(&act.process_type)
+                act.settings.heroku_app_name,
+                msg.notice.describe(&act.settings.process_type)
             );
+            act.queue_email(&msg);
+            act.send_next(ctx);
         });
     }
 }
@@ -65,5 +304,17 @@ impl Handler<InjectPanic> for Notifier {
 
     fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {
         guarded(self, ctx, |_, _| panic!("injected panic in the notifier"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_retries_back_off_doubling_up_to_the_cap() {
+        let retry = EmailRetry::default();
+        let waits: Vec<u64> = (1..=8).map(|n| retry.after(n).as_secs()).collect();
+        assert_eq!(waits, [30, 60, 120, 240, 480, 960, 1800, 1800]);
     }
 }

@@ -8,6 +8,7 @@ const CONFIG: ControllerConfig = ControllerConfig {
     },
     formation_refresh: Duration::from_secs(60),
     notice_repeat: Duration::from_secs(3600),
+    scale_diff: None,
 };
 
 const BOUNDS: Bounds = Bounds { min: 1, max: 3 };
@@ -369,4 +370,79 @@ fn a_refused_key_is_notified_once_until_a_call_succeeds() {
     c.on_verdict(neutral(), BOUNDS, now);
     c.on_formation(Ok(2), BOUNDS, now);
     assert_eq!(c.on_api_key_refused("HTTP 401".into(), now).len(), 1);
+}
+
+/// Scales from `from` to `to` at `now` through the whole read-then-scale exchange.
+fn scale_through(
+    c: &mut Controller,
+    from: u32,
+    to: u32,
+    bounds: Bounds,
+    now: Instant,
+) -> Vec<Action> {
+    let epoch = c.epoch;
+    let judged = if to > from {
+        judged(Verdict::Slow, 3, 0, epoch)
+    } else {
+        judged(Verdict::Fast, 0, 5, epoch)
+    };
+    assert_eq!(c.on_verdict(judged, bounds, now), [Action::ReadFormation]);
+    assert!(matches!(
+        c.on_formation(Ok(from), bounds, now).as_slice(),
+        [Action::Scale { .. }]
+    ));
+    c.on_scaled(Ok(to), now)
+}
+
+#[test]
+fn a_wide_swing_within_the_period_sends_the_scale_diff_notice_once() {
+    let config = ControllerConfig {
+        scale_diff: Some(crate::settings::ScaleDiff {
+            threshold: 2,
+            period: Duration::from_secs(30 * 60),
+        }),
+        policy: Policy {
+            increment: 1,
+            ..CONFIG.policy
+        },
+        ..CONFIG
+    };
+    let wide = Bounds { min: 1, max: 10 };
+    let start = Instant::now();
+    let mut c = Controller::new(config);
+    c.start();
+    c.on_formation(Ok(1), wide, start);
+    let diff_notices = |actions: Vec<Action>| {
+        actions
+            .into_iter()
+            .filter(|a| matches!(a, Action::Notify(Notice::ScaleDiff { .. })))
+            .count()
+    };
+    let minute = Duration::from_secs(60);
+    assert_eq!(diff_notices(scale_through(&mut c, 1, 2, wide, start)), 0);
+    assert_eq!(
+        diff_notices(scale_through(&mut c, 2, 3, wide, start + minute)),
+        0
+    );
+    let actions = scale_through(&mut c, 3, 4, wide, start + 2 * minute);
+    assert!(
+        actions.iter().any(|a| matches!(
+            a,
+            Action::Notify(Notice::ScaleDiff {
+                low: 1,
+                high: 4,
+                threshold: 2,
+                ..
+            })
+        )),
+        "{actions:?}"
+    );
+    assert_eq!(
+        diff_notices(scale_through(&mut c, 4, 5, wide, start + 3 * minute)),
+        0,
+        "once"
+    );
+    // An hour later the old counts have left the window: small steps are quiet again.
+    let later = start + 60 * minute;
+    assert_eq!(diff_notices(scale_through(&mut c, 5, 6, wide, later)), 0);
 }
