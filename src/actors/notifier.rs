@@ -151,23 +151,29 @@ impl Notifier {
         };
         self.sending = true;
         let message = next.message.clone();
-        let send = guard_future(async move { mailer.send(message).await });
+        // lettre's own timeout covers only the TCP connect; a server that accepts and then
+        // stalls must not hold the queue forever.
+        let send = guard_future(async move {
+            match actix_rt::time::timeout(SMTP_TIMEOUT, mailer.send(message)).await {
+                Ok(outcome) => outcome.map(|_| ()).map_err(|e| e.to_string()),
+                Err(_) => Err(format!(
+                    "no answer from the SMTP server within {} s",
+                    SMTP_TIMEOUT.as_secs()
+                )),
+            }
+        });
         ctx.spawn(send.into_actor(self).map(|result, act, ctx| {
             act.sending = false;
             match result {
                 Ok(outcome) => {
-                    guarded(act, ctx, |act, ctx| act.sent(outcome.map(|_| ()), ctx));
+                    guarded(act, ctx, |act, ctx| act.sent(outcome, ctx));
                 }
                 Err(panic) => stop_after_panic(act, ctx, panic),
             }
         }));
     }
 
-    fn sent(
-        &mut self,
-        outcome: Result<(), lettre::transport::smtp::Error>,
-        ctx: &mut Context<Self>,
-    ) {
+    fn sent(&mut self, outcome: Result<(), String>, ctx: &mut Context<Self>) {
         let admins = self.settings.admins.len();
         let Some(mut email) = self.queue.pop_front() else {
             return;

@@ -70,7 +70,13 @@ pub fn parse_smtp_url(text: &str) -> Result<SmtpSettings, String> {
         _ => return Err("has no host: smtp://user:password@host:587".into()),
     };
     let loopback = match url.host() {
-        Some(Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        // smtp:// is not a scheme the URL standard knows, so even 127.0.0.1 arrives as a name.
+        Some(Host::Domain(domain)) => {
+            domain.eq_ignore_ascii_case("localhost")
+                || domain
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|address| address.is_loopback())
+        }
         Some(Host::Ipv4(address)) => address.is_loopback(),
         Some(Host::Ipv6(address)) => address.is_loopback(),
         None => false,
@@ -224,6 +230,20 @@ mod tests {
             (2525, SmtpSecurity::StartTlsIfOffered)
         );
         assert_eq!(local.credentials, None);
+    }
+
+    #[test]
+    fn a_password_to_a_loopback_server_does_not_demand_starttls() {
+        for url in [
+            "smtp://u:p@127.0.0.1:2525",
+            "smtp://u:p@localhost:2525",
+            "smtp://u:p@[::1]:2525",
+        ] {
+            let local = parse_smtp_url(url).unwrap();
+            assert_eq!(local.security, SmtpSecurity::StartTlsIfOffered, "{url}");
+        }
+        let remote = parse_smtp_url("smtp://u:p@10.0.0.7:2525").unwrap();
+        assert_eq!(remote.security, SmtpSecurity::StartTlsRequired);
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod fake_app;
 pub mod fake_heroku;
 pub mod log_capture;
 pub mod mock_api;
+pub mod smtp_sink;
 pub mod worker_process;
 
 // Each test file uses only some of these.
@@ -21,6 +22,8 @@ pub mod worker_process;
 pub use fake_app::FakeApp;
 #[allow(unused_imports)]
 pub use fake_heroku::{Failure, FakeHeroku, RecordedRequest};
+#[allow(unused_imports)]
+pub use smtp_sink::SmtpSink;
 #[allow(unused_imports)]
 pub use worker_process::{Stream, WorkerProcess};
 

@@ -1,0 +1,320 @@
+//! Notices by email, over real SMTP: the real actors (and the real binary) send to an SMTP server
+//! the test starts on 127.0.0.1, and the tests read what it received.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use heroku_autoscale::actors::EmailRetry;
+use heroku_autoscale::heroku::ApiError;
+use heroku_autoscale::settings::{self, Settings, SettingsSource};
+use heroku_autoscale::Autoscaler;
+use support::log_capture::CapturedLog;
+use support::mock_api::{MockApi, MockState};
+use support::smtp_sink::SmtpSink;
+use support::{wait_until_async, FakeApp, FakeHeroku, WorkerProcess};
+
+const API_KEY: &str = "notify-test-key-5b1e";
+const SMTP_PASSWORD: &str = "smtp-pw-9d2c";
+const ADMINS: &str = "Ops <ops@example.com>, dev@example.com";
+/// Judged slow: the probe gives up at 100 ms.
+const SLOW: Duration = Duration::from_millis(400);
+const SOON: Duration = Duration::from_secs(10);
+
+/// A beat every 0.2 s (slow above 100 ms, fast below 30 ms), 1 to 2 dynos, email to two admins.
+fn settings(app: &FakeApp, smtp: &SmtpSink, extra: &[(&str, &str)]) -> Settings {
+    let smtp_url = smtp.url_with_credentials("mailer", SMTP_PASSWORD);
+    let heartbeat = app.heartbeat_url();
+    let mut vars = vec![
+        ("AUTOSCALE_HEROKU_APP_NAME", "acme-shop"),
+        ("AUTOSCALE_HEROKU_API_KEY", API_KEY),
+        ("AUTOSCALE_HEARTBEAT_URL", heartbeat.as_str()),
+        ("AUTOSCALE_HEARTBEAT_INTERVAL_IN_SECONDS", "0.2"),
+        ("AUTOSCALE_MAX_RESPONSE_TIME_IN_MS", "100"),
+        ("AUTOSCALE_MIN_RESPONSE_TIME_IN_MS", "30"),
+        ("AUTOSCALE_NUMBER_OF_FAILS_TO_SCALE_UP_AFTER", "2"),
+        ("AUTOSCALE_NUMBER_OF_PASSES_TO_SCALE_DOWN_AFTER", "2"),
+        ("AUTOSCALE_MIN_DYNOS", "1"),
+        ("AUTOSCALE_MAX_DYNOS", "2"),
+        ("AUTOSCALE_ADMINS", ADMINS),
+        ("AUTOSCALE_SMTP_URL", smtp_url.as_str()),
+    ];
+    vars.extend_from_slice(extra);
+    settings::load(&SettingsSource::from_vars(vars))
+        .expect("test settings are valid")
+        .settings
+}
+
+fn start(settings: Settings, api_quantity: u32) -> (Arc<Mutex<MockState>>, CapturedLog) {
+    let (api, state) = MockApi::start(api_quantity, None);
+    let log = CapturedLog::default();
+    Autoscaler::new(settings)
+        .with_logger(log.logger())
+        .with_api(api)
+        .with_email_retry(EmailRetry {
+            first: Duration::from_millis(200),
+            max: Duration::from_millis(400),
+        })
+        .start();
+    (state, log)
+}
+
+/// Waits at least `beats` more heartbeats of the app.
+async fn beats(app: &FakeApp, beats: usize) {
+    let target = app.hits() + beats;
+    assert!(wait_until_async(Duration::from_secs(20), || app.hits() >= target).await);
+}
+
+fn assert_no_secret(text: &str) {
+    assert!(!text.contains(API_KEY), "the API key leaked: {text}");
+    assert!(
+        !text.contains(SMTP_PASSWORD),
+        "the SMTP password leaked: {text}"
+    );
+}
+
+#[actix_rt::test]
+async fn needs_above_max_is_emailed_once_for_a_long_overload() {
+    let app = FakeApp::start();
+    app.set_latency(SLOW);
+    let smtp = SmtpSink::start();
+    let (state, log) = start(settings(&app, &smtp, &[]), 2);
+
+    assert!(wait_until_async(SOON, || smtp.messages().len() == 1).await);
+    beats(&app, 22).await;
+    let messages = smtp.messages();
+    assert_eq!(
+        messages.len(),
+        1,
+        "one email for 20+ slow heartbeats at max"
+    );
+    let mail = &messages[0];
+    assert_eq!(
+        mail.subject().as_deref(),
+        Some("[heroku-autoscale] acme-shop: at max 2 web dynos and responses still too slow")
+    );
+    assert_eq!(mail.to, ["ops@example.com", "dev@example.com"]);
+    assert_eq!(mail.from, "heroku-autoscale@acme-shop.herokuapp.com");
+    assert_eq!(
+        mail.auth.as_ref().map(|(user, _)| user.as_str()),
+        Some("mailer")
+    );
+    let body = mail.body();
+    assert!(body.contains("App: acme-shop, process type web"), "{body}");
+    assert!(
+        body.contains("Dynos now: 2 (min 1, max 2 in force at"),
+        "{body}"
+    );
+    assert!(body.contains("UTC)"), "{body}");
+    assert!(body.contains("no answer in"), "{body}");
+    assert!(body.contains("raise AUTOSCALE_MAX_DYNOS"), "{body}");
+    assert_no_secret(&mail.data);
+    assert_no_secret(&log.lines().join("\n"));
+    assert_eq!(
+        log.count("emailed notice kind=needs_above_max to 2 admin(s)"),
+        1
+    );
+    assert!(state.lock().unwrap().scales.is_empty());
+}
+
+#[actix_rt::test]
+async fn a_disabled_notice_is_logged_but_not_emailed() {
+    let app = FakeApp::start();
+    app.set_latency(SLOW);
+    let smtp = SmtpSink::start();
+    let extra = [("AUTOSCALE_NOTIFY_IF_NEEDS_EXCEED_MAX", "false")];
+    let (_, log) = start(settings(&app, &smtp, &extra), 2);
+    assert!(wait_until_async(SOON, || log.count("notice kind=needs_above_max") == 1).await);
+    beats(&app, 5).await;
+    assert_eq!(smtp.messages().len(), 0);
+}
+
+#[actix_rt::test]
+async fn needs_below_min_is_emailed_when_asked_for() {
+    let app = FakeApp::start();
+    let smtp = SmtpSink::start();
+    let extra = [
+        ("AUTOSCALE_NOTIFY_IF_NEEDS_BELOW_MIN", "true"),
+        ("AUTOSCALE_MIN_DYNOS", "2"),
+        ("AUTOSCALE_MAX_DYNOS", "3"),
+    ];
+    start(settings(&app, &smtp, &extra), 2);
+    assert!(smtp_wait(&smtp, 1).await);
+    let subject = smtp.messages()[0].subject();
+    assert_eq!(
+        subject.as_deref(),
+        Some("[heroku-autoscale] acme-shop: at min 2 web dynos and responses fast")
+    );
+}
+
+async fn smtp_wait(smtp: &SmtpSink, count: usize) -> bool {
+    wait_until_async(SOON, || smtp.messages().len() >= count).await
+}
+
+#[actix_rt::test]
+async fn a_failed_scale_is_emailed_only_when_asked_for() {
+    for (flag, expected) in [("true", 1), ("false", 0)] {
+        let app = FakeApp::start();
+        app.set_latency(SLOW);
+        let smtp = SmtpSink::start();
+        let extra = [
+            ("AUTOSCALE_NOTIFY_ON_SCALE_FAILS", flag),
+            ("AUTOSCALE_NOTIFY_IF_NEEDS_EXCEED_MAX", "false"),
+        ];
+        let (api, state) = MockApi::start(1, None);
+        state.lock().unwrap().fail_scales = Some(ApiError::Unprocessable {
+            id: "cannot_run_above_limit".into(),
+            message: "Cannot run more than 1 Free size dynos.".into(),
+        });
+        let log = CapturedLog::default();
+        Autoscaler::new(settings(&app, &smtp, &extra))
+            .with_logger(log.logger())
+            .with_api(api)
+            .start();
+        assert!(wait_until_async(SOON, || state.lock().unwrap().scales.len() >= 3).await);
+        actix_rt::time::sleep(Duration::from_millis(300)).await;
+        let messages = smtp.messages();
+        assert_eq!(messages.len(), expected, "flag {flag}");
+        if let Some(mail) = messages.first() {
+            assert_eq!(
+                mail.subject().as_deref(),
+                Some("[heroku-autoscale] acme-shop: scaling web from 1 to 2 failed")
+            );
+            assert!(
+                mail.body().contains("cannot_run_above_limit"),
+                "{}",
+                mail.body()
+            );
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn a_wide_swing_sends_the_scale_diff_notice() {
+    let app = FakeApp::start();
+    app.set_latency(SLOW);
+    let smtp = SmtpSink::start();
+    let extra = [
+        ("AUTOSCALE_MAX_DYNOS", "4"),
+        ("AUTOSCALE_NOTIFY_IF_NEEDS_EXCEED_MAX", "false"),
+        ("AUTOSCALE_NOTIFY_IF_SCALE_DIFF_EXCEEDS_THRESHOLD", "2"),
+        (
+            "AUTOSCALE_NOTIFY_IF_SCALE_DIFF_EXCEEDS_PERIOD_IN_MINUTES",
+            "30",
+        ),
+    ];
+    let (state, _) = start(settings(&app, &smtp, &extra), 1);
+    assert!(wait_until_async(SOON, || state.lock().unwrap().scales == [2, 3, 4]).await);
+    assert!(smtp_wait(&smtp, 1).await);
+    beats(&app, 3).await;
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(
+        messages[0].subject().as_deref(),
+        Some("[heroku-autoscale] acme-shop: web dynos ranged from 1 to 4 within 30 minutes")
+    );
+}
+
+#[actix_rt::test]
+async fn a_dead_smtp_server_never_stops_scaling_and_the_email_follows_later() {
+    let app = FakeApp::start();
+    app.set_latency(SLOW);
+    let smtp = SmtpSink::start();
+    smtp.set_down(true);
+    let extra = [("AUTOSCALE_MAX_DYNOS", "3")];
+    let (state, log) = start(settings(&app, &smtp, &extra), 2);
+    // At 2 of 3 the slow streak scales to 3, then the max is reached and a notice is due.
+    assert!(wait_until_async(SOON, || state.lock().unwrap().scales == [3]).await);
+    assert!(
+        wait_until_async(SOON, || log
+            .count("email notice kind=needs_above_max failed")
+            >= 1)
+        .await
+    );
+    assert_eq!(smtp.messages().len(), 0);
+    smtp.set_down(false);
+    assert!(
+        smtp_wait(&smtp, 1).await,
+        "the email is retried once the server is back"
+    );
+    assert_eq!(log.count("emailed notice kind=needs_above_max"), 1);
+    assert_no_secret(&log.lines().join("\n"));
+}
+
+#[actix_rt::test]
+async fn a_slow_smtp_server_does_not_delay_heartbeats() {
+    let app = FakeApp::start();
+    app.set_latency(SLOW);
+    let smtp = SmtpSink::start();
+    smtp.set_reply_delay(Duration::from_secs(3));
+    let (_, log) = start(settings(&app, &smtp, &[]), 2);
+    assert!(wait_until_async(SOON, || log.count("notice kind=needs_above_max") == 1).await);
+    // While the SMTP exchange crawls, heartbeats keep their pace (0.2 s; 10 within 4 s).
+    let hits = app.hits();
+    actix_rt::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        app.hits() >= hits + 10,
+        "{} heartbeats in 4 s",
+        app.hits() - hits
+    );
+}
+
+#[test]
+fn the_binary_emails_a_refused_key_and_a_needs_above_max() {
+    let app = FakeApp::start();
+    app.set_latency(Duration::from_millis(600));
+    let smtp = SmtpSink::start();
+    let api = FakeHeroku::start("acme-shop", "web", API_KEY, 3, &format!("{}/", app.url()));
+    let smtp_url = smtp.url_with_credentials("mailer", SMTP_PASSWORD);
+    let heartbeat = app.heartbeat_url();
+    let api_url = api.url();
+    let env = |key: &'static str| {
+        vec![
+            ("AUTOSCALE_HEROKU_APP_NAME", "acme-shop"),
+            ("AUTOSCALE_HEROKU_API_KEY", key),
+            ("AUTOSCALE_HEROKU_API_URL", api_url.as_str()),
+            ("AUTOSCALE_HEARTBEAT_URL", heartbeat.as_str()),
+            ("AUTOSCALE_HEARTBEAT_INTERVAL_IN_SECONDS", "0.4"),
+            ("AUTOSCALE_MAX_RESPONSE_TIME_IN_MS", "250"),
+            ("AUTOSCALE_NUMBER_OF_FAILS_TO_SCALE_UP_AFTER", "2"),
+            ("AUTOSCALE_MAX_DYNOS", "3"),
+            ("AUTOSCALE_ADMINS", ADMINS),
+            ("AUTOSCALE_SMTP_URL", smtp_url.as_str()),
+            ("AUTOSCALE_EMAIL_FROM", "Autoscaler <scale@acme.example>"),
+        ]
+    };
+
+    let mut worker = WorkerProcess::spawn(&["run"], &env(API_KEY));
+    assert!(smtp.wait_for_messages(1, Duration::from_secs(15)));
+    worker.sigterm();
+    assert!(worker
+        .wait_exit(Duration::from_secs(5))
+        .is_some_and(|s| s.success()));
+    let mail = &smtp.messages()[0];
+    assert_eq!(
+        mail.subject().as_deref(),
+        Some("[heroku-autoscale] acme-shop: at max 3 web dynos and responses still too slow")
+    );
+    assert_eq!(mail.from, "scale@acme.example");
+    assert_no_secret(&mail.data);
+    assert_no_secret(&worker.output());
+
+    let mut worker = WorkerProcess::spawn(&["run"], &env("revoked-key-000"));
+    assert!(smtp.wait_for_messages(2, Duration::from_secs(15)));
+    worker.sigterm();
+    assert!(worker
+        .wait_exit(Duration::from_secs(5))
+        .is_some_and(|s| s.success()));
+    let mail = &smtp.messages()[1];
+    assert_eq!(
+        mail.subject().as_deref(),
+        Some("[heroku-autoscale] acme-shop: the Heroku API refused the API key")
+    );
+    assert!(
+        mail.body().contains("heroku authorizations:create"),
+        "{}",
+        mail.body()
+    );
+    assert!(!mail.data.contains("revoked-key-000"));
+}
