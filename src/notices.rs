@@ -133,9 +133,9 @@ impl Notice {
                  ({fast_streak} fast heartbeats in a row, {bounds}); AUTOSCALE_MIN_DYNOS may \
                  be higher than needed"
             ),
-            Notice::ApiKeyRefused { error } => format!(
-                "the Heroku API refused the key, so {process_type} cannot be scaled: {error}"
-            ),
+            Notice::ApiKeyRefused { error } => {
+                format!("{process_type} cannot be scaled until the key is replaced: {error}")
+            }
             Notice::ScaleDiff {
                 low,
                 high,

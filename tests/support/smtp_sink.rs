@@ -592,6 +592,14 @@ impl Session<'_> {
             data: String::from_utf8_lossy(&data).into_owned(),
             auth: self.auth.clone(),
         };
+        // SMTP_SINK_PRINT=1 shows each message as received: how docs/notifications.md got its
+        // samples.
+        if std::env::var_os("SMTP_SINK_PRINT").is_some() {
+            eprintln!(
+                "[smtp] ----- message -----\n{}\n[smtp] ----- end -----",
+                mail.data
+            );
+        }
         // Recorded before the 250 goes out, so a test that saw lettre's send succeed is sure to
         // find the message here.
         lock(&self.shared.messages).push(mail);
