@@ -31,12 +31,13 @@ pub mod email;
 pub mod heroku;
 pub mod judge;
 pub mod notices;
+pub mod online_check;
 pub mod probe;
 mod runner;
 pub mod secret;
 pub mod settings;
 
-pub use runner::{logger, Autoscaler, WorkerError, WorkerHandle};
+pub use runner::{install_crypto_provider, logger, Autoscaler, WorkerError, WorkerHandle};
 pub use settings::Settings;
 
 /// Sent with every request, so Heroku and app owners can tell who is calling.

@@ -1,9 +1,12 @@
-//! The `heroku-autoscale` command: `run` the worker, or `check` its settings.
+//! The `heroku-autoscale` command: `run` the worker, or `check` its settings (and, with
+//! `--online`, the API access and the heartbeat URL).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use heroku_autoscale::actors::fault_injection::{parse_panic_schedules, INJECT_PANICS_VARIABLE};
+use heroku_autoscale::online_check::check_online;
 use heroku_autoscale::settings::{self, Loaded, SettingsSource};
 use heroku_autoscale::{logger, Autoscaler, WorkerError};
 use slog::warn;
@@ -32,16 +35,51 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the autoscaler until SIGTERM or SIGINT (what a Procfile line runs).
-    #[command(after_help = "Example Procfile line:\n  autoscaleworker: heroku-autoscale run")]
-    Run,
+    #[command(after_help = "Examples:\n  \
+        Procfile line:            autoscaleworker: heroku-autoscale run\n  \
+        Watch it decide, no scaling:\n    \
+        heroku-autoscale run --dry-run\n  \
+        Against an app on this machine, no Heroku at all:\n    \
+        AUTOSCALE_HEARTBEAT_URL=http://localhost:8000/heroku-autoscale/heartbeat/v1 \\\n      \
+        heroku-autoscale run --local-formation 2\n\n\
+        Exit codes: 0 stopped by SIGTERM/SIGINT, 2 settings refused, 1 actors failed more than \
+        10 times in a minute.")]
+    Run(RunArgs),
     /// Validate the settings and print the effective values (secrets masked).
-    #[command(after_help = "Exits 0 when the settings are valid, 2 with one line per problem.")]
-    Check,
+    #[command(after_help = "Examples:\n  \
+        heroku-autoscale check\n  \
+        heroku-autoscale --config settings/example.toml check\n  \
+        heroku-autoscale check --online     # also reads the app and probes the heartbeat once\n\n\
+        Exit codes: 0 all good, 2 settings refused (one line per problem), 1 an online check \
+        failed.")]
+    Check(CheckArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Decide as usual but send no scale call: reads the real formation and logs
+    /// `would scale web from=2 to=3 ...` instead.
+    #[arg(long, conflicts_with = "local_formation")]
+    dry_run: bool,
+
+    /// Talk to no Heroku API at all: scale an in-memory formation that starts at N dynos. The
+    /// app name and API key may be left out; AUTOSCALE_HEARTBEAT_URL must be absolute.
+    #[arg(long, value_name = "N")]
+    local_formation: Option<u32>,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// Also read the app and its formation from the API once (read-only) and probe the
+    /// heartbeat URL once, to show that the key, app name and URL are right.
+    #[arg(long)]
+    online: bool,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let source = SettingsSource::from_process(cli.config);
+    let mut source = SettingsSource::from_process(cli.config);
+    source.local = matches!(&cli.command, Command::Run(args) if args.local_formation.is_some());
     let loaded = match settings::load(&source) {
         Ok(loaded) => loaded,
         Err(error) => {
@@ -53,12 +91,12 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Check => check(&loaded),
-        Command::Run => run(loaded),
+        Command::Check(args) => check(&loaded, args.online),
+        Command::Run(args) => run(loaded, args),
     }
 }
 
-fn check(loaded: &Loaded) -> ExitCode {
+fn check(loaded: &Loaded, online: bool) -> ExitCode {
     for warning in &loaded.warnings {
         println!("warning: {warning}");
     }
@@ -72,15 +110,47 @@ fn check(loaded: &Loaded) -> ExitCode {
         println!("{:width$}  {value}", setting.env_name());
     }
     println!("settings are valid");
-    ExitCode::SUCCESS
+    if !online {
+        return ExitCode::SUCCESS;
+    }
+    heroku_autoscale::install_crypto_provider();
+    let system = actix_rt::System::new();
+    let lines = system.block_on(check_online(&loaded.settings));
+    for line in &lines {
+        println!("{line}");
+    }
+    if lines.iter().all(|line| line.ok) {
+        println!("online checks passed");
+        ExitCode::SUCCESS
+    } else {
+        println!("online checks failed");
+        ExitCode::FAILURE
+    }
 }
 
-fn run(loaded: Loaded) -> ExitCode {
+fn run(loaded: Loaded, args: RunArgs) -> ExitCode {
     let log = logger(loaded.settings.log_level);
     for warning in &loaded.warnings {
         warn!(log, "{warning}");
     }
-    match Autoscaler::new(loaded.settings).with_logger(log).run() {
+    let injected_panics = match std::env::var(INJECT_PANICS_VARIABLE) {
+        Ok(text) => match parse_panic_schedules(&text) {
+            Ok(schedules) => schedules,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::from(EXIT_BAD_SETTINGS);
+            }
+        },
+        Err(_) => Vec::new(),
+    };
+    let mut autoscaler = Autoscaler::new(loaded.settings)
+        .with_logger(log)
+        .with_dry_run(args.dry_run)
+        .with_injected_panics(injected_panics);
+    if let Some(quantity) = args.local_formation {
+        autoscaler = autoscaler.with_local_formation(quantity);
+    }
+    match autoscaler.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(WorkerError::Supervision(code)) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(error) => {

@@ -8,7 +8,7 @@ use actix_rt::System;
 use slog::{info, o, Drain, Logger};
 
 use crate::actors::supervisor::SupervisionPolicy;
-use crate::actors::{self, Actors, ApiRecipients, WallClock, Wiring};
+use crate::actors::{self, Actors, ApiBackend, ApiRecipients, WallClock, Wiring};
 use crate::settings::{LogLevel, Settings};
 
 /// Why a worker stopped other than by request.
@@ -57,7 +57,21 @@ impl Autoscaler {
 
     /// Sends API requests to another actor instead of the real Heroku API (tests, local runs).
     pub fn with_api(mut self, api: ApiRecipients) -> Self {
-        self.wiring.api = Some(api);
+        self.wiring.api = ApiBackend::Custom(api);
+        self
+    }
+
+    /// Scales an in-memory formation that starts at `quantity` dynos instead of the Heroku
+    /// app: no API calls, no key needed (`run --local-formation N`).
+    pub fn with_local_formation(mut self, quantity: u32) -> Self {
+        self.wiring.api = ApiBackend::Local(quantity);
+        self
+    }
+
+    /// Decides as usual but sends no scale call; logs `would scale ...` instead (`run
+    /// --dry-run`). The formation is still read from the API.
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.wiring.dry_run = dry_run;
         self
     }
 
@@ -70,6 +84,16 @@ impl Autoscaler {
     /// Changes how failed emails are retried (tests use short waits).
     pub fn with_email_retry(mut self, retry: crate::actors::EmailRetry) -> Self {
         self.wiring.email_retry = retry;
+        self
+    }
+
+    /// Makes actors panic at a fixed period: the test hook behind
+    /// `HEROKU_AUTOSCALE_INJECT_PANICS` (see [`crate::actors::fault_injection`]).
+    pub fn with_injected_panics(
+        mut self,
+        schedules: Vec<crate::actors::fault_injection::PanicSchedule>,
+    ) -> Self {
+        self.wiring.injected_panics = schedules;
         self
     }
 
@@ -167,8 +191,9 @@ fn exit_code_to_result(code: i32) -> Result<(), WorkerError> {
 }
 
 /// awc enables no rustls crypto provider by itself; install ring once. If the host program
-/// installed one already, that one stays.
-fn install_crypto_provider() {
+/// installed one already, that one stays. [`Autoscaler::start`] calls it; call it yourself
+/// before using [`crate::heroku::HerokuClient`] or [`crate::probe`] directly.
+pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 

@@ -31,6 +31,8 @@ pub struct ControllerActor {
     announced: bool,
     /// The latest heartbeats, for the notices.
     recent: VecDeque<(Sample, Verdict)>,
+    /// Log scale decisions instead of carrying them out.
+    dry_run: bool,
 }
 
 /// How many recent heartbeats a notice shows.
@@ -57,7 +59,15 @@ impl ControllerActor {
             link,
             announced: false,
             recent: VecDeque::with_capacity(RECENT_SAMPLES),
+            dry_run: false,
         }
+    }
+
+    /// With `true`, scale decisions are logged (`would scale ...`) and not sent: the logic
+    /// carries on as if the call had succeeded, until the next read shows the real count.
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
     }
 
     fn bounds(&self) -> Bounds {
@@ -113,6 +123,15 @@ impl ControllerActor {
     }
 
     fn scale(&mut self, from: u32, to: u32, reason: ScaleReason, ctx: &mut Context<Self>) {
+        if self.dry_run {
+            info!(
+                self.link.log(),
+                "would scale {} from={from} to={to} reason={reason} (dry run: no scale call sent)",
+                self.settings.process_type
+            );
+            let actions = self.logic.on_scaled(Ok(to), Instant::now().into_std());
+            return self.perform(actions, ctx);
+        }
         let request = guard_future(self.api.scale.send(ScaleFormation { quantity: to }));
         ctx.spawn(request.into_actor(self).map(move |result, act, ctx| {
             let answer = match result {

@@ -1,9 +1,11 @@
 //! The actors and how they are wired together under the supervisor (DESIGN §1, §5).
 
 mod controller;
+pub mod fault_injection;
 mod heartbeat;
 mod heroku_api;
 mod judge;
+mod local_api;
 pub mod messages;
 mod notifier;
 pub mod supervisor;
@@ -20,6 +22,7 @@ pub use controller::ControllerActor;
 pub use heartbeat::Heartbeat;
 pub use heroku_api::{HerokuApi, API_TIMEOUT};
 pub use judge::JudgeActor;
+pub use local_api::LocalFormation;
 pub use notifier::{EmailRetry, Notifier};
 
 use crate::control::ControllerConfig;
@@ -61,6 +64,18 @@ impl ApiRecipients {
     }
 }
 
+/// Which API the worker scales through.
+#[derive(Clone)]
+pub enum ApiBackend {
+    /// The real [`HerokuApi`] actor (production).
+    Heroku,
+    /// An in-memory formation starting at this many dynos ([`LocalFormation`]; `run
+    /// --local-formation N`).
+    Local(u32),
+    /// Any actor that answers the API messages (a mock in tests).
+    Custom(ApiRecipients),
+}
+
 /// Everything needed to start the actors, beyond the settings.
 #[derive(Clone)]
 pub struct Wiring {
@@ -68,12 +83,16 @@ pub struct Wiring {
     pub log: Logger,
     /// Restart pacing and limit.
     pub policy: SupervisionPolicy,
-    /// `None` starts the real [`HerokuApi`] actor.
-    pub api: Option<ApiRecipients>,
+    /// Which API the controller and the heartbeat talk to.
+    pub api: ApiBackend,
+    /// Decide but never send a scale call: log `would scale ...` (`run --dry-run`).
+    pub dry_run: bool,
     /// The clock schedules are read against.
     pub clock: WallClock,
     /// How failed emails are retried.
     pub email_retry: EmailRetry,
+    /// Actors made to panic at a fixed period (a test hook; empty in production).
+    pub injected_panics: Vec<fault_injection::PanicSchedule>,
 }
 
 impl Wiring {
@@ -82,9 +101,11 @@ impl Wiring {
         Wiring {
             log,
             policy: SupervisionPolicy::default(),
-            api: None,
+            api: ApiBackend::Heroku,
+            dry_run: false,
             clock: Arc::new(Utc::now),
             email_retry: EmailRetry::default(),
+            injected_panics: Vec::new(),
         }
     }
 }
@@ -122,19 +143,28 @@ pub fn start(settings: Arc<Settings>, wiring: Wiring) -> Actors {
         let retry = wiring.email_retry;
         move |_| Notifier::new(settings, retry, link)
     });
-    let heroku_api = match wiring.api {
-        Some(_) => None,
-        None => Some(actix::Supervisor::start({
-            let link = link("heroku_api");
-            let settings = settings.clone();
-            move |_| HerokuApi::new(settings, link)
-        })),
+    let mut heroku_api = None;
+    let api = match &wiring.api {
+        ApiBackend::Custom(api) => api.clone(),
+        ApiBackend::Local(quantity) => ApiRecipients::of(
+            &LocalFormation::new(
+                settings.heroku_app_name.clone(),
+                settings.process_type.clone(),
+                *quantity,
+                &log,
+            )
+            .start(),
+        ),
+        ApiBackend::Heroku => {
+            let addr = actix::Supervisor::start({
+                let link = link("heroku_api");
+                let settings = settings.clone();
+                move |_| HerokuApi::new(settings, link)
+            });
+            heroku_api = Some(addr.clone());
+            ApiRecipients::of(&addr)
+        }
     };
-    let api = wiring
-        .api
-        .clone()
-        .or_else(|| heroku_api.as_ref().map(ApiRecipients::of))
-        .expect("either an API was wired in or the real one was started");
 
     let limits = Limits {
         max_response_time: settings.max_response_time,
@@ -158,6 +188,7 @@ pub fn start(settings: Arc<Settings>, wiring: Wiring) -> Actors {
         let controller_link = link("controller");
         let settings = settings.clone();
         let clock = wiring.clock.clone();
+        let dry_run = wiring.dry_run;
         let api = api.clone();
         let notifier = notifier.clone().recipient();
         let judge_slot = judge_slot.clone();
@@ -175,6 +206,7 @@ pub fn start(settings: Arc<Settings>, wiring: Wiring) -> Actors {
                 notifier,
                 controller_link,
             )
+            .with_dry_run(dry_run)
         }
     });
     let judge = judge_slot
@@ -207,14 +239,16 @@ pub fn start(settings: Arc<Settings>, wiring: Wiring) -> Actors {
         watch(&supervisor, "heroku_api", api);
     }
 
-    Actors {
+    let actors = Actors {
         supervisor,
         heartbeat,
         judge,
         controller,
         heroku_api,
         notifier,
-    }
+    };
+    fault_injection::inject_panics(&actors, &wiring.injected_panics, &log);
+    actors
 }
 
 fn watch<A: Actor>(supervisor: &Addr<Supervisor>, actor: &'static str, addr: &Addr<A>) {

@@ -36,6 +36,9 @@ pub struct SettingsSource {
     pub config_file: Option<PathBuf>,
     /// Environment variables.
     pub env: HashMap<String, String>,
+    /// For `run --local-formation`: there is no Heroku app behind the worker, so the app name
+    /// and the API key may be left out, and the heartbeat URL must be absolute.
+    pub local: bool,
 }
 
 impl SettingsSource {
@@ -44,6 +47,7 @@ impl SettingsSource {
         SettingsSource {
             config_file,
             env: std::env::vars().collect(),
+            local: false,
         }
     }
 
@@ -57,9 +61,13 @@ impl SettingsSource {
                 .into_iter()
                 .map(|(key, value)| (key.into(), value.into()))
                 .collect(),
+            local: false,
         }
     }
 }
+
+/// The app name used with `--local-formation` when none is set.
+pub const LOCAL_APP_NAME: &str = "local";
 
 /// Settings that passed validation, with warnings worth logging once at start.
 #[derive(Debug, Clone)]
@@ -115,6 +123,7 @@ pub fn load(source: &SettingsSource) -> Result<Loaded, SettingsError> {
         values,
         env_names,
         file_name,
+        local: source.local,
         problems: Vec::new(),
     };
     let settings = reader.settings();
@@ -186,6 +195,7 @@ struct Reader {
     values: config::Map<String, Value>,
     env_names: HashMap<String, String>,
     file_name: Option<String>,
+    local: bool,
     problems: Vec<Problem>,
 }
 
@@ -202,7 +212,18 @@ impl Reader {
         let heroku_api_url = self.parse("heroku_api_url", parse_api_url);
         let process_type = self.parse("process_type", parse_process_type);
         let heartbeat_interval = self.parse("heartbeat_interval_in_seconds", parse_seconds);
-        let heartbeat_url = self.parse("heartbeat_url", parse_heartbeat_url);
+        let mut heartbeat_url = self.parse("heartbeat_url", parse_heartbeat_url);
+        if let (true, Some(HeartbeatUrl::Path(path))) = (self.local, &heartbeat_url) {
+            self.problems.push(Problem {
+                setting: self.name_of("heartbeat_url"),
+                value: Some(path.clone()),
+                message: "must be an absolute URL with --local-formation (there is no Heroku \
+                          app to take the web URL from), e.g. \
+                          http://localhost:8000/heroku-autoscale/heartbeat/v1"
+                    .into(),
+            });
+            heartbeat_url = None;
+        }
         let max_response_time = self.parse("max_response_time_in_ms", |text| {
             parse_whole(text, 1).map(|ms| Duration::from_millis(ms.into()))
         });
@@ -389,7 +410,14 @@ impl Reader {
             });
         }
         let setting = catalogue::find(key)?;
-        match setting.default {
+        let local_default = match key {
+            _ if !self.local => None,
+            "heroku_app_name" => Some(LOCAL_APP_NAME),
+            // Never sent anywhere: the local formation makes no API calls.
+            "heroku_api_key" => Some("local-mode-no-key"),
+            _ => None,
+        };
+        match setting.default.or(local_default) {
             Some(default) => Some(Raw {
                 name,
                 value: Value::new(None, ValueKind::String(default.into())),

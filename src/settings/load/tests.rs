@@ -519,3 +519,26 @@ fn a_mail_addon_is_used_when_no_smtp_url_is_set() {
     ]);
     assert_eq!(s.smtp.unwrap().host, "127.0.0.1", "AUTOSCALE_SMTP_URL wins");
 }
+
+#[test]
+fn local_mode_needs_no_app_or_key_but_an_absolute_heartbeat_url() {
+    let mut source = SettingsSource::from_vars([(
+        "AUTOSCALE_HEARTBEAT_URL",
+        "http://localhost:8000/heroku-autoscale/heartbeat/v1",
+    )]);
+    assert!(
+        load(&source).is_err(),
+        "outside local mode both are required"
+    );
+    source.local = true;
+    let settings = load(&source).expect("local mode").settings;
+    assert_eq!(settings.heroku_app_name, LOCAL_APP_NAME);
+
+    let mut relative = SettingsSource::from_vars([("AUTOSCALE_HEROKU_APP_NAME", "acme-shop")]);
+    relative.local = true;
+    let error = load(&relative).expect_err("a path has no app to join to");
+    assert_eq!(error.problems.len(), 1, "{error}");
+    assert!(error.problems[0].to_string().starts_with(
+        "AUTOSCALE_HEARTBEAT_URL=\"/heroku-autoscale/heartbeat/v1\": must be an absolute URL"
+    ));
+}

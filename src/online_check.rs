@@ -1,0 +1,172 @@
+//! `heroku-autoscale check --online`: one read-only pass over everything the worker will touch
+//! (the app and the formation through the API, and the heartbeat URL), so that a wrong key, app
+//! name or URL shows up before deploying rather than in the worker's log afterwards.
+
+use std::fmt;
+
+use url::Url;
+
+use crate::actors::API_TIMEOUT;
+use crate::heroku::{ApiError, HerokuClient};
+use crate::judge::{classify, Limits, ProbeOutcome, Verdict};
+use crate::settings::{HeartbeatUrl, Settings};
+
+/// The result of one check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckLine {
+    /// Whether this part is ready for the worker.
+    pub ok: bool,
+    /// What was checked, e.g. `heroku api`.
+    pub what: &'static str,
+    /// What was found and, when not ok, what to do.
+    pub detail: String,
+}
+
+impl fmt::Display for CheckLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mark = if self.ok { "ok  " } else { "FAIL" };
+        write!(f, "{mark} {}: {}", self.what, self.detail)
+    }
+}
+
+fn line(ok: bool, what: &'static str, detail: String) -> CheckLine {
+    CheckLine { ok, what, detail }
+}
+
+fn api_failure(what: &'static str, error: &ApiError) -> CheckLine {
+    line(false, what, format!("{error}; {}", error.advice()))
+}
+
+/// Reads the app and its formation once and probes the heartbeat once. Sends nothing that
+/// changes anything. Must run inside an actix system (awc).
+pub async fn check_online(settings: &Settings) -> Vec<CheckLine> {
+    let client = HerokuClient::new(
+        settings.heroku_api_url.clone(),
+        settings.heroku_app_name.clone(),
+        settings.process_type.clone(),
+        settings.heroku_api_key.clone(),
+        API_TIMEOUT,
+    );
+    let mut lines = Vec::new();
+    let web_url = match client.app().await {
+        Ok(app) => {
+            let shown = app
+                .web_url
+                .as_ref()
+                .map_or_else(|| "none".to_string(), Url::to_string);
+            lines.push(line(
+                true,
+                "heroku api",
+                format!("the key can read app {} (web URL {shown})", app.name),
+            ));
+            app.web_url
+        }
+        Err(error) => {
+            lines.push(api_failure("heroku api", &error));
+            None
+        }
+    };
+
+    let process = &settings.process_type;
+    let bounds = settings.bounds_at(chrono::Utc::now());
+    match client.formation().await {
+        Ok(formation) if (bounds.min..=bounds.max).contains(&formation.quantity) => {
+            lines.push(line(
+                true,
+                "formation",
+                format!(
+                    "{process} runs {} dynos, within the bounds in force now ({bounds})",
+                    formation.quantity
+                ),
+            ))
+        }
+        Ok(formation) => lines.push(line(
+            true,
+            "formation",
+            format!(
+                "{process} runs {} dynos, outside the bounds in force now ({bounds}): the \
+                 worker will scale it into them at start",
+                formation.quantity
+            ),
+        )),
+        Err(error) => lines.push(api_failure("formation", &error)),
+    }
+
+    lines.push(check_heartbeat(settings, web_url.as_ref()).await);
+    lines
+}
+
+async fn check_heartbeat(settings: &Settings, web_url: Option<&Url>) -> CheckLine {
+    const WHAT: &str = "heartbeat";
+    let url = match (&settings.heartbeat_url, web_url) {
+        (HeartbeatUrl::Absolute(url), _) => url.clone(),
+        (HeartbeatUrl::Path(_), Some(web_url)) => match settings.heartbeat_url.resolve(web_url) {
+            Ok(url) => url,
+            Err(error) => {
+                return line(
+                    false,
+                    WHAT,
+                    format!("cannot join the path to {web_url}: {error}"),
+                )
+            }
+        },
+        (HeartbeatUrl::Path(path), None) => {
+            return line(
+                false,
+                WHAT,
+                format!(
+                    "{path} is a path, and the app's web URL is unknown (see above); set \
+                     AUTOSCALE_HEARTBEAT_URL to an absolute URL or fix the API access"
+                ),
+            )
+        }
+    };
+    let limits = Limits {
+        max_response_time: settings.max_response_time,
+        min_response_time: settings.min_response_time,
+    };
+    let sample = crate::probe::probe(
+        crate::probe::client(),
+        url.clone(),
+        limits.max_response_time,
+    )
+    .await;
+    let millis = sample.latency.as_millis();
+    let verdict = classify(&sample, limits);
+    match &sample.outcome {
+        ProbeOutcome::Status(status) if (200..300).contains(status) => {
+            let meaning = match verdict {
+                Verdict::Fast => "fast: counts towards scaling down",
+                Verdict::Neutral => "between the limits: holds the count",
+                Verdict::Slow => "slow: counts towards scaling up",
+            };
+            line(
+                true,
+                WHAT,
+                format!("{url} answered {status} in {millis} ms ({meaning})"),
+            )
+        }
+        ProbeOutcome::Status(status) => line(
+            false,
+            WHAT,
+            format!(
+                "{url} answered HTTP {status} in {millis} ms; the worker counts anything but 2xx \
+                 as slow: check AUTOSCALE_HEARTBEAT_URL and that the app serves that path"
+            ),
+        ),
+        ProbeOutcome::TimedOut => line(
+            false,
+            WHAT,
+            format!(
+                "{url} gave no answer within AUTOSCALE_MAX_RESPONSE_TIME_IN_MS ({} ms); the \
+                 worker would count every heartbeat as slow",
+                limits.max_response_time.as_millis()
+            ),
+        ),
+        ProbeOutcome::Failed(error) => line(
+            false,
+            WHAT,
+            format!("{url} could not be reached: {error}; check AUTOSCALE_HEARTBEAT_URL"),
+        ),
+    }
+}
