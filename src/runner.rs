@@ -3,10 +3,12 @@
 
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use actix_rt::System;
-use slog::{info, o, Drain, Logger};
+use slog::{info, o, warn, Drain, Logger};
 
+use crate::actors::messages::PrepareToStop;
 use crate::actors::supervisor::SupervisionPolicy;
 use crate::actors::{self, Actors, ApiBackend, ApiRecipients, WallClock, Wiring};
 use crate::settings::{LogLevel, Settings};
@@ -124,8 +126,8 @@ impl Autoscaler {
         let system = System::new();
         let log = self.wiring.log.clone();
         system.block_on(async move {
-            self.start();
-            actix_rt::spawn(stop_on_signal(log));
+            let actors = self.start();
+            actix_rt::spawn(stop_on_signal(log, actors));
         });
         exit_code_to_result(system.run_with_code()?)
     }
@@ -197,9 +199,35 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// How long a stop waits for an API call in flight (a scale, usually) to be answered. Heroku
+/// sends SIGKILL 30 s after SIGTERM; a few seconds keep the stop prompt.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
 /// Stops the system on SIGTERM (what Heroku sends, 30 s before SIGKILL) or SIGINT (Ctrl-C).
-async fn stop_on_signal(log: Logger) {
+/// A scale call in flight gets [`STOP_GRACE`] to be answered, so that its outcome is logged
+/// rather than left unknown.
+async fn stop_on_signal(log: Logger, actors: Actors) {
     let signal = wait_for_signal().await;
+    let deadline = actix_rt::time::Instant::now() + STOP_GRACE;
+    let mut waited = false;
+    // A controller that cannot answer (restarting, say) has nothing to wait for.
+    while actors.controller.send(PrepareToStop).await.unwrap_or(false) {
+        if actix_rt::time::Instant::now() >= deadline {
+            warn!(
+                log,
+                "stopping on {signal} with an API call still unanswered after {} s; a scale \
+                 may or may not have been applied: the next start reads the formation afresh",
+                STOP_GRACE.as_secs()
+            );
+            System::current().stop();
+            return;
+        }
+        if !waited {
+            info!(log, "{signal}: waiting for the API call in flight");
+            waited = true;
+        }
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
     info!(log, "stopping on {signal}");
     System::current().stop();
 }

@@ -338,3 +338,39 @@ fn a_rate_limit_is_waited_out_even_with_an_absurd_retry_after() {
     );
     stop_cleanly(worker);
 }
+
+#[test]
+fn sigterm_mid_scale_lets_the_call_finish_and_logs_its_outcome() {
+    let rig = Rig::new(1);
+    rig.app.set_latency(SLOW);
+    rig.api.set_patch_delay(Duration::from_millis(1200));
+    let mut worker = rig.run(&[]);
+    assert!(support::wait_until(SOON, || rig.api.patches_in_flight() == 1));
+    let signalled = std::time::Instant::now();
+    worker.sigterm();
+    let status = worker.wait_exit(STOP).expect("exits within a few seconds");
+    assert!(status.success(), "{status:?}");
+    assert!(signalled.elapsed() < STOP);
+    let output = worker.output();
+    assert!(output.contains("SIGTERM: waiting for the API call in flight"), "{output}");
+    let scaled = output.find("scaled web from=1 to=2").expect("the outcome is logged");
+    assert!(scaled < output.find("stopping on SIGTERM").expect("then it stops"));
+    assert_eq!(rig.api.patches_applied(), [2]);
+}
+
+#[test]
+fn sigterm_does_not_wait_long_for_a_hung_scale_call() {
+    let rig = Rig::new(1);
+    rig.app.set_latency(SLOW);
+    rig.api.set_patch_delay(Duration::from_secs(30));
+    let mut worker = rig.run(&[]);
+    assert!(support::wait_until(SOON, || rig.api.patches_in_flight() == 1));
+    worker.sigterm();
+    let status = worker.wait_exit(STOP).expect("exits within a few seconds");
+    assert!(status.success(), "{status:?}");
+    let output = worker.output();
+    assert!(
+        output.contains("stopping on SIGTERM with an API call still unanswered after 3 s"),
+        "{output}"
+    );
+}

@@ -8,7 +8,8 @@ use actix_rt::time::Instant;
 use slog::{debug, info, warn};
 
 use super::messages::{
-    GetFormation, InjectPanic, ResetStreaks, ScaleFormation, SendNotice, VerdictReached,
+    GetFormation, InjectPanic, PrepareToStop, ResetStreaks, ScaleFormation, SendNotice,
+    VerdictReached,
 };
 use super::supervisor::{guard_future, guarded, stop_after_panic, Link, Supervisable};
 use super::{ApiRecipients, WallClock};
@@ -33,6 +34,8 @@ pub struct ControllerActor {
     recent: VecDeque<(Sample, Verdict)>,
     /// Log scale decisions instead of carrying them out.
     dry_run: bool,
+    /// The worker is stopping: verdicts are no longer acted on.
+    stopping: bool,
 }
 
 /// How many recent heartbeats a notice shows.
@@ -60,6 +63,7 @@ impl ControllerActor {
             announced: false,
             recent: VecDeque::with_capacity(RECENT_SAMPLES),
             dry_run: false,
+            stopping: false,
         }
     }
 
@@ -242,6 +246,9 @@ impl Handler<VerdictReached> for ControllerActor {
 
     fn handle(&mut self, msg: VerdictReached, ctx: &mut Context<Self>) {
         guarded(self, ctx, |act, ctx| {
+            if act.stopping {
+                return;
+            }
             if act.recent.len() == RECENT_SAMPLES {
                 act.recent.pop_front();
             }
@@ -252,6 +259,15 @@ impl Handler<VerdictReached> for ControllerActor {
             let actions = act.logic.on_verdict(msg.judged, bounds, now);
             act.perform(actions, ctx);
         });
+    }
+}
+
+impl Handler<PrepareToStop> for ControllerActor {
+    type Result = bool;
+
+    fn handle(&mut self, _: PrepareToStop, _: &mut Context<Self>) -> bool {
+        self.stopping = true;
+        self.logic.is_busy()
     }
 }
 

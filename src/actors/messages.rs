@@ -72,6 +72,12 @@ pub struct SendNotice {
     pub context: NoticeContext,
 }
 
+/// Runner → Controller: the worker is stopping. The controller starts no further API call and
+/// answers whether one is still in flight, so the runner can let it finish before it stops.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "bool")]
+pub struct PrepareToStop;
+
 /// Any actor → Supervisor: I was restarted after a failure.
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]

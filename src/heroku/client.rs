@@ -192,6 +192,9 @@ impl HerokuClient {
         let (status, retry_after, body) = actix_rt::time::timeout(self.timeout, exchange)
             .await
             .map_err(|_| ApiError::Timeout(self.timeout))??;
+        // A proxy or server that echoes the request back (headers and all) in its answer must
+        // not carry the key on into an error message, a log line or an email.
+        let body = mask(&body, self.key.expose());
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|error| {
                 ApiError::BadResponse(format!(
@@ -250,6 +253,26 @@ fn error_from(status: StatusCode, retry_after: Option<Duration>, body: &[u8]) ->
     }
 }
 
+/// `body` with every occurrence of `secret` replaced by `********`.
+fn mask(body: &[u8], secret: &str) -> Vec<u8> {
+    let secret = secret.as_bytes();
+    if secret.is_empty() {
+        return body.to_vec();
+    }
+    let mut masked = Vec::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(at) = rest
+        .windows(secret.len())
+        .position(|window| window == secret)
+    {
+        masked.extend_from_slice(&rest[..at]);
+        masked.extend_from_slice(b"********");
+        rest = &rest[at + secret.len()..];
+    }
+    masked.extend_from_slice(rest);
+    masked
+}
+
 /// One line of at most [`MAX_MESSAGE_CHARS`] characters.
 fn short(text: &str) -> String {
     let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -304,6 +327,20 @@ mod tests {
             quantity: -1,
         };
         assert!(matches!(formation(body), Err(ApiError::BadResponse(_))));
+    }
+
+    #[test]
+    fn a_key_echoed_in_an_answer_is_masked() {
+        let body = br#"{"id":"bad_gateway","message":"sent Authorization: Bearer k3y, k3y"}"#;
+        let masked = mask(body, "k3y");
+        assert_eq!(
+            error_from(StatusCode::BAD_GATEWAY, None, &masked).to_string(),
+            "the Heroku API failed (HTTP 502 bad_gateway: sent Authorization: Bearer ********, \
+             ********)"
+        );
+        assert_eq!(mask(b"no secret here", "k3y"), b"no secret here");
+        assert_eq!(mask(b"k3yk3y", "k3y"), b"****************");
+        assert_eq!(mask(b"abc", ""), b"abc");
     }
 
     #[test]
