@@ -99,6 +99,12 @@ impl Autoscaler {
         self
     }
 
+    /// Bounds each SMTP exchange to `timeout` instead of [`crate::actors::SMTP_TIMEOUT`].
+    pub fn with_smtp_timeout(mut self, timeout: Duration) -> Self {
+        self.wiring.smtp_timeout = timeout;
+        self
+    }
+
     /// Reads schedules against another clock (tests).
     pub fn with_clock(mut self, clock: WallClock) -> Self {
         self.wiring.clock = clock;

@@ -318,3 +318,32 @@ fn the_binary_emails_a_refused_key_and_a_needs_above_max() {
     );
     assert!(!mail.data.contains("revoked-key-000"));
 }
+
+#[actix_rt::test]
+async fn a_stalled_smtp_exchange_times_out_and_the_email_is_retried() {
+    let app = FakeApp::start();
+    app.set_latency(SLOW);
+    let smtp = SmtpSink::start();
+    // The server accepts the connection and then answers nothing for far longer than allowed.
+    smtp.set_reply_delay(Duration::from_secs(30));
+    let (api, _) = MockApi::start(2, None);
+    let log = CapturedLog::default();
+    Autoscaler::new(settings(&app, &smtp, &[]))
+        .with_logger(log.logger())
+        .with_api(api)
+        .with_email_retry(EmailRetry {
+            first: Duration::from_millis(200),
+            max: Duration::from_millis(400),
+        })
+        .with_smtp_timeout(Duration::from_millis(300))
+        .start();
+    let stalled =
+        "email notice kind=needs_above_max failed: no answer from the SMTP server within 0.3 s";
+    assert!(wait_until_async(SOON, || log.count(stalled) >= 1).await);
+    smtp.set_reply_delay(Duration::ZERO);
+    assert!(
+        smtp_wait(&smtp, 1).await,
+        "the email goes out once the server answers"
+    );
+    assert_eq!(smtp.messages().len(), 1);
+}

@@ -23,7 +23,7 @@ pub use heartbeat::Heartbeat;
 pub use heroku_api::{HerokuApi, API_TIMEOUT};
 pub use judge::JudgeActor;
 pub use local_api::LocalFormation;
-pub use notifier::{EmailRetry, Notifier};
+pub use notifier::{EmailRetry, Notifier, SMTP_TIMEOUT};
 
 use crate::control::ControllerConfig;
 use crate::decide::Policy;
@@ -91,6 +91,8 @@ pub struct Wiring {
     pub clock: WallClock,
     /// How failed emails are retried.
     pub email_retry: EmailRetry,
+    /// How long one SMTP exchange may take.
+    pub smtp_timeout: std::time::Duration,
     /// Actors made to panic at a fixed period (a test hook; empty in production).
     pub injected_panics: Vec<fault_injection::PanicSchedule>,
 }
@@ -105,6 +107,7 @@ impl Wiring {
             dry_run: false,
             clock: Arc::new(Utc::now),
             email_retry: EmailRetry::default(),
+            smtp_timeout: notifier::SMTP_TIMEOUT,
             injected_panics: Vec::new(),
         }
     }
@@ -141,7 +144,8 @@ pub fn start(settings: Arc<Settings>, wiring: Wiring) -> Actors {
         let link = link("notifier");
         let settings = settings.clone();
         let retry = wiring.email_retry;
-        move |_| Notifier::new(settings, retry, link)
+        let timeout = wiring.smtp_timeout;
+        move |_| Notifier::new(settings, retry, link).with_timeout(timeout)
     });
     let mut heroku_api = None;
     let api = match &wiring.api {

@@ -21,7 +21,7 @@ use crate::notices::NoticeKind;
 use crate::settings::{Settings, SmtpSecurity, SmtpSettings};
 
 /// How long one SMTP exchange may take before it counts as failed.
-const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
+pub const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
 /// Attempts per email before it is given up (with the backoff, about four hours).
 const MAX_ATTEMPTS: u32 = 10;
 /// Emails waiting beyond this are dropped, oldest first: a dead server must not eat memory.
@@ -70,6 +70,7 @@ pub struct Notifier {
     queue: VecDeque<Outgoing>,
     sending: bool,
     announced: bool,
+    timeout: Duration,
 }
 
 impl Notifier {
@@ -83,7 +84,15 @@ impl Notifier {
             queue: VecDeque::new(),
             sending: false,
             announced: false,
+            timeout: SMTP_TIMEOUT,
         }
+    }
+
+    /// Bounds each SMTP exchange (connect to the server's last reply) to `timeout` instead of
+    /// [`SMTP_TIMEOUT`] (tests use a short one).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     fn announce(&mut self) {
@@ -153,12 +162,13 @@ impl Notifier {
         let message = next.message.clone();
         // lettre's own timeout covers only the TCP connect; a server that accepts and then
         // stalls must not hold the queue forever.
+        let timeout = self.timeout;
         let send = guard_future(async move {
-            match actix_rt::time::timeout(SMTP_TIMEOUT, mailer.send(message)).await {
+            match actix_rt::time::timeout(timeout, mailer.send(message)).await {
                 Ok(outcome) => outcome.map(|_| ()).map_err(|e| e.to_string()),
                 Err(_) => Err(format!(
                     "no answer from the SMTP server within {} s",
-                    SMTP_TIMEOUT.as_secs()
+                    timeout.as_secs_f64()
                 )),
             }
         });
