@@ -125,6 +125,49 @@ impl Judge {
     }
 }
 
+/// Notices when the heartbeat starts and stops failing (an error or a non-2xx answer), so the
+/// log says so once per episode rather than at every beat. A timeout is not a failure here: a
+/// slow app is what the autoscaler is for, while an error usually means a wrong URL or a down app.
+#[derive(Debug, Clone, Default)]
+pub struct FailureWatch {
+    failures: u64,
+}
+
+/// What [`FailureWatch::observe`] saw change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailureChange {
+    /// The first failure after an answer (or at start); the text says what failed.
+    Began(String),
+    /// The first answer after `failures` failures in a row.
+    Ended {
+        /// How many heartbeats failed in the episode.
+        failures: u64,
+    },
+}
+
+impl FailureWatch {
+    /// Records one outcome; returns a change when a failure episode begins or ends.
+    pub fn observe(&mut self, outcome: &ProbeOutcome) -> Option<FailureChange> {
+        let failure = match outcome {
+            ProbeOutcome::Status(status) if (200..300).contains(status) => None,
+            ProbeOutcome::Status(status) => Some(format!("the app answered HTTP {status}")),
+            ProbeOutcome::Failed(error) => Some(error.clone()),
+            // Neither a failure nor an answer that ends one: the app may still be failing.
+            ProbeOutcome::TimedOut => return None,
+        };
+        match failure {
+            Some(what) => {
+                self.failures += 1;
+                (self.failures == 1).then_some(FailureChange::Began(what))
+            }
+            None => {
+                let failures = std::mem::take(&mut self.failures);
+                (failures > 0).then_some(FailureChange::Ended { failures })
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,5 +249,35 @@ mod tests {
         }
         let streaks: Vec<Streaks> = (0..3).map(|_| judge.judge(&ok(3000)).1).collect();
         assert_eq!(streaks.last(), Some(&Streaks { slow: 3, fast: 0 }));
+    }
+    #[test]
+    fn failure_watch_speaks_once_per_episode() {
+        let mut watch = FailureWatch::default();
+        assert_eq!(watch.observe(&ProbeOutcome::Status(200)), None);
+        assert_eq!(
+            watch.observe(&ProbeOutcome::Status(404)),
+            Some(FailureChange::Began("the app answered HTTP 404".into()))
+        );
+        assert_eq!(watch.observe(&ProbeOutcome::Failed("reset".into())), None);
+        assert_eq!(watch.observe(&ProbeOutcome::TimedOut), None);
+        assert_eq!(watch.observe(&ProbeOutcome::Status(503)), None);
+        assert_eq!(
+            watch.observe(&ProbeOutcome::Status(204)),
+            Some(FailureChange::Ended { failures: 3 })
+        );
+        assert_eq!(watch.observe(&ProbeOutcome::Status(200)), None);
+        assert_eq!(
+            watch.observe(&ProbeOutcome::Failed("connection refused".into())),
+            Some(FailureChange::Began("connection refused".into()))
+        );
+    }
+
+    #[test]
+    fn timeouts_alone_are_not_a_failure_episode() {
+        let mut watch = FailureWatch::default();
+        for _ in 0..5 {
+            assert_eq!(watch.observe(&ProbeOutcome::TimedOut), None);
+        }
+        assert_eq!(watch.observe(&ProbeOutcome::Status(200)), None);
     }
 }

@@ -132,8 +132,11 @@ impl Autoscaler {
         let system = System::new();
         let log = self.wiring.log.clone();
         system.block_on(async move {
+            // Handlers go in before the actors start: a SIGTERM that arrives while they start
+            // still gets the orderly stop (exit 0) rather than the default action (exit 143).
+            let signals = StopSignals::install();
             let actors = self.start();
-            actix_rt::spawn(stop_on_signal(log, actors));
+            actix_rt::spawn(stop_on_signal(log, signals, actors));
         });
         exit_code_to_result(system.run_with_code()?)
     }
@@ -212,8 +215,8 @@ const STOP_GRACE: Duration = Duration::from_secs(3);
 /// Stops the system on SIGTERM (what Heroku sends, 30 s before SIGKILL) or SIGINT (Ctrl-C).
 /// A scale call in flight gets [`STOP_GRACE`] to be answered, so that its outcome is logged
 /// rather than left unknown.
-async fn stop_on_signal(log: Logger, actors: Actors) {
-    let signal = wait_for_signal().await;
+async fn stop_on_signal(log: Logger, signals: StopSignals, actors: Actors) {
+    let signal = signals.recv().await;
     let deadline = actix_rt::time::Instant::now() + STOP_GRACE;
     let mut waited = false;
     // A controller that cannot answer (restarting, say) has nothing to wait for.
@@ -238,29 +241,54 @@ async fn stop_on_signal(log: Logger, actors: Actors) {
     System::current().stop();
 }
 
+/// The signals that stop the worker, listened to from the moment [`StopSignals::install`] runs.
 #[cfg(unix)]
-async fn wait_for_signal() -> &'static str {
-    use futures_util::future::{select, Either};
-    use tokio::signal::unix::{signal, SignalKind};
+struct StopSignals {
+    // None when the handlers could not be installed: the platform's SIGKILL still ends us.
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
 
-    let (Ok(mut terminate), Ok(mut interrupt)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        // Without signal handlers the platform's SIGKILL still ends the process.
-        return std::future::pending().await;
-    };
-    let terminated = Box::pin(terminate.recv());
-    let interrupted = Box::pin(interrupt.recv());
-    let which = match select(terminated, interrupted).await {
-        Either::Left(_) => "SIGTERM",
-        Either::Right(_) => "SIGINT",
-    };
-    which
+#[cfg(unix)]
+impl StopSignals {
+    fn install() -> Self {
+        use tokio::signal::unix::{signal, SignalKind};
+        let streams = match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(terminate), Ok(interrupt)) => Some((terminate, interrupt)),
+            _ => None,
+        };
+        StopSignals { streams }
+    }
+
+    /// Waits for SIGTERM or SIGINT and names the one that came.
+    async fn recv(self) -> &'static str {
+        use futures_util::future::{select, Either};
+        let Some((mut terminate, mut interrupt)) = self.streams else {
+            return std::future::pending().await;
+        };
+        let terminated = Box::pin(terminate.recv());
+        let interrupted = Box::pin(interrupt.recv());
+        let which = match select(terminated, interrupted).await {
+            Either::Left(_) => "SIGTERM",
+            Either::Right(_) => "SIGINT",
+        };
+        which
+    }
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signal() -> &'static str {
-    let _ = tokio::signal::ctrl_c().await;
-    "Ctrl-C"
+struct StopSignals;
+
+#[cfg(not(unix))]
+impl StopSignals {
+    fn install() -> Self {
+        StopSignals
+    }
+
+    async fn recv(self) -> &'static str {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
 }

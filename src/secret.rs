@@ -37,6 +37,17 @@ impl fmt::Display for Secret {
     }
 }
 
+/// `text` with every occurrence of `secret` replaced by `********`: for error texts that come
+/// from a library and might echo what they were given (an SMTP server's reply, say).
+pub fn scrubbed(text: &str, secret: Option<&Secret>) -> String {
+    match secret {
+        Some(secret) if !secret.expose().is_empty() => {
+            text.replace(secret.expose(), secret.masked())
+        }
+        _ => text.to_string(),
+    }
+}
+
 /// A URL for display, with any password in it replaced by `********`.
 pub fn redacted(url: &url::Url) -> String {
     if url.password().is_none() {
@@ -51,6 +62,18 @@ pub fn redacted(url: &url::Url) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_are_scrubbed_from_error_texts() {
+        let secret = Secret::new("hunter2");
+        assert_eq!(
+            scrubbed("535 bad password hunter2 for hunter2", Some(&secret)),
+            "535 bad password ******** for ********"
+        );
+        assert_eq!(scrubbed("535 denied", Some(&secret)), "535 denied");
+        assert_eq!(scrubbed("535 denied", Some(&Secret::new(""))), "535 denied");
+        assert_eq!(scrubbed("535 hunter2", None), "535 hunter2");
+    }
 
     #[test]
     fn passwords_in_urls_are_masked_for_display() {

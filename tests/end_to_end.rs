@@ -352,8 +352,13 @@ fn sigterm_mid_scale_lets_the_call_finish_and_logs_its_outcome() {
     assert!(status.success(), "{status:?}");
     assert!(signalled.elapsed() < STOP);
     let output = worker.output();
-    assert!(output.contains("SIGTERM: waiting for the API call in flight"), "{output}");
-    let scaled = output.find("scaled web from=1 to=2").expect("the outcome is logged");
+    assert!(
+        output.contains("SIGTERM: waiting for the API call in flight"),
+        "{output}"
+    );
+    let scaled = output
+        .find("scaled web from=1 to=2")
+        .expect("the outcome is logged");
     assert!(scaled < output.find("stopping on SIGTERM").expect("then it stops"));
     assert_eq!(rig.api.patches_applied(), [2]);
 }

@@ -667,3 +667,157 @@ fn a_hung_heartbeat_does_not_block_later_ones() {
         started.elapsed()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Faults for tests/faults.rs and tests/soak.rs: spoiled API answers, huge and endless bodies,
+// raw TCP misbehaviour.
+
+/// Sends a request and reads at most `limit` bytes of the raw answer (head and body), for
+/// answers the minimal client cannot read to the end (chunked, endless, not HTTP).
+fn raw_exchange(base_url: &str, method: &str, path: &str, body: &str, limit: usize) -> Vec<u8> {
+    let mut stream = connect(base_url);
+    let auth = format!("Bearer {KEY}");
+    let headers = [("Authorization", auth.as_str()), ("Accept", HEROKU_ACCEPT)];
+    write_request(&mut stream, method, path, &headers, body);
+    let mut raw = Vec::new();
+    let mut buffer = [0u8; 64 * 1024];
+    while raw.len() < limit {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => raw.extend_from_slice(&buffer[..read]),
+            Err(e) => panic!("reading the answer: {e}"),
+        }
+    }
+    raw
+}
+
+#[test]
+fn corruptions_spoil_the_answer_after_the_request_is_carried_out() {
+    use support::fake_heroku::Corruption;
+    let fake = start_fake(2);
+    fake.corrupt_next(1, Corruption::NotJson);
+    let response = patch(&fake, r#"{"quantity":3}"#);
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(serde_json::from_str::<Value>(&response.body).is_err());
+    assert_eq!(fake.quantity(), 3, "the PATCH itself was applied");
+    assert_eq!(fake.patches_applied(), vec![3]);
+    assert_eq!(
+        get(&fake, "/apps/my-app/formation/web").json()["quantity"],
+        3
+    );
+
+    fake.corrupt_next(1, Corruption::WrongShape);
+    let shape = get(&fake, "/apps/my-app/formation/web").json();
+    assert_eq!(shape["quantity"], "two");
+    assert!(shape.get("type").is_none());
+
+    fake.corrupt_next(1, Corruption::NegativeQuantity);
+    let negative = get(&fake, "/apps/my-app/formation/web").json();
+    assert_eq!(negative["quantity"], -1);
+    assert_eq!(negative["type"], "web");
+
+    // Errors are not spoiled; a spoiling waits for the next 200.
+    fake.fail_next(1, Failure::server_error());
+    fake.corrupt_always(Corruption::NotJson);
+    assert_error(&get(&fake, "/apps/my-app"), 500, "internal_server_error");
+    for _ in 0..2 {
+        assert_eq!(
+            get(&fake, "/apps/my-app").header("content-type"),
+            Some("text/html; charset=utf-8")
+        );
+    }
+    fake.clear_failures();
+    assert_eq!(get(&fake, "/apps/my-app").json()["name"], "my-app");
+}
+
+#[test]
+fn an_endless_api_body_goes_on_until_the_client_hangs_up() {
+    use support::fake_heroku::Corruption;
+    let fake = start_fake(2);
+    fake.corrupt_next(1, Corruption::EndlessBody);
+    let raw = raw_exchange(
+        &fake.url(),
+        "GET",
+        "/apps/my-app/formation/web",
+        "",
+        1 << 20,
+    );
+    assert!(raw.len() >= 1 << 20, "{} bytes", raw.len());
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{}", &text[..80]);
+    assert!(text.contains(r#"{"quantity": 1, "padding": ""#));
+    // The fake goes on serving others meanwhile, and normally again.
+    assert_eq!(
+        get(&fake, "/apps/my-app/formation/web").json()["quantity"],
+        2
+    );
+}
+
+#[test]
+fn a_patch_can_be_made_to_set_another_quantity() {
+    let fake = start_fake(2);
+    fake.set_patch_quantity_override(Some(5));
+    let response = patch(&fake, r#"{"quantity":3}"#);
+    assert_eq!(response.json()["quantity"], 5);
+    assert_eq!(fake.patches(), vec![3]);
+    assert_eq!(fake.patches_applied(), vec![5]);
+    assert_eq!(fake.quantity(), 5);
+    fake.set_patch_quantity_override(None);
+    assert_eq!(patch(&fake, r#"{"quantity":1}"#).json()["quantity"], 1);
+}
+
+#[test]
+fn fake_app_bodies_can_be_huge_or_endless_and_are_counted_as_read() {
+    use support::fake_app::AppBody;
+    let app = FakeApp::start();
+    app.set_body(AppBody::Huge(100_000));
+    let raw = raw_exchange(&app.url(), "GET", "/", "", usize::MAX);
+    assert!(raw.len() > 100_000, "{} bytes", raw.len());
+    assert!(String::from_utf8_lossy(&raw[..20]).starts_with("HTTP/1.1 200 OK"));
+    assert_eq!(app.body_bytes_sent(), 100_000);
+
+    app.set_body(AppBody::Endless);
+    let raw = raw_exchange(&app.url(), "GET", "/", "", 2 << 20);
+    assert!(raw.len() >= 2 << 20);
+    // The client hung up: the app stops producing soon after (only socket buffers' worth more).
+    std::thread::sleep(Duration::from_millis(500));
+    let after_hang_up = app.body_bytes_sent();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(app.body_bytes_sent(), after_hang_up);
+    assert!(after_hang_up < 100_000 + (64 << 20), "{after_hang_up}");
+
+    app.set_body(AppBody::Short);
+    assert_eq!(request(&app.url(), "GET", "/", &[], "").body, "200 OK\n");
+}
+
+#[test]
+fn raw_tcp_resets_closes_garbles_or_answers() {
+    use std::io::ErrorKind;
+    use support::raw_tcp::{RawMode, RawTcp};
+    let server = RawTcp::start(RawMode::Reset);
+    let exchange = |server: &RawTcp| {
+        let mut stream = connect(&server.url());
+        write_request(&mut stream, "GET", "/", &[], "");
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).map(|_| raw)
+    };
+    let reset = exchange(&server).expect_err("a reset is an error");
+    assert_eq!(reset.kind(), ErrorKind::ConnectionReset, "{reset}");
+
+    server.set_mode(RawMode::CloseWithoutAnswer);
+    assert_eq!(exchange(&server).expect("a clean close"), b"");
+
+    server.set_mode(RawMode::Garbage);
+    let garbage = exchange(&server).expect("garbage, then a clean close");
+    assert!(!garbage.is_empty() && !garbage.starts_with(b"HTTP/"));
+
+    server.set_mode(RawMode::Ok);
+    let ok = exchange(&server).expect("an answer");
+    assert!(ok.starts_with(b"HTTP/1.1 200 OK\r\n"), "{ok:?}");
+    assert!(ok.ends_with(b"\r\n\r\nok\n"));
+    assert_eq!(server.connections(), 4);
+}

@@ -80,7 +80,9 @@ impl HerokuApi {
         let wait = self.gate.check(Instant::now().into_std()).err();
         let retry = match wait {
             Some(ApiError::Deferred { remaining, .. }) => {
-                format!("next request in {} s", remaining.as_secs().max(1))
+                // Rounded up: "in 59 s" for a 60 s hold read as if the hold were shorter.
+                let seconds = remaining.as_millis().div_ceil(1000).max(1);
+                format!("next request in {seconds} s")
             }
             _ => "retrying at the next decision".into(),
         };

@@ -1,16 +1,18 @@
 //! The response-time judge: classifies each sample and keeps the streaks.
 
 use actix::prelude::*;
-use slog::debug;
+use slog::{debug, info, warn};
 
 use super::messages::{InjectPanic, ResetStreaks, SampleTaken, VerdictReached};
 use super::supervisor::{guarded, Link, Supervisable};
 use crate::control::Judged;
-use crate::judge::{Judge, Limits, ProbeOutcome};
+use crate::judge::{FailureChange, FailureWatch, Judge, Limits, ProbeOutcome};
 
-/// Wraps [`Judge`]; logs one debug line per heartbeat.
+/// Wraps [`Judge`]; logs one debug line per heartbeat, and one warning when the heartbeat
+/// starts failing.
 pub struct JudgeActor {
     judge: Judge,
+    failures: FailureWatch,
     /// Survives restarts, so the controller keeps accepting this judge's verdicts.
     epoch: u64,
     controller: Recipient<VerdictReached>,
@@ -22,6 +24,7 @@ impl JudgeActor {
     pub fn new(limits: Limits, controller: Recipient<VerdictReached>, link: Link) -> Self {
         JudgeActor {
             judge: Judge::new(limits),
+            failures: FailureWatch::default(),
             epoch: 0,
             controller,
             link,
@@ -70,6 +73,18 @@ impl Handler<SampleTaken> for JudgeActor {
                 streaks.slow,
                 streaks.fast
             );
+            match act.failures.observe(&msg.sample.outcome) {
+                Some(FailureChange::Began(what)) => warn!(
+                    act.link.log(),
+                    "heartbeat failed: {what}; failures count as slow and lead to scaling up: \
+                     check AUTOSCALE_HEARTBEAT_URL and that the app is up"
+                ),
+                Some(FailureChange::Ended { failures }) => info!(
+                    act.link.log(),
+                    "heartbeat answers again after {failures} failed heartbeats"
+                ),
+                None => {}
+            }
             act.controller.do_send(VerdictReached {
                 beat: msg.beat,
                 sample: msg.sample,

@@ -18,6 +18,7 @@ use super::messages::{InjectPanic, SendNotice};
 use super::supervisor::{guard_future, guarded, stop_after_panic, Link, Supervisable};
 use crate::email::{compose, is_emailed};
 use crate::notices::NoticeKind;
+use crate::secret::{scrubbed, Secret};
 use crate::settings::{Settings, SmtpSecurity, SmtpSettings};
 
 /// How long one SMTP exchange may take before it counts as failed.
@@ -150,6 +151,14 @@ impl Notifier {
         }
     }
 
+    /// The SMTP password, to scrub from error texts before they are logged.
+    fn smtp_password(&self) -> Option<Secret> {
+        let smtp = self.settings.smtp.as_ref()?;
+        smtp.credentials
+            .as_ref()
+            .map(|(_, password)| password.clone())
+    }
+
     /// Sends the first queued email unless one is on its way already.
     fn send_next(&mut self, ctx: &mut Context<Self>) {
         if self.sending {
@@ -163,9 +172,12 @@ impl Notifier {
         // lettre's own timeout covers only the TCP connect; a server that accepts and then
         // stalls must not hold the queue forever.
         let timeout = self.timeout;
+        let password = self.smtp_password();
         let send = guard_future(async move {
             match actix_rt::time::timeout(timeout, mailer.send(message)).await {
-                Ok(outcome) => outcome.map(|_| ()).map_err(|e| e.to_string()),
+                Ok(outcome) => outcome
+                    .map(|_| ())
+                    .map_err(|e| scrubbed(&e.to_string(), password.as_ref())),
                 Err(_) => Err(format!(
                     "no answer from the SMTP server within {} s",
                     timeout.as_secs_f64()
@@ -265,8 +277,8 @@ impl Actor for Notifier {
                     Ok(mailer) => act.mailer = Some(mailer),
                     Err(failure) => error!(
                         act.link.log(),
-                        "cannot set up email through {smtp}: {failure}; notices go to the log \
-                         only"
+                        "cannot set up email through {smtp}: {}; notices go to the log only",
+                        scrubbed(&failure.to_string(), act.smtp_password().as_ref())
                     ),
                 }
             }

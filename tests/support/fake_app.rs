@@ -102,7 +102,33 @@ impl FakeApp {
     pub fn wait_for_hits(&self, count: usize, timeout: Duration) -> bool {
         super::wait_until(timeout, || self.hits() >= count)
     }
+
+    /// The body of later answers: a short text (the default), `Huge(n)` bytes, or `Endless`.
+    pub fn set_body(&self, body: AppBody) {
+        self.shared.lock().body = body;
+    }
+
+    /// Body bytes handed to the server for sending so far, over all requests. With a `Huge` or
+    /// `Endless` body the server only produces more as the client reads (or the socket buffers
+    /// take it), so this shows how much a client read before it hung up.
+    pub fn body_bytes_sent(&self) -> u64 {
+        self.shared.lock().body_bytes_sent
+    }
 }
+
+/// What the app's answers carry, see [`FakeApp::set_body`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppBody {
+    /// The status as text, e.g. `200 OK` (the default).
+    Short,
+    /// This many bytes, streamed in chunks without a `Content-Length`.
+    Huge(u64),
+    /// Bytes without end, streamed in chunks until the client goes away.
+    Endless,
+}
+
+/// The chunk a `Huge` or `Endless` body is made of.
+const CHUNK: [u8; 16 * 1024] = [b'x'; 16 * 1024];
 
 struct Hit {
     at: Instant,
@@ -116,6 +142,8 @@ struct State {
     hits: Vec<Hit>,
     in_flight: usize,
     max_in_flight: usize,
+    body: AppBody,
+    body_bytes_sent: u64,
 }
 
 impl Default for State {
@@ -126,6 +154,8 @@ impl Default for State {
             hits: Vec::new(),
             in_flight: 0,
             max_in_flight: 0,
+            body: AppBody::Short,
+            body_bytes_sent: 0,
         }
     }
 }
@@ -171,7 +201,27 @@ async fn handle_request(req: HttpRequest, shared: web::Data<Shared>) -> HttpResp
         actix_rt::time::sleep(latency).await;
     }
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    HttpResponse::build(status)
-        .content_type("text/plain; charset=utf-8")
-        .body(format!("{status}\n"))
+    let mut response = HttpResponse::build(status);
+    response.content_type("text/plain; charset=utf-8");
+    let body = shared.lock().body;
+    let limit = match body {
+        AppBody::Short => return response.body(format!("{status}\n")),
+        AppBody::Huge(bytes) => Some(bytes),
+        AppBody::Endless => None,
+    };
+    // Each chunk is counted as it is produced, i.e. as the client (or the socket) takes it.
+    let chunks = futures_util::stream::unfold(0u64, move |produced| {
+        let shared = shared.clone();
+        async move {
+            let left = limit.map_or(CHUNK.len() as u64, |limit| limit.saturating_sub(produced));
+            let size = left.min(CHUNK.len() as u64) as usize;
+            if size == 0 {
+                return None;
+            }
+            shared.lock().body_bytes_sent += size as u64;
+            let chunk = web::Bytes::from_static(&CHUNK[..size]);
+            Some((Ok::<_, actix_web::Error>(chunk), produced + size as u64))
+        }
+    });
+    response.streaming(chunks)
 }

@@ -18,7 +18,10 @@
 //!    `set_quantity_limit` → 422 `cannot_run_above_limit`.
 //!
 //! Every response is `Content-Type: application/json` with an `{id, message}` body on errors,
-//! and carries `RateLimit-Remaining` (4500 unless changed) and a `Request-Id`.
+//! and carries `RateLimit-Remaining` (4500 unless changed) and a `Request-Id`; except that a 200
+//! answer can be spoiled on demand (`corrupt_next`, `corrupt_always`: not JSON, JSON of the wrong
+//! shape, a negative quantity, a body without end), and a PATCH can be made to set another
+//! quantity than it asked for (`set_patch_quantity_override`).
 //!
 //! What is recorded, and when: a request is recorded in `requests()` the moment it arrives, before
 //! any delay or check, so a test sees a request that is still hanging. Likewise `patches()` holds
@@ -259,9 +262,34 @@ impl FakeHeroku {
         self.add_rule(Scope::PatchesOnly, None, failure);
     }
 
-    /// Removes every injected failure.
+    /// Removes every injected failure (and corruption).
     pub fn clear_failures(&self) {
-        self.shared.lock().rules.clear();
+        let mut state = self.shared.lock();
+        state.rules.clear();
+        state.corruptions.clear();
+    }
+
+    /// The next `count` answers that would be 200 (any method) are spoiled with `corruption`.
+    /// The request itself is carried out first: a PATCH is applied, only its answer is spoiled.
+    pub fn corrupt_next(&self, count: usize, corruption: Corruption) {
+        if count > 0 {
+            self.shared
+                .lock()
+                .corruptions
+                .push((Some(count), corruption));
+        }
+    }
+
+    /// Every answer that would be 200 is spoiled with `corruption`, until `clear_failures`.
+    pub fn corrupt_always(&self, corruption: Corruption) {
+        self.shared.lock().corruptions.push((None, corruption));
+    }
+
+    /// `Some(q)`: a PATCH that would succeed sets the formation to `q` instead of what it asked
+    /// for, and answers with `q` (as if Heroku or another client changed it at the same moment).
+    /// `patches()` still shows what was asked; `patches_applied()` shows `q`. `None`: normal.
+    pub fn set_patch_quantity_override(&self, quantity: Option<u32>) {
+        self.shared.lock().patch_quantity_override = quantity;
     }
 
     /// Delays every answer by `delay` (`Duration::ZERO` to stop). A long delay simulates a hung
@@ -315,6 +343,19 @@ impl FakeHeroku {
     }
 }
 
+/// How a 200 answer is spoiled on its way back; see [`FakeHeroku::corrupt_next`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Corruption {
+    /// A `text/html` page instead of JSON, as a proxy in the way might send.
+    NotJson,
+    /// JSON, but not the object asked for: no `type`, `quantity` a string.
+    WrongShape,
+    /// The object asked for, with `"quantity": -1`.
+    NegativeQuantity,
+    /// JSON that never ends: streamed until the client hangs up.
+    EndlessBody,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Scope {
     AllRequests,
@@ -356,6 +397,9 @@ struct State {
     patch_delay: Duration,
     rate_limit_remaining: u32,
     requests_answered: u64,
+    /// `None` count: until cleared.
+    corruptions: Vec<(Option<usize>, Corruption)>,
+    patch_quantity_override: Option<u32>,
 }
 
 struct Shared {
@@ -429,6 +473,8 @@ impl Shared {
                 patch_delay: Duration::ZERO,
                 rate_limit_remaining: DEFAULT_RATE_LIMIT_REMAINING,
                 requests_answered: 0,
+                corruptions: Vec::new(),
+                patch_quantity_override: None,
             }),
         }
     }
@@ -540,6 +586,7 @@ impl Shared {
         if state.quantity_limit.is_some_and(|limit| quantity > limit) {
             return Reply::from_failure(&Failure::cannot_run_above_limit());
         }
+        let quantity = state.patch_quantity_override.unwrap_or(quantity);
         state.quantity = quantity;
         state.formation_updated_at = rfc3339_now();
         state.patches_applied.push(quantity);
@@ -632,7 +679,62 @@ async fn handle_request(
         actix_rt::time::sleep(delay).await;
     }
     let reply = shared.answer(&req, &body);
+    if reply.status == 200 {
+        if let Some(corruption) = shared.take_corruption() {
+            return corrupted(reply, corruption);
+        }
+    }
     shared.to_response(reply)
+}
+
+impl Shared {
+    /// Uses up one injected corruption, if any.
+    fn take_corruption(&self) -> Option<Corruption> {
+        let mut state = self.lock();
+        let (remaining, corruption) = state.corruptions.first_mut()?;
+        let corruption = *corruption;
+        if let Some(remaining) = remaining.as_mut() {
+            *remaining -= 1;
+            if *remaining == 0 {
+                state.corruptions.remove(0);
+            }
+        }
+        Some(corruption)
+    }
+}
+
+/// A 200 answer spoiled as `corruption` says.
+fn corrupted(reply: Reply, corruption: Corruption) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    match corruption {
+        Corruption::NotJson => response
+            .content_type("text/html; charset=utf-8")
+            .body("<html><body><h1>Bad Gateway</h1>upstream answered nonsense</body></html>"),
+        Corruption::WrongShape => response
+            .content_type("application/json")
+            .body(r#"{"formation":[],"quantity":"two","message":null}"#),
+        Corruption::NegativeQuantity => {
+            let mut body = reply.body;
+            body["quantity"] = json!(-1);
+            response
+                .content_type("application/json")
+                .body(body.to_string())
+        }
+        Corruption::EndlessBody => {
+            static PADDING: [u8; 16 * 1024] = [b' '; 16 * 1024];
+            let opening = futures_util::stream::once(async {
+                Ok::<_, actix_web::Error>(web::Bytes::from_static(
+                    b"{\"quantity\": 1, \"padding\": \"",
+                ))
+            });
+            let padding = futures_util::stream::repeat_with(|| {
+                Ok::<_, actix_web::Error>(web::Bytes::from_static(&PADDING))
+            });
+            response
+                .content_type("application/json")
+                .streaming(futures_util::StreamExt::chain(opening, padding))
+        }
+    }
 }
 
 /// Counts a PATCH as in flight for as long as it lives.

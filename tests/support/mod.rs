@@ -14,6 +14,7 @@ pub mod fake_app;
 pub mod fake_heroku;
 pub mod log_capture;
 pub mod mock_api;
+pub mod raw_tcp;
 pub mod smtp_sink;
 pub mod worker_process;
 

@@ -24,6 +24,15 @@ pub const SIGTERM: i32 = 15;
 /// After the child exits, how long to wait for the readers to collect its last lines.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A process's resident memory, see [`WorkerProcess::memory_kib`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryKib {
+    /// The most it has ever held (`VmHWM`).
+    pub peak: u64,
+    /// What it holds now (`VmRSS`).
+    pub now: u64,
+}
+
 /// Which stream a line came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stream {
@@ -89,6 +98,25 @@ impl WorkerProcess {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The worker's memory from `/proc/PID/status`: peak resident set (`VmHWM`) and resident
+    /// set now (`VmRSS`), in KiB. `None` once it has exited or where `/proc` is missing.
+    pub fn memory_kib(&self) -> Option<MemoryKib> {
+        if self.exit.is_some() {
+            return None;
+        }
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        };
+        Some(MemoryKib {
+            peak: field("VmHWM:")?,
+            now: field("VmRSS:")?,
+        })
     }
 
     /// Waits for a line containing `needle` (looking at every line since the start) and returns
