@@ -49,6 +49,12 @@ pub fn compose(notice: &Notice, context: &NoticeContext, settings: &Settings) ->
             format!("scaling {process} from {from} to {to} failed")
         }
     };
+    // A dry run carries its would-be dyno count forward; its notices must not pass for real ones.
+    let headline = if context.dry_run {
+        format!("(dry run) {headline}")
+    } else {
+        headline
+    };
     let prefix = settings.email_subject_prefix.trim();
     let subject = if prefix.is_empty() {
         format!("{app}: {headline}")
@@ -94,6 +100,12 @@ pub fn compose(notice: &Notice, context: &NoticeContext, settings: &Settings) ->
         switch = switch(notice.kind()),
         version = env!("CARGO_PKG_VERSION"),
     );
+    if context.dry_run {
+        body.push_str(
+            "\nDry run (heroku-autoscale run --dry-run): no scale call was sent; the dyno count \
+             above is the one the worker would have set.\n",
+        );
+    }
     if !body.ends_with('\n') {
         body.push('\n');
     }
@@ -190,7 +202,33 @@ mod tests {
                 sample(1000, ProbeOutcome::TimedOut),
                 sample(12, ProbeOutcome::Status(503)),
             ],
+            dry_run: false,
         }
+    }
+
+    #[test]
+    fn a_dry_run_notice_says_so_in_subject_and_body() {
+        let notice = Notice::NeedsAboveMax {
+            quantity: 3,
+            bounds: Bounds { min: 1, max: 3 },
+            slow_streak: 5,
+        };
+        let dry = NoticeContext {
+            dry_run: true,
+            ..context()
+        };
+        let email = compose(&notice, &dry, &settings());
+        assert_eq!(
+            email.subject,
+            "[heroku-autoscale] acme-shop: (dry run) at max 3 web dynos and responses still too slow"
+        );
+        assert!(
+            email.body.contains("no scale call was sent"),
+            "{}",
+            email.body
+        );
+        let real = compose(&notice, &context(), &settings());
+        assert!(!real.body.contains("dry run"), "{}", real.body);
     }
 
     #[test]

@@ -42,3 +42,8 @@ pub use settings::Settings;
 
 /// Sent with every request, so Heroku and app owners can tell who is calling.
 pub const USER_AGENT: &str = concat!("heroku-autoscale/", env!("CARGO_PKG_VERSION"));
+
+/// Compiles the README's Rust example with the doc-tests, so it stays true to the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -71,6 +71,8 @@ pub struct NoticeContext {
     pub at: DateTime<Utc>,
     /// The latest heartbeats, oldest first.
     pub recent: Vec<(Sample, Verdict)>,
+    /// Sent by a dry run: the dyno count is the one the worker would have set, not Heroku's.
+    pub dry_run: bool,
 }
 
 /// The kinds of notice, each rate-limited on its own.

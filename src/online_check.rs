@@ -48,7 +48,7 @@ pub async fn check_online(settings: &Settings) -> Vec<CheckLine> {
         API_TIMEOUT,
     );
     let mut lines = Vec::new();
-    let web_url = match client.app().await {
+    let web_url = match retry_network_once(|| client.app()).await {
         Ok(app) => {
             let shown = app
                 .web_url
@@ -69,7 +69,7 @@ pub async fn check_online(settings: &Settings) -> Vec<CheckLine> {
 
     let process = &settings.process_type;
     let bounds = settings.bounds_at(chrono::Utc::now());
-    match client.formation().await {
+    match retry_network_once(|| client.formation()).await {
         Ok(formation) if (bounds.min..=bounds.max).contains(&formation.quantity) => {
             lines.push(line(
                 true,
@@ -94,6 +94,19 @@ pub async fn check_online(settings: &Settings) -> Vec<CheckLine> {
 
     lines.push(check_heartbeat(settings, web_url.as_ref()).await);
     lines
+}
+
+/// Reads once more after a network failure: a pooled connection the server has just closed
+/// fails the next request without saying anything about the key, the app or the network.
+async fn retry_network_once<T, F, Fut>(read: F) -> Result<T, ApiError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
+    match read().await {
+        Err(ApiError::Network(_)) => read().await,
+        answer => answer,
+    }
 }
 
 async fn check_heartbeat(settings: &Settings, web_url: Option<&Url>) -> CheckLine {

@@ -1,4 +1,5 @@
-//! settings/default.toml, settings/example.toml and docs/settings.md must say what the code does.
+//! settings/default.toml, settings/example.toml, docs/settings.md, the README's settings tables and
+//! app.json must say what the code does.
 
 use std::path::PathBuf;
 
@@ -87,6 +88,188 @@ fn docs_settings_md_has_every_setting_with_its_default() {
                 .any(|line| line.starts_with("###") && line.contains(&name)),
             "docs/settings.md has no section for {}",
             setting.env_name()
+        );
+    }
+}
+
+#[test]
+fn readme_tables_have_every_setting_with_its_default() {
+    let (_, text) = repo_file("README.md");
+    for setting in SETTINGS {
+        let row = format!("| `{}` |", setting.env_name());
+        let row_line = text
+            .lines()
+            .find(|line| line.starts_with(&row))
+            .unwrap_or_else(|| panic!("README.md has no settings table row {row}"));
+        let default_cell = row_line.split('|').nth(2).unwrap_or_default();
+        match setting.default {
+            Some(default) => assert!(
+                default_cell.contains(&format!("`{default}`")),
+                "README.md gives another default for {}: {row_line}",
+                setting.key
+            ),
+            None if setting.required => assert!(default_cell.contains("required"), "{row_line}"),
+            // Off, or derived from other settings: the row says how, in words.
+            None => {}
+        }
+    }
+}
+
+/// Settings left out of app.json on purpose, with the reason.
+const NOT_IN_APP_JSON: &[(&str, &str)] = &[(
+    "heroku_api_url",
+    "for tests only; the deploy button should not invite changing it",
+)];
+
+fn app_json() -> serde_json::Value {
+    let (path, text) = repo_file("app.json");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?} is not JSON: {e}"))
+}
+
+#[test]
+fn app_json_env_matches_the_catalogue() {
+    let app = app_json();
+    let env = app["env"].as_object().expect("app.json has an env object");
+    for setting in SETTINGS {
+        let name = setting.env_name();
+        let skipped = NOT_IN_APP_JSON.iter().any(|(key, _)| *key == setting.key);
+        let Some(entry) = env.get(&name) else {
+            assert!(skipped, "app.json env lacks {name}");
+            continue;
+        };
+        assert!(
+            !skipped,
+            "{name} is in app.json and also listed as left out"
+        );
+        assert_eq!(
+            entry["required"].as_bool(),
+            Some(setting.required),
+            "app.json {name}: required"
+        );
+        assert_eq!(
+            entry["value"].as_str(),
+            setting.default,
+            "app.json {name}: the value must be the code's default (none when it has none)"
+        );
+        let description = entry["description"].as_str().unwrap_or_default();
+        assert!(
+            !description.is_empty(),
+            "app.json {name} has no description"
+        );
+    }
+    for name in env.keys() {
+        assert!(
+            SETTINGS.iter().any(|setting| setting.env_name() == *name),
+            "app.json sets {name}, which is not a setting"
+        );
+    }
+}
+
+#[test]
+fn app_json_defaults_load_as_valid_settings() {
+    // What the deploy button sets when the user fills in only the required fields.
+    let app = app_json();
+    let mut vars: Vec<(String, String)> = app["env"]
+        .as_object()
+        .expect("app.json has an env object")
+        .iter()
+        .filter_map(|(name, entry)| Some((name.clone(), entry["value"].as_str()?.to_string())))
+        .collect();
+    vars.push(("AUTOSCALE_HEROKU_APP_NAME".into(), "acme-shop".into()));
+    vars.push(("AUTOSCALE_HEROKU_API_KEY".into(), "test-key".into()));
+    let loaded =
+        settings::load(&SettingsSource::from_vars(vars)).expect("app.json values are valid");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+#[test]
+fn app_json_runs_one_worker_from_the_procfile() {
+    let app = app_json();
+    let (_, procfile) = repo_file("Procfile");
+    let formation = app["formation"]
+        .as_object()
+        .expect("app.json has a formation");
+    assert_eq!(formation.len(), 1, "only the worker runs: {formation:?}");
+    assert_eq!(formation["autoscaleworker"]["quantity"].as_u64(), Some(1));
+    assert!(
+        procfile
+            .lines()
+            .any(|line| line.starts_with("autoscaleworker: ./target/release/heroku-autoscale run")),
+        "Procfile lacks the autoscaleworker line app.json starts: {procfile}"
+    );
+    assert_eq!(app["buildpacks"][0]["url"].as_str(), Some("emk/rust"));
+}
+
+/// The `--help` text of the binary for a subcommand (`None`: the top level).
+fn help_of(subcommand: Option<&str>) -> String {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_heroku-autoscale"));
+    command.args(subcommand).arg("--help");
+    let output = command.output().expect("heroku-autoscale runs");
+    assert!(output.status.success(), "{command:?} failed");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Every `heroku-autoscale ... --flag` written in the README and docs (subcommand `run`/`check`
+/// or none), so that a renamed or removed flag cannot linger in the documentation.
+fn documented_flags() -> Vec<(String, Option<&'static str>, String)> {
+    let files = [
+        "README.md",
+        "docs/deploy.md",
+        "docs/settings.md",
+        "docs/tuning.md",
+        "docs/architecture.md",
+        "docs/notifications.md",
+    ];
+    let mut found = Vec::new();
+    for file in files {
+        let (_, text) = repo_file(file);
+        for line in text.lines() {
+            for (start, _) in line.match_indices("heroku-autoscale ") {
+                let rest = &line[start + "heroku-autoscale ".len()..];
+                let end = rest
+                    .find(['`', '|', ';', '#', ')', '"'])
+                    .unwrap_or(rest.len());
+                let words: Vec<&str> = rest[..end].split_whitespace().collect();
+                let subcommand = words
+                    .iter()
+                    .find_map(|word| ["run", "check"].into_iter().find(|name| name == word));
+                for word in words {
+                    let flag = word.trim_end_matches([',', '.', ':']);
+                    if flag.starts_with("--") && flag.len() > 2 {
+                        found.push((file.to_string(), subcommand, flag.to_string()));
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn flags_in_the_docs_exist_in_the_command() {
+    let helps = [None, Some("run"), Some("check")].map(|sub| (sub, help_of(sub)));
+    let found = documented_flags();
+    // The scan must see the modes the docs are about, or it is not scanning anything.
+    for expected in ["--dry-run", "--local-formation", "--online"] {
+        assert!(
+            found.iter().any(|(_, _, flag)| flag == expected),
+            "no documented use of {expected} found"
+        );
+    }
+    for (file, subcommand, flag) in found {
+        // `--version` lives only at the top level; `--config` and `--help` everywhere.
+        let help = &helps
+            .iter()
+            .find(|(sub, _)| *sub == subcommand)
+            .expect("a help text per subcommand")
+            .1;
+        let known = help
+            .split(|c: char| c.is_whitespace() || c == ',' || c == '=')
+            .any(|word| word == flag || word.starts_with(&format!("{flag}<")));
+        assert!(
+            known,
+            "{file}: `heroku-autoscale {} {flag}` is not in its --help:\n{help}",
+            subcommand.unwrap_or("")
         );
     }
 }

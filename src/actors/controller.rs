@@ -91,6 +91,7 @@ impl ControllerActor {
                         bounds: self.settings.bounds_at(at),
                         at,
                         recent: self.recent.iter().cloned().collect(),
+                        dry_run: self.dry_run,
                     };
                     self.notifier.do_send(SendNotice { notice, context });
                 }

@@ -134,7 +134,9 @@ pub struct Actors {
 pub fn start(settings: Arc<Settings>, wiring: Wiring) -> Actors {
     let log = wiring.log.clone();
     let policy = wiring.policy;
-    let supervisor = Supervisor::new(&log, policy).start();
+    let supervisor = Supervisor::new(&log, policy)
+        .with_liveness_period(settings.heartbeat_interval)
+        .start();
     let link = |name: &'static str| {
         let actor_log = log.new(slog::o!("actor" => name));
         Link::new(name, &actor_log, supervisor.clone().recipient(), policy)

@@ -212,19 +212,29 @@ pub type LivenessCheck = Box<dyn Fn() -> bool + Send>;
 pub struct Supervisor {
     log: Logger,
     policy: SupervisionPolicy,
+    liveness_period: Duration,
     history: RestartHistory,
     watched: Vec<(&'static str, LivenessCheck)>,
 }
 
 impl Supervisor {
-    /// A supervisor applying `policy`.
+    /// A supervisor applying `policy`, checking liveness every second.
     pub fn new(log: &Logger, policy: SupervisionPolicy) -> Self {
         Supervisor {
             log: log.new(slog::o!()),
             policy,
+            liveness_period: Duration::from_secs(1),
             history: RestartHistory::new(policy.period),
             watched: Vec::new(),
         }
+    }
+
+    /// Checks liveness every `period` (at least a second) instead. The worker passes its
+    /// heartbeat interval: nothing happens between heartbeats, so a dead actor found within one
+    /// interval is found in time, and a worker at a 30 s interval does not wake every second.
+    pub fn with_liveness_period(mut self, period: Duration) -> Self {
+        self.liveness_period = period.max(Duration::from_secs(1));
+        self
     }
 
     fn give_up(&self, reason: String) {
@@ -242,7 +252,7 @@ impl Actor for Supervisor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         // The last resort: an actor whose task died outside a guard cannot restart in place.
-        ctx.run_interval(Duration::from_secs(1), |act, _| {
+        ctx.run_interval(self.liveness_period, |act, _| {
             if let Some((name, _)) = act.watched.iter().find(|(_, alive)| !alive()) {
                 act.give_up(format!("actor {name} died and cannot be restarted"));
             }

@@ -25,7 +25,7 @@ pub use schedule::{DynoLimit, TimeOfDay};
 use crate::decide::Bounds;
 use crate::secret::{redacted, Secret};
 
-/// Validated settings; every field has passed the checks in [`load`].
+/// Validated settings; every field has passed the checks in [`load()`].
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// The Heroku app to scale (name or id).
