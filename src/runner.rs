@@ -145,20 +145,21 @@ impl Autoscaler {
     /// The host program keeps its own signal handling.
     pub fn spawn(self) -> Result<WorkerHandle, WorkerError> {
         let (sender, receiver) = mpsc::channel();
+        let log = self.wiring.log.clone();
         let thread = std::thread::Builder::new()
             .name("heroku-autoscale".into())
             .spawn(move || {
                 let system = System::new();
-                system.block_on(async move {
-                    self.start();
-                });
+                let actors = system.block_on(async move { self.start() });
                 // The receiver only disappears if spawn() itself failed, nothing to do then.
-                let _ = sender.send(System::current());
+                let _ = sender.send((System::current(), actors));
                 exit_code_to_result(system.run_with_code()?)
             })?;
-        let system = receiver.recv().map_err(|_| WorkerError::Panicked)?;
+        let (system, actors) = receiver.recv().map_err(|_| WorkerError::Panicked)?;
         Ok(WorkerHandle {
             system,
+            actors,
+            log,
             thread: Mutex::new(Some(thread)),
         })
     }
@@ -167,13 +168,19 @@ impl Autoscaler {
 /// A worker running on its own thread.
 pub struct WorkerHandle {
     system: System,
+    actors: Actors,
+    log: Logger,
     thread: Mutex<Option<JoinHandle<Result<(), WorkerError>>>>,
 }
 
 impl WorkerHandle {
-    /// Asks the worker to stop; returns at once (use [`WorkerHandle::join`] to wait).
+    /// Asks the worker to stop; returns at once (use [`WorkerHandle::join`] to wait). Like a
+    /// SIGTERM to the worker process: no new scale call starts, and one in flight gets up to
+    /// 3 s to be answered so that its outcome is logged.
     pub fn stop(&self) {
-        self.system.stop();
+        let stop = stop_gracefully(self.log.clone(), "stop request", self.actors.clone());
+        // False when the worker's system has ended already: nothing left to stop.
+        let _ = self.system.arbiter().spawn(stop);
     }
 
     /// Whether the worker's thread has ended (stopped, or gave up after too many failures).
@@ -217,6 +224,12 @@ const STOP_GRACE: Duration = Duration::from_secs(3);
 /// rather than left unknown.
 async fn stop_on_signal(log: Logger, signals: StopSignals, actors: Actors) {
     let signal = signals.recv().await;
+    stop_gracefully(log, signal, actors).await;
+}
+
+/// Stops the system once no API call is in flight, or after [`STOP_GRACE`]; `signal` names
+/// what asked for the stop in the log lines.
+async fn stop_gracefully(log: Logger, signal: &'static str, actors: Actors) {
     let deadline = actix_rt::time::Instant::now() + STOP_GRACE;
     let mut waited = false;
     // A controller that cannot answer (restarting, say) has nothing to wait for.

@@ -263,3 +263,32 @@ fn a_spawned_worker_stops_on_request() {
     handle.join().expect("a requested stop is a clean stop");
     assert!(asked.elapsed() < Duration::from_secs(5));
 }
+
+#[test]
+fn a_spawned_worker_asked_to_stop_mid_scale_waits_for_the_answer() {
+    let app = FakeApp::start();
+    app.set_latency(SLOW);
+    let (api, state) = MockApi::start(1, None);
+    state.lock().unwrap().scale_delay = Some(Duration::from_millis(1500));
+    let log = CapturedLog::default();
+    let handle = Autoscaler::new(quick_settings(&app.heartbeat_url(), &[]))
+        .with_logger(log.logger())
+        .with_api(api)
+        .spawn()
+        .expect("worker thread starts");
+    assert!(
+        support::wait_until(Duration::from_secs(10), || scales(&state) == [2]),
+        "three slow beats send the scale call: {:?}",
+        log.lines()
+    );
+    handle.stop();
+    handle.join().expect("a requested stop is a clean stop");
+    // The stop waited for the answer (1.5 s, inside the 3 s grace), so its outcome is known.
+    assert_eq!(
+        log.count("stop request: waiting for the API call in flight"),
+        1
+    );
+    assert_eq!(log.count("scaled web from=1 to=2"), 1, "{:?}", log.lines());
+    assert_eq!(log.count("stopping on stop request"), 1);
+    assert_eq!(scales(&state), [2], "no call after the stop began");
+}

@@ -76,7 +76,9 @@ pub enum DynoLimit {
 }
 
 impl DynoLimit {
-    /// Parses `5` or `0:00=2,9:00=5,17:00=2` (the form used in environment variables).
+    /// Parses `5` or `0:00=2,9:00=5,17:00=2` (the form used in environment variables). The
+    /// seed's dictionary forms are accepted too, so a value can be copied over as it was:
+    /// `{"0:00" = 2, "9:00" = 5}` and the JSON `{"0:00": 2, "9:00": 5}`.
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
         if text.is_empty() {
@@ -85,14 +87,24 @@ impl DynoLimit {
         if !text.contains(':') {
             return parse_count(text).map(DynoLimit::Fixed);
         }
-        let entries = text
+        let braced = text
+            .strip_prefix('{')
+            .and_then(|inner| inner.strip_suffix('}'));
+        let entries = braced
+            .unwrap_or(text)
             .split(',')
             .filter(|part| !part.trim().is_empty())
             .map(|part| {
-                let (time, count) = part.split_once('=').ok_or_else(|| {
+                // In the JSON form the separator is the last colon: `"9:00": 5`.
+                let split = match part.split_once('=') {
+                    Some(pair) => Some(pair),
+                    None if braced.is_some() => part.rsplit_once(':'),
+                    None => None,
+                };
+                let (time, count) = split.ok_or_else(|| {
                     format!("entry \"{}\" is not TIME=COUNT, like 9:00=5", part.trim())
                 })?;
-                Ok((time.to_string(), count.to_string()))
+                Ok((unquoted(time), unquoted(count)))
             })
             .collect::<Result<Vec<_>, String>>()?;
         Self::from_entries(entries)
@@ -165,6 +177,15 @@ pub fn first_conflict(min: &DynoLimit, max: &DynoLimit) -> Option<(TimeOfDay, u3
         .find(|(_, min, max)| min > max)
 }
 
+/// `text` without surrounding blanks and one pair of quotes, as in `"9:00"`.
+fn unquoted(text: &str) -> String {
+    let text = text.trim();
+    let inner = ['"', '\'']
+        .iter()
+        .find_map(|quote| text.strip_prefix(*quote)?.strip_suffix(*quote));
+    inner.unwrap_or(text).to_string()
+}
+
 fn parse_count(text: &str) -> Result<u32, String> {
     let text = text.trim();
     text.parse::<u32>()
@@ -178,6 +199,21 @@ mod tests {
 
     fn t(text: &str) -> TimeOfDay {
         TimeOfDay::parse(text).unwrap()
+    }
+
+    #[test]
+    fn the_seeds_dictionary_forms_parse_like_the_plain_form() {
+        let plain = DynoLimit::parse("0:00=2,9:00=5,17:00=2").unwrap();
+        let seed = DynoLimit::parse(r#"{ "0:00" = 2, "9:00" = 5, "17:00" = 2 }"#).unwrap();
+        let json = DynoLimit::parse(r#"{"0:00": 2, "9:00": 5, "17:00": 2}"#).unwrap();
+        let single = DynoLimit::parse("{'0:00': 2, '9:00': 5, '17:00': 2}").unwrap();
+        assert_eq!(seed, plain);
+        assert_eq!(json, plain);
+        assert_eq!(single, plain);
+        // Without braces a colon is never the separator: 9:00:5 stays an error.
+        assert!(DynoLimit::parse("9:00:5").is_err());
+        let bad = DynoLimit::parse(r#"{"9:00": "five"}"#).unwrap_err();
+        assert!(bad.contains("five"), "{bad}");
     }
 
     fn seed_schedule() -> DynoLimit {

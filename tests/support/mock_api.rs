@@ -17,6 +17,9 @@ pub struct MockState {
     pub reads: usize,
     /// While set, every scale call fails with this error.
     pub fail_scales: Option<ApiError>,
+    /// While set, every scale call is answered only after this long (the mock runs on a thread
+    /// of its own, so only the mock waits).
+    pub scale_delay: Option<std::time::Duration>,
 }
 
 pub struct MockApi {
@@ -87,8 +90,15 @@ impl Handler<ScaleFormation> for MockApi {
     type Result = Result<Formation, ApiError>;
 
     fn handle(&mut self, msg: ScaleFormation, _: &mut Context<Self>) -> Self::Result {
+        let delay = {
+            let mut state = self.state.lock().unwrap();
+            state.scales.push(msg.quantity);
+            state.scale_delay
+        };
+        if let Some(delay) = delay {
+            std::thread::sleep(delay);
+        }
         let mut state = self.state.lock().unwrap();
-        state.scales.push(msg.quantity);
         if let Some(error) = &state.fail_scales {
             return Err(error.clone());
         }
