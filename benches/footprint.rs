@@ -12,7 +12,8 @@
 //!
 //! `BENCH_FOOTPRINT_SECONDS` sets the run's length (default 600, the figure in the docs);
 //! `BENCH_FOOTPRINT_INTERVAL_S` the interval (default 1; the window then ends 50 ms before the
-//! next beat).
+//! next beat); `BENCH_FOOTPRINT_FORMATION_REFRESH_S` the formation refresh (default: the worker's
+//! own default, 60 s), to tell the cost of the periodic formation read from the heartbeat's.
 //! Run: `cargo bench --bench footprint`
 
 #[path = "../tests/support/mod.rs"]
@@ -22,7 +23,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{knob, print_table, proc, Rig};
+use common::{knob, percentile, print_table, proc, Rig};
 
 const WARM_UP_BEATS: usize = 5;
 const WINDOW_START: Duration = Duration::from_millis(250);
@@ -40,7 +41,11 @@ fn main() {
     // Must be below the interval; the default of 1000 ms is not at I = 1 s.
     let max_response = Duration::from_millis(500).min(interval / 2);
     let rig = Rig::new(1);
-    let worker = rig.run(&[
+    let mut settings = vec![];
+    if let Ok(refresh) = std::env::var("BENCH_FOOTPRINT_FORMATION_REFRESH_S") {
+        settings.push(("AUTOSCALE_FORMATION_REFRESH_IN_SECONDS", refresh));
+    }
+    settings.extend([
         ("AUTOSCALE_HEARTBEAT_URL", rig.app.heartbeat_url()),
         (
             "AUTOSCALE_HEARTBEAT_INTERVAL_IN_SECONDS",
@@ -51,6 +56,7 @@ fn main() {
             max_response.as_millis().to_string(),
         ),
     ]);
+    let worker = rig.run(&settings);
     let pid = worker.pid();
     let beat_wait = interval + Duration::from_secs(5);
     assert!(
@@ -66,6 +72,10 @@ fn main() {
     // Between beats: CPU and switch-ins inside each window, summed.
     let (mut windows, mut quiet_windows) = (0u64, 0u64);
     let (mut window_ns, mut window_switches) = (0u64, 0u64);
+    // Around each beat: CPU from the end of the previous window to the start of this one. The
+    // median is robust to the odd beat that ran on a cold or contended machine.
+    let mut around_beat_ns: Vec<u64> = Vec::new();
+    let mut previous_window_end: Option<u64> = None;
     let mut seen = beats_at_start;
     while started.elapsed() < Duration::from_secs(seconds) {
         if !rig.app.wait_for_hits(seen + 1, beat_wait) {
@@ -78,6 +88,9 @@ fn main() {
         let beat = rig.app.hit_times()[seen - 1];
         sleep_until(beat + WINDOW_START);
         let (ns_a, sw_a) = proc::cpu_ns_and_switches(pid);
+        if let Some(previous) = previous_window_end.take() {
+            around_beat_ns.push(ns_a - previous);
+        }
         sleep_until(beat + window_end);
         let (ns_b, sw_b) = proc::cpu_ns_and_switches(pid);
         // A beat that arrived meanwhile would spoil the window: only count clean ones.
@@ -86,6 +99,7 @@ fn main() {
             window_ns += ns_b - ns_a;
             window_switches += sw_b - sw_a;
             quiet_windows += u64::from(sw_b == sw_a);
+            previous_window_end = Some(ns_b);
         }
     }
     let beats = rig.app.hits() - beats_at_start;
@@ -98,6 +112,13 @@ fn main() {
     drop(worker);
 
     let per_beat_us = (cpu_at_end - cpu_at_start) as f64 / beats as f64 / 1000.0;
+    let mut around_us: Vec<f64> = around_beat_ns
+        .iter()
+        .map(|ns| *ns as f64 / 1000.0)
+        .collect();
+    if around_us.is_empty() {
+        around_us.push(f64::NAN); // a run too short for two clean windows
+    }
     let window_ms = (window_end - WINDOW_START).as_millis();
     println!();
     print_table(
@@ -127,6 +148,18 @@ fn main() {
             vec![
                 "CPU per heartbeat (schedstat)".into(),
                 format!("{per_beat_us:.0} µs over {beats} beats after warm-up"),
+            ],
+            vec![
+                "CPU around each beat (schedstat)".into(),
+                format!(
+                    "median {:.0} µs, max {:.0} µs over {} beats ({} ms before to {} ms after \
+                     each beat; a formation read counts where it falls)",
+                    percentile(&around_us, 50.0),
+                    percentile(&around_us, 100.0),
+                    around_us.len(),
+                    WINDOW_END_BEFORE_NEXT.as_millis(),
+                    WINDOW_START.as_millis()
+                ),
             ],
             vec![
                 "CPU per heartbeat (utime+stime)".into(),
