@@ -129,6 +129,14 @@ impl Controller {
         self.pending.is_some()
     }
 
+    /// Forgets a scale that was decided but will not be sent (the worker is stopping): no
+    /// notice, no change to what is known. Reads in flight are left to finish.
+    pub fn abandon_scale(&mut self) {
+        if matches!(self.pending, Some(Pending::Scale { .. })) {
+            self.pending = None;
+        }
+    }
+
     /// A new verdict from the judge.
     pub fn on_verdict(&mut self, judged: Judged, bounds: Bounds, now: Instant) -> Vec<Action> {
         // While a call is in flight the streaks that started it stay: the answer is decided on

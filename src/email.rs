@@ -140,7 +140,8 @@ fn advice(notice: &Notice) -> String {
             AUTOSCALE_NUMBER_OF_PASSES_TO_SCALE_DOWN_AFTER)."
             .into(),
         Notice::ScaleFailed { .. } => "nothing, if it passes: the worker retries at the next \
-            heartbeat. If it lasts, the error above says what to fix."
+            heartbeat once the API's hold-back for this error has passed. If it lasts, the error \
+            above says what to fix."
             .into(),
     }
 }

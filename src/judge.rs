@@ -131,14 +131,19 @@ impl Judge {
 #[derive(Debug, Clone, Default)]
 pub struct FailureWatch {
     failures: u64,
+    answers_in_a_row: u32,
 }
+
+/// Answers in a row that end a failure episode: an app failing every other beat stays in one
+/// episode instead of logging a warning and a recovery every two beats.
+const ANSWERS_TO_END_EPISODE: u32 = 3;
 
 /// What [`FailureWatch::observe`] saw change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailureChange {
     /// The first failure after an answer (or at start); the text says what failed.
     Began(String),
-    /// The first answer after `failures` failures in a row.
+    /// Three answers in a row after the episode's failures.
     Ended {
         /// How many heartbeats failed in the episode.
         failures: u64,
@@ -157,12 +162,19 @@ impl FailureWatch {
         };
         match failure {
             Some(what) => {
+                self.answers_in_a_row = 0;
                 self.failures += 1;
                 (self.failures == 1).then_some(FailureChange::Began(what))
             }
+            None if self.failures == 0 => None,
             None => {
+                self.answers_in_a_row += 1;
+                if self.answers_in_a_row < ANSWERS_TO_END_EPISODE {
+                    return None;
+                }
+                self.answers_in_a_row = 0;
                 let failures = std::mem::take(&mut self.failures);
-                (failures > 0).then_some(FailureChange::Ended { failures })
+                Some(FailureChange::Ended { failures })
             }
         }
     }
@@ -261,14 +273,36 @@ mod tests {
         assert_eq!(watch.observe(&ProbeOutcome::Failed("reset".into())), None);
         assert_eq!(watch.observe(&ProbeOutcome::TimedOut), None);
         assert_eq!(watch.observe(&ProbeOutcome::Status(503)), None);
+        assert_eq!(watch.observe(&ProbeOutcome::Status(204)), None);
+        assert_eq!(watch.observe(&ProbeOutcome::Status(200)), None);
         assert_eq!(
-            watch.observe(&ProbeOutcome::Status(204)),
+            watch.observe(&ProbeOutcome::Status(200)),
             Some(FailureChange::Ended { failures: 3 })
         );
         assert_eq!(watch.observe(&ProbeOutcome::Status(200)), None);
         assert_eq!(
             watch.observe(&ProbeOutcome::Failed("connection refused".into())),
             Some(FailureChange::Began("connection refused".into()))
+        );
+    }
+
+    #[test]
+    fn an_app_failing_every_other_beat_is_one_episode() {
+        let mut watch = FailureWatch::default();
+        let mut changes = Vec::new();
+        for _ in 0..10 {
+            changes.extend(watch.observe(&ProbeOutcome::Status(503)));
+            changes.extend(watch.observe(&ProbeOutcome::Status(200)));
+        }
+        assert_eq!(
+            changes,
+            [FailureChange::Began("the app answered HTTP 503".into())]
+        );
+        // The loop's last 200 was the first in a row; two more end the episode.
+        assert_eq!(watch.observe(&ProbeOutcome::Status(200)), None);
+        assert_eq!(
+            watch.observe(&ProbeOutcome::Status(200)),
+            Some(FailureChange::Ended { failures: 10 })
         );
     }
 

@@ -232,8 +232,26 @@ async fn stop_on_signal(log: Logger, signals: StopSignals, actors: Actors) {
 async fn stop_gracefully(log: Logger, signal: &'static str, actors: Actors) {
     let deadline = actix_rt::time::Instant::now() + STOP_GRACE;
     let mut waited = false;
-    // A controller that cannot answer (restarting, say) has nothing to wait for.
-    while actors.controller.send(PrepareToStop).await.unwrap_or(false) {
+    loop {
+        // A dead controller has nothing to wait for; one that does not answer by the deadline
+        // (held back while it restarts, say) is not waited for either.
+        let left = deadline.saturating_duration_since(actix_rt::time::Instant::now());
+        let asked = actix_rt::time::timeout(left, actors.controller.send(PrepareToStop));
+        let busy = match asked.await {
+            Ok(answer) => answer.unwrap_or(false),
+            Err(_) => {
+                warn!(
+                    log,
+                    "stopping on {signal}: the controller did not answer within {} s",
+                    STOP_GRACE.as_secs()
+                );
+                System::current().stop();
+                return;
+            }
+        };
+        if !busy {
+            break;
+        }
         if actix_rt::time::Instant::now() >= deadline {
             warn!(
                 log,

@@ -292,3 +292,38 @@ fn a_spawned_worker_asked_to_stop_mid_scale_waits_for_the_answer() {
     assert_eq!(log.count("stopping on stop request"), 1);
     assert_eq!(scales(&state), [2], "no call after the stop began");
 }
+
+#[test]
+fn a_stop_during_the_read_before_a_scale_sends_no_scale_call() {
+    let app = FakeApp::start();
+    let (api, state) = MockApi::start(1, None);
+    let log = CapturedLog::default();
+    let handle = Autoscaler::new(quick_settings(&app.heartbeat_url(), &[]))
+        .with_logger(log.logger())
+        .with_api(api)
+        .spawn()
+        .expect("worker thread starts");
+    // The start-up read is answered at once; the one before the scale takes 1.5 s.
+    assert!(support::wait_until(Duration::from_secs(5), || state
+        .lock()
+        .unwrap()
+        .reads
+        == 1));
+    state.lock().unwrap().read_delay = Some(Duration::from_millis(1500));
+    app.set_latency(SLOW);
+    assert!(
+        support::wait_until(Duration::from_secs(10), || state.lock().unwrap().reads == 2),
+        "three slow beats start the read before the scale: {:?}",
+        log.lines()
+    );
+    handle.stop();
+    handle.join().expect("a requested stop is a clean stop");
+    assert_eq!(scales(&state), Vec::<u32>::new(), "{:?}", log.lines());
+    assert_eq!(
+        log.count("not scaling web from=1 to=2 reason=slow_streak: stopping"),
+        1,
+        "{:?}",
+        log.lines()
+    );
+    assert_eq!(log.count("stopping on stop request"), 1);
+}

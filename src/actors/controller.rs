@@ -128,6 +128,16 @@ impl ControllerActor {
     }
 
     fn scale(&mut self, from: u32, to: u32, reason: ScaleReason, ctx: &mut Context<Self>) {
+        // A read that was in flight when the stop began can still end in a decision to scale;
+        // a stop must not start a call it may not see answered.
+        if self.stopping {
+            info!(
+                self.link.log(),
+                "not scaling {} from={from} to={to} reason={reason}: stopping",
+                self.settings.process_type
+            );
+            return self.logic.abandon_scale();
+        }
         if self.dry_run {
             info!(
                 self.link.log(),

@@ -23,7 +23,7 @@ use crate::settings::{Settings, SmtpSecurity, SmtpSettings};
 
 /// How long one SMTP exchange may take before it counts as failed.
 pub const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
-/// Attempts per email before it is given up (with the backoff, about four hours).
+/// Attempts per email before it is given up (with the backoff, about two hours).
 const MAX_ATTEMPTS: u32 = 10;
 /// Emails waiting beyond this are dropped, oldest first: a dead server must not eat memory.
 const MAX_QUEUED: usize = 50;

@@ -229,11 +229,12 @@ impl Supervisor {
         }
     }
 
-    /// Checks liveness every `period` (at least a second) instead. The worker passes its
+    /// Checks liveness every `period` instead, kept between 1 s and 60 s. The worker passes its
     /// heartbeat interval: nothing happens between heartbeats, so a dead actor found within one
-    /// interval is found in time, and a worker at a 30 s interval does not wake every second.
+    /// interval is found in time, and a worker at a 30 s interval does not wake every second;
+    /// the upper bound keeps a very long interval from hiding a dead actor for hours.
     pub fn with_liveness_period(mut self, period: Duration) -> Self {
-        self.liveness_period = period.max(Duration::from_secs(1));
+        self.liveness_period = period.clamp(Duration::from_secs(1), Duration::from_secs(60));
         self
     }
 

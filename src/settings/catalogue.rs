@@ -122,7 +122,7 @@ pub const SETTINGS: &[SettingInfo] = &[
     setting(
         "formation_refresh_in_seconds",
         Some("60"),
-        "Longest time the dyno count is trusted without re-reading it from the API.",
+        "Seconds after which the dyno count is re-read from the API, at the next heartbeat.",
     ),
     setting(
         "log_level",

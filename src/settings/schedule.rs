@@ -84,12 +84,12 @@ impl DynoLimit {
         if text.is_empty() {
             return Err("it is empty".into());
         }
-        if !text.contains(':') {
-            return parse_count(text).map(DynoLimit::Fixed);
-        }
         let braced = text
             .strip_prefix('{')
             .and_then(|inner| inner.strip_suffix('}'));
+        if braced.is_none() && !text.contains(':') {
+            return parse_count(text).map(DynoLimit::Fixed);
+        }
         let entries = braced
             .unwrap_or(text)
             .split(',')
@@ -212,6 +212,10 @@ mod tests {
         assert_eq!(single, plain);
         // Without braces a colon is never the separator: 9:00:5 stays an error.
         assert!(DynoLimit::parse("9:00:5").is_err());
+        assert_eq!(
+            DynoLimit::parse("{ }").unwrap_err(),
+            "the schedule has no entries"
+        );
         let bad = DynoLimit::parse(r#"{"9:00": "five"}"#).unwrap_err();
         assert!(bad.contains("five"), "{bad}");
     }

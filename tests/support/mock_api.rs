@@ -20,6 +20,8 @@ pub struct MockState {
     /// While set, every scale call is answered only after this long (the mock runs on a thread
     /// of its own, so only the mock waits).
     pub scale_delay: Option<std::time::Duration>,
+    /// The same for formation reads.
+    pub read_delay: Option<std::time::Duration>,
 }
 
 pub struct MockApi {
@@ -80,8 +82,15 @@ impl Handler<GetFormation> for MockApi {
     type Result = Result<Formation, ApiError>;
 
     fn handle(&mut self, _: GetFormation, _: &mut Context<Self>) -> Self::Result {
-        let mut state = self.state.lock().unwrap();
-        state.reads += 1;
+        let delay = {
+            let mut state = self.state.lock().unwrap();
+            state.reads += 1;
+            state.read_delay
+        };
+        if let Some(delay) = delay {
+            std::thread::sleep(delay);
+        }
+        let state = self.state.lock().unwrap();
         Ok(Self::formation(state.quantity))
     }
 }
