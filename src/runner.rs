@@ -1,6 +1,7 @@
 //! Running the worker: inside an existing actix system, on the current thread until a signal,
 //! or on a thread of its own with a handle to stop it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -160,6 +161,7 @@ impl Autoscaler {
             system,
             actors,
             log,
+            stop_asked: AtomicBool::new(false),
             thread: Mutex::new(Some(thread)),
         })
     }
@@ -170,6 +172,7 @@ pub struct WorkerHandle {
     system: System,
     actors: Actors,
     log: Logger,
+    stop_asked: AtomicBool,
     thread: Mutex<Option<JoinHandle<Result<(), WorkerError>>>>,
 }
 
@@ -178,6 +181,10 @@ impl WorkerHandle {
     /// SIGTERM to the worker process: no new scale call starts, and one in flight gets up to
     /// 3 s to be answered so that its outcome is logged.
     pub fn stop(&self) {
+        // A second call would only run a second stop beside the first.
+        if self.stop_asked.swap(true, Ordering::SeqCst) {
+            return;
+        }
         let stop = stop_gracefully(self.log.clone(), "stop request", self.actors.clone());
         // False when the worker's system has ended already: nothing left to stop.
         let _ = self.system.arbiter().spawn(stop);

@@ -48,6 +48,25 @@ pub fn scrubbed(text: &str, secret: Option<&Secret>) -> String {
     }
 }
 
+/// [`scrubbed`] for an SMTP password: also hides the password as SMTP AUTH sends it, base64
+/// encoded alone (LOGIN) or with the user name (PLAIN), in case a server echoes the exchange.
+pub fn smtp_scrubbed(text: &str, user: &str, password: &Secret) -> String {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    if password.expose().is_empty() {
+        return text.to_string();
+    }
+    let encodings = [
+        STANDARD.encode(password.expose()),
+        STANDARD.encode(format!("\0{user}\0{}", password.expose())),
+    ];
+    encodings
+        .iter()
+        .fold(scrubbed(text, Some(password)), |text, encoded| {
+            text.replace(encoded, password.masked())
+        })
+}
+
 /// A URL for display, with any password in it replaced by `********`.
 pub fn redacted(url: &url::Url) -> String {
     if url.password().is_none() {
@@ -73,6 +92,21 @@ mod tests {
         assert_eq!(scrubbed("535 denied", Some(&secret)), "535 denied");
         assert_eq!(scrubbed("535 denied", Some(&Secret::new(""))), "535 denied");
         assert_eq!(scrubbed("535 hunter2", None), "535 hunter2");
+    }
+
+    #[test]
+    fn smtp_passwords_are_scrubbed_in_their_auth_encodings_too() {
+        let password = Secret::new("hunter2");
+        // base64("hunter2") and base64("\0mailer\0hunter2"), as LOGIN and PLAIN send them.
+        let echoed = "535 5.7.8 rejected aHVudGVyMg== and AG1haWxlcgBodW50ZXIy for hunter2";
+        assert_eq!(
+            smtp_scrubbed(echoed, "mailer", &password),
+            "535 5.7.8 rejected ******** and ******** for ********"
+        );
+        assert_eq!(
+            smtp_scrubbed("535 denied", "mailer", &password),
+            "535 denied"
+        );
     }
 
     #[test]

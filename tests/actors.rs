@@ -282,6 +282,7 @@ fn a_spawned_worker_asked_to_stop_mid_scale_waits_for_the_answer() {
         log.lines()
     );
     handle.stop();
+    handle.stop(); // a second call changes nothing
     handle.join().expect("a requested stop is a clean stop");
     // The stop waited for the answer (1.5 s, inside the 3 s grace), so its outcome is known.
     assert_eq!(

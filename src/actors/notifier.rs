@@ -18,7 +18,7 @@ use super::messages::{InjectPanic, SendNotice};
 use super::supervisor::{guard_future, guarded, stop_after_panic, Link, Supervisable};
 use crate::email::{compose, is_emailed};
 use crate::notices::NoticeKind;
-use crate::secret::{scrubbed, Secret};
+use crate::secret::smtp_scrubbed;
 use crate::settings::{Settings, SmtpSecurity, SmtpSettings};
 
 /// How long one SMTP exchange may take before it counts as failed.
@@ -151,12 +151,17 @@ impl Notifier {
         }
     }
 
-    /// The SMTP password, to scrub from error texts before they are logged.
-    fn smtp_password(&self) -> Option<Secret> {
-        let smtp = self.settings.smtp.as_ref()?;
-        smtp.credentials
+    /// An error text from the SMTP library with the SMTP password (in any form it is sent in)
+    /// taken out, fit for the log.
+    fn scrub(settings: &Settings, text: &str) -> String {
+        match settings
+            .smtp
             .as_ref()
-            .map(|(_, password)| password.clone())
+            .and_then(|smtp| smtp.credentials.as_ref())
+        {
+            Some((user, password)) => smtp_scrubbed(text, user, password),
+            None => text.to_string(),
+        }
     }
 
     /// Sends the first queued email unless one is on its way already.
@@ -172,12 +177,12 @@ impl Notifier {
         // lettre's own timeout covers only the TCP connect; a server that accepts and then
         // stalls must not hold the queue forever.
         let timeout = self.timeout;
-        let password = self.smtp_password();
+        let settings = self.settings.clone();
         let send = guard_future(async move {
             match actix_rt::time::timeout(timeout, mailer.send(message)).await {
                 Ok(outcome) => outcome
                     .map(|_| ())
-                    .map_err(|e| scrubbed(&e.to_string(), password.as_ref())),
+                    .map_err(|e| Notifier::scrub(&settings, &e.to_string())),
                 Err(_) => Err(format!(
                     "no answer from the SMTP server within {} s",
                     timeout.as_secs_f64()
@@ -278,7 +283,7 @@ impl Actor for Notifier {
                     Err(failure) => error!(
                         act.link.log(),
                         "cannot set up email through {smtp}: {}; notices go to the log only",
-                        scrubbed(&failure.to_string(), act.smtp_password().as_ref())
+                        Notifier::scrub(&act.settings, &failure.to_string())
                     ),
                 }
             }
@@ -316,10 +321,15 @@ impl Handler<SendNotice> for Notifier {
         guarded(self, ctx, |act, ctx| {
             warn!(
                 act.link.log(),
-                "notice kind={} app={}: {}",
+                "notice kind={} app={}: {}{}",
                 msg.notice.kind(),
                 act.settings.heroku_app_name,
-                msg.notice.describe(&act.settings.process_type)
+                msg.notice.describe(&act.settings.process_type),
+                if msg.context.dry_run {
+                    " (dry run)"
+                } else {
+                    ""
+                }
             );
             act.queue_email(&msg);
             act.send_next(ctx);
