@@ -37,34 +37,24 @@ impl fmt::Display for Secret {
     }
 }
 
-/// `text` with every occurrence of `secret` replaced by `********`: for error texts that come
-/// from a library and might echo what they were given (an SMTP server's reply, say).
-pub fn scrubbed(text: &str, secret: Option<&Secret>) -> String {
-    match secret {
-        Some(secret) if !secret.expose().is_empty() => {
-            text.replace(secret.expose(), secret.masked())
-        }
-        _ => text.to_string(),
-    }
-}
-
-/// [`scrubbed`] for an SMTP password: also hides the password as SMTP AUTH sends it, base64
-/// encoded alone (LOGIN) or with the user name (PLAIN), in case a server echoes the exchange.
+/// `text` with the SMTP password replaced by `********` wherever it appears: plain, and as SMTP
+/// AUTH sends it, base64 encoded alone (LOGIN) or with the user name (PLAIN). For error texts
+/// from the mail library, which may echo what a server said about the exchange.
 pub fn smtp_scrubbed(text: &str, user: &str, password: &Secret) -> String {
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine;
-    if password.expose().is_empty() {
+    let plain = password.expose();
+    if plain.is_empty() {
         return text.to_string();
     }
-    let encodings = [
-        STANDARD.encode(password.expose()),
-        STANDARD.encode(format!("\0{user}\0{}", password.expose())),
+    let forms = [
+        plain.to_string(),
+        STANDARD.encode(plain),
+        STANDARD.encode(format!("\0{user}\0{plain}")),
     ];
-    encodings
-        .iter()
-        .fold(scrubbed(text, Some(password)), |text, encoded| {
-            text.replace(encoded, password.masked())
-        })
+    forms.iter().fold(text.to_string(), |text, form| {
+        text.replace(form, password.masked())
+    })
 }
 
 /// A URL for display, with any password in it replaced by `********`.
@@ -86,12 +76,14 @@ mod tests {
     fn secrets_are_scrubbed_from_error_texts() {
         let secret = Secret::new("hunter2");
         assert_eq!(
-            scrubbed("535 bad password hunter2 for hunter2", Some(&secret)),
+            smtp_scrubbed("535 bad password hunter2 for hunter2", "mailer", &secret),
             "535 bad password ******** for ********"
         );
-        assert_eq!(scrubbed("535 denied", Some(&secret)), "535 denied");
-        assert_eq!(scrubbed("535 denied", Some(&Secret::new(""))), "535 denied");
-        assert_eq!(scrubbed("535 hunter2", None), "535 hunter2");
+        assert_eq!(smtp_scrubbed("535 denied", "mailer", &secret), "535 denied");
+        assert_eq!(
+            smtp_scrubbed("535 denied", "mailer", &Secret::new("")),
+            "535 denied"
+        );
     }
 
     #[test]

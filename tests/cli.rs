@@ -15,9 +15,7 @@ const SOON: Duration = Duration::from_secs(10);
 const SLOW: Duration = Duration::from_millis(600);
 
 fn fakes(quantity: u32) -> (FakeApp, FakeHeroku) {
-    let app = FakeApp::start();
-    let api = FakeHeroku::start(APP, "web", KEY, quantity, &format!("{}/", app.url()));
-    (app, api)
+    support::fake_app_and_api(APP, KEY, quantity)
 }
 
 /// A beat every 0.4 s, slow above 250 ms, fast below 60 ms, two in a row to act, 1 to 3 dynos.

@@ -30,14 +30,7 @@ struct Rig {
 
 impl Rig {
     fn new(initial_quantity: u32) -> Rig {
-        let app = FakeApp::start();
-        let api = FakeHeroku::start(
-            APP,
-            "web",
-            KEY,
-            initial_quantity,
-            &format!("{}/", app.url()),
-        );
+        let (app, api) = support::fake_app_and_api(APP, KEY, initial_quantity);
         Rig { app, api }
     }
 
@@ -63,27 +56,13 @@ impl Rig {
     }
 
     fn run(&self, overrides: &[(&str, &str)]) -> WorkerProcess {
-        let mut env = self.env();
-        for (key, value) in overrides {
-            env.retain(|(k, _)| k != key);
-            env.push((key.to_string(), value.to_string()));
-        }
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        WorkerProcess::spawn(&["run"], &env)
+        WorkerProcess::run_with(&self.env(), overrides)
     }
 }
 
 /// Stops the worker with SIGTERM and checks it exits 0 promptly without ever printing the key.
-fn stop_cleanly(mut worker: WorkerProcess) -> String {
-    worker.sigterm();
-    let status = worker
-        .wait_exit(STOP)
-        .expect("the worker exits within a few seconds");
-    assert!(status.success(), "exit status {status:?}");
-    let output = worker.output();
-    assert!(output.contains("stopping on SIGTERM"), "{output}");
-    assert!(!output.contains(KEY), "the API key leaked into the output");
-    output
+fn stop_cleanly(worker: WorkerProcess) -> String {
+    worker.stop_cleanly(STOP, KEY)
 }
 
 #[test]

@@ -44,8 +44,7 @@ impl Rig {
     }
 
     fn with_key(quantity: u32, key: &'static str) -> Rig {
-        let app = FakeApp::start();
-        let api = FakeHeroku::start(APP, "web", key, quantity, &format!("{}/", app.url()));
+        let (app, api) = support::fake_app_and_api(APP, key, quantity);
         Rig { app, api, key }
     }
 
@@ -71,13 +70,7 @@ impl Rig {
     }
 
     fn run(&self, overrides: &[(&str, &str)]) -> WorkerProcess {
-        let mut env = self.env();
-        for (key, value) in overrides {
-            env.retain(|(k, _)| k != key);
-            env.push((key.to_string(), value.to_string()));
-        }
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        WorkerProcess::spawn(&["run"], &env)
+        WorkerProcess::run_with(&self.env(), overrides)
     }
 
     /// What must hold whatever the fault: every PATCH within [MIN, MAX] with a valid body,
@@ -151,16 +144,8 @@ fn assert_still_beating(worker: &mut WorkerProcess, app_hits: impl Fn() -> usize
 
 /// Stops the worker with SIGTERM; it must exit 0 within a few seconds, never having printed
 /// the key. Returns its output.
-fn stop_cleanly(mut worker: WorkerProcess) -> String {
-    worker.sigterm();
-    let status = worker
-        .wait_exit(STOP)
-        .unwrap_or_else(|| panic!("still running {STOP:?} after SIGTERM:\n{}", worker.output()));
-    let output = worker.output();
-    assert!(status.success(), "exit status {status:?}:\n{output}");
-    assert!(output.contains("stopping on SIGTERM"), "{output}");
-    assert!(!output.contains(KEY), "the API key leaked:\n{output}");
-    output
+fn stop_cleanly(worker: WorkerProcess) -> String {
+    worker.stop_cleanly(STOP, KEY)
 }
 
 // ---------------------------------------------------------------------------------------------

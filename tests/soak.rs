@@ -203,8 +203,7 @@ fn soak_with_random_faults() {
     };
     let mut rng = Rng::new(seed);
 
-    let app = FakeApp::start();
-    let api = FakeHeroku::start(APP, "web", KEY, 2, &format!("{}/", app.url()));
+    let (app, api) = support::fake_app_and_api(APP, KEY, 2);
     let interval = format!("{}", INTERVAL.as_secs_f64());
     let heartbeat_url = app.heartbeat_url();
     let api_url = api.url();

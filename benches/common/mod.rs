@@ -31,14 +31,7 @@ pub struct Rig {
 
 impl Rig {
     pub fn new(initial_quantity: u32) -> Rig {
-        let app = FakeApp::start();
-        let api = FakeHeroku::start(
-            APP,
-            "web",
-            KEY,
-            initial_quantity,
-            &format!("{}/", app.url()),
-        );
+        let (app, api) = crate::support::fake_app_and_api(APP, KEY, initial_quantity);
         Rig { app, api }
     }
 

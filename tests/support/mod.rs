@@ -36,6 +36,14 @@ use actix_web::dev::ServerHandle;
 use actix_web::web::ServiceConfig;
 use actix_web::{App, HttpServer};
 
+/// A fake app and a fake Heroku API for `app_name` (process type `web`, `quantity` dynos) whose
+/// web URL is the fake app, so a relative heartbeat path reaches it.
+pub fn fake_app_and_api(app_name: &str, key: &str, quantity: u32) -> (FakeApp, FakeHeroku) {
+    let app = FakeApp::start();
+    let api = FakeHeroku::start(app_name, "web", key, quantity, &format!("{}/", app.url()));
+    (app, api)
+}
+
 /// Polls `condition` every 10 ms until it holds or `timeout` passes; returns whether it held.
 ///
 /// Blocks the calling thread: fine in a plain `#[test]`. In an `#[actix_rt::test]` that runs the

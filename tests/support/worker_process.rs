@@ -79,6 +79,18 @@ impl WorkerProcess {
         }
     }
 
+    /// Starts `heroku-autoscale run` with `base`, each of `overrides` replacing (or adding) the
+    /// variable of that name.
+    pub fn run_with(base: &[(String, String)], overrides: &[(&str, &str)]) -> WorkerProcess {
+        let mut env: Vec<(&str, &str)> = base
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .filter(|(k, _)| !overrides.iter().any(|(name, _)| name == k))
+            .collect();
+        env.extend_from_slice(overrides);
+        WorkerProcess::spawn(&["run"], &env)
+    }
+
     /// Runs the binary to its end (for `check` and start-up errors): its exit status and
     /// everything it printed. Panics, showing the output, if it runs longer than `timeout`.
     pub fn run_to_end(
@@ -219,6 +231,23 @@ impl WorkerProcess {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// Sends SIGTERM and checks the orderly stop: exit 0 within `timeout`, the `stopping on
+    /// SIGTERM` line, and `key` never printed. Returns the whole output.
+    pub fn stop_cleanly(mut self, timeout: Duration, key: &str) -> String {
+        self.sigterm();
+        let status = self.wait_exit(timeout).unwrap_or_else(|| {
+            panic!(
+                "still running {timeout:?} after SIGTERM:\n{}",
+                self.output()
+            )
+        });
+        let output = self.output();
+        assert!(status.success(), "exit status {status:?}:\n{output}");
+        assert!(output.contains("stopping on SIGTERM"), "{output}");
+        assert!(!output.contains(key), "the API key leaked:\n{output}");
+        output
     }
 
     /// Whether the worker still runs (collects its exit status if it has ended).
