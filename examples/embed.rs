@@ -27,8 +27,10 @@ use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use heroku_autoscale::actors::fault_injection::{parse_panic_schedules, INJECT_PANICS_VARIABLE};
 use heroku_autoscale::settings::{self, SettingsSource};
+use heroku_autoscale::supervision::fault_injection::{
+    parse_panic_schedules, INJECT_PANICS_VARIABLE,
+};
 use heroku_autoscale::{Autoscaler, Settings, WorkerError, WorkerHandle};
 
 /// The first wait before a restart; it doubles after each failure, up to `LONGEST_BACKOFF`.

@@ -18,24 +18,34 @@
 //! ```
 //!
 //! # Layout
+//! One folder per subsystem: the plain logic (no actix, no I/O, driven directly by unit tests)
+//! in `mod.rs` or a file beside it, and the thin actor around it in `actor.rs`. Every actor type
+//! ends in `Actor`.
+//! - [`heartbeat`]: the timed request to the app ([`heartbeat::probe`]) and `HeartbeatActor`.
+//! - [`judge`]: [`judge::classify`] a sample as slow, fast or neutral; the failure-episode watch;
+//!   `JudgeActor`.
+//! - [`control`]: the scaling rule ([`control::decide()`]) and the [`control::Controller`] state
+//!   machine (streaks, bounds, one call in flight, notices); `ControllerActor`.
+//! - [`heroku`]: the Platform API client, its errors and gate; `HerokuApiActor`, and
+//!   `LocalFormationActor` for local runs.
+//! - [`notify`]: notices and when they are due, the email text; `NotifierActor`.
+//! - [`supervision`]: restart pacing and panic guards; `SupervisorActor`.
+//! - [`actors`]: the messages between the actors and the wiring that starts them.
 //! - [`settings`]: loading and validating settings, schedules.
-//! - [`judge`], [`decide`], [`control`], [`notices`]: the decision logic, plain Rust, no actors.
-//! - [`heroku`]: the Platform API client and its errors; [`probe`]: the heartbeat request.
-//! - [`actors`]: the actors that run it all under a supervisor.
 #![deny(missing_docs)]
 
 pub mod actors;
+pub mod backoff;
 pub mod control;
-pub mod decide;
-pub mod email;
+pub mod heartbeat;
 pub mod heroku;
 pub mod judge;
-pub mod notices;
+pub mod notify;
 pub mod online_check;
-pub mod probe;
 mod runner;
 pub mod secret;
 pub mod settings;
+pub mod supervision;
 
 pub use runner::{install_crypto_provider, logger, Autoscaler, WorkerError, WorkerHandle};
 pub use settings::Settings;

@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use heroku_autoscale::actors::fault_injection::{parse_panic_schedules, INJECT_PANICS_VARIABLE};
 use heroku_autoscale::online_check::check_online;
 use heroku_autoscale::settings::{self, Loaded, SettingsSource};
+use heroku_autoscale::supervision::fault_injection::{
+    parse_panic_schedules, INJECT_PANICS_VARIABLE,
+};
 use heroku_autoscale::{logger, Autoscaler, WorkerError};
 use slog::warn;
 

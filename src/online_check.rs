@@ -6,7 +6,7 @@ use std::fmt;
 
 use url::Url;
 
-use crate::actors::API_TIMEOUT;
+use crate::heroku::API_TIMEOUT;
 use crate::heroku::{ApiError, HerokuClient};
 use crate::judge::{classify, Limits, ProbeOutcome, Verdict};
 use crate::settings::{HeartbeatUrl, Settings};
@@ -138,8 +138,8 @@ async fn check_heartbeat(settings: &Settings, web_url: Option<&Url>) -> CheckLin
         max_response_time: settings.max_response_time,
         min_response_time: settings.min_response_time,
     };
-    let sample = crate::probe::probe(
-        crate::probe::client(),
+    let sample = crate::heartbeat::probe::probe(
+        crate::heartbeat::probe::client(),
         url.clone(),
         limits.max_response_time,
     )

@@ -10,9 +10,9 @@ use actix_rt::System;
 use slog::{info, o, warn, Drain, Logger};
 
 use crate::actors::messages::PrepareToStop;
-use crate::actors::supervisor::SupervisionPolicy;
 use crate::actors::{self, Actors, ApiBackend, ApiRecipients, WallClock, Wiring};
 use crate::settings::{LogLevel, Settings};
+use crate::supervision::SupervisionPolicy;
 
 /// Why a worker stopped other than by request.
 #[derive(Debug, thiserror::Error)]
@@ -85,16 +85,16 @@ impl Autoscaler {
     }
 
     /// Changes how failed emails are retried (tests use short waits).
-    pub fn with_email_retry(mut self, retry: crate::actors::EmailRetry) -> Self {
+    pub fn with_email_retry(mut self, retry: crate::backoff::Backoff) -> Self {
         self.wiring.email_retry = retry;
         self
     }
 
     /// Makes actors panic at a fixed period: the test hook behind
-    /// `HEROKU_AUTOSCALE_INJECT_PANICS` (see [`crate::actors::fault_injection`]).
+    /// `HEROKU_AUTOSCALE_INJECT_PANICS` (see [`crate::supervision::fault_injection`]).
     pub fn with_injected_panics(
         mut self,
-        schedules: Vec<crate::actors::fault_injection::PanicSchedule>,
+        schedules: Vec<crate::supervision::fault_injection::PanicSchedule>,
     ) -> Self {
         self.wiring.injected_panics = schedules;
         self
@@ -217,7 +217,7 @@ fn exit_code_to_result(code: i32) -> Result<(), WorkerError> {
 
 /// awc enables no rustls crypto provider by itself; install ring once. If the host program
 /// installed one already, that one stays. [`Autoscaler::start`] calls it; call it yourself
-/// before using [`crate::heroku::HerokuClient`] or [`crate::probe`] directly.
+/// before using [`crate::heroku::HerokuClient`] or [`crate::heartbeat::probe`] directly.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }

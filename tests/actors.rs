@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use heroku_autoscale::actors::messages::InjectPanic;
-use heroku_autoscale::actors::supervisor::SupervisionPolicy;
+use heroku_autoscale::backoff::Backoff;
 use heroku_autoscale::heroku::ApiError;
 use heroku_autoscale::settings::{self, Settings, SettingsSource};
+use heroku_autoscale::supervision::SupervisionPolicy;
 use heroku_autoscale::Autoscaler;
 use support::fake_app::FakeApp;
 use support::log_capture::CapturedLog;
@@ -222,8 +223,7 @@ fn a_burst_of_failures_beyond_the_limit_ends_the_system_with_code_1() {
     let policy = SupervisionPolicy {
         max_restarts: 2,
         period: Duration::from_secs(60),
-        first_backoff: Duration::from_millis(10),
-        max_backoff: NEUTRAL,
+        backoff: Backoff::new(Duration::from_millis(10), NEUTRAL),
     };
     let system = System::new();
     let settings = quick_settings(&app.heartbeat_url(), &[]);

@@ -6,7 +6,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use heroku_autoscale::actors::EmailRetry;
+use heroku_autoscale::backoff::Backoff;
 use heroku_autoscale::heroku::ApiError;
 use heroku_autoscale::settings::{self, Settings, SettingsSource};
 use heroku_autoscale::Autoscaler;
@@ -52,7 +52,7 @@ fn start(settings: Settings, api_quantity: u32) -> (Arc<Mutex<MockState>>, Captu
     Autoscaler::new(settings)
         .with_logger(log.logger())
         .with_api(api)
-        .with_email_retry(EmailRetry {
+        .with_email_retry(Backoff {
             first: Duration::from_millis(200),
             max: Duration::from_millis(400),
         })
@@ -339,7 +339,7 @@ async fn a_stalled_smtp_exchange_times_out_and_the_email_is_retried() {
     Autoscaler::new(settings(&app, &smtp, &[]))
         .with_logger(log.logger())
         .with_api(api)
-        .with_email_retry(EmailRetry {
+        .with_email_retry(Backoff {
             first: Duration::from_millis(200),
             max: Duration::from_millis(400),
         })

@@ -1,10 +1,10 @@
 //! The whole protocol between the actors, in one place.
 //!
 //! ```text
-//! Heartbeat ─SampleTaken─▶ Judge ─VerdictReached─▶ Controller ─GetFormation/ScaleFormation─▶ HerokuApi
-//!     └─GetApp (web_url)──────────────────────────────────────────────────────────────────▶ HerokuApi
-//!                          Judge ◀─ResetStreaks─ Controller ─SendNotice─▶ Notifier
-//! every actor ─ChildRestarted─▶ Supervisor
+//! Heartbeat ─SampleTaken─▶ Judge ─VerdictReached─▶ Controller ─GetFormation/ScaleFormation─▶ HerokuApiActor
+//!     └─GetApp (web_url)──────────────────────────────────────────────────────────────────▶ HerokuApiActor
+//!                          Judge ◀─ResetStreaks─ Controller ─SendNotice─▶ NotifierActor
+//! every actor ─ChildRestarted─▶ SupervisorActor
 //! ```
 
 use actix::prelude::*;
@@ -12,7 +12,7 @@ use actix::prelude::*;
 use crate::control::Judged;
 use crate::heroku::{ApiError, AppInfo, Formation};
 use crate::judge::Sample;
-use crate::notices::{Notice, NoticeContext};
+use crate::notify::{Notice, NoticeContext};
 
 /// Heartbeat → Judge: one heartbeat's result.
 #[derive(Debug, Clone, Message)]
@@ -44,17 +44,17 @@ pub struct ResetStreaks {
     pub epoch: u64,
 }
 
-/// → HerokuApi: read the app (for its `web_url`).
+/// → HerokuApiActor: read the app (for its `web_url`).
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "Result<AppInfo, ApiError>")]
 pub struct GetApp;
 
-/// → HerokuApi: read the process type's formation (its dyno count).
+/// → HerokuApiActor: read the process type's formation (its dyno count).
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "Result<Formation, ApiError>")]
 pub struct GetFormation;
 
-/// → HerokuApi: set the process type's dyno count.
+/// → HerokuApiActor: set the process type's dyno count.
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "Result<Formation, ApiError>")]
 pub struct ScaleFormation {
@@ -62,7 +62,7 @@ pub struct ScaleFormation {
     pub quantity: u32,
 }
 
-/// Controller → Notifier: tell the admins.
+/// Controller → NotifierActor: tell the admins.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]
 pub struct SendNotice {
@@ -78,7 +78,7 @@ pub struct SendNotice {
 #[rtype(result = "bool")]
 pub struct PrepareToStop;
 
-/// Any actor → Supervisor: I was restarted after a failure.
+/// Any actor → SupervisorActor: I was restarted after a failure.
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
 pub struct ChildRestarted {

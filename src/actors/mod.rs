@@ -1,14 +1,6 @@
 //! The actors and how they are wired together under the supervisor (DESIGN §1, §5).
 
-mod controller;
-pub mod fault_injection;
-mod heartbeat;
-mod heroku_api;
-mod judge;
-mod local_api;
 pub mod messages;
-mod notifier;
-pub mod supervisor;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -18,24 +10,26 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use slog::Logger;
 
-pub use controller::ControllerActor;
-pub use heartbeat::Heartbeat;
-pub use heroku_api::{HerokuApi, API_TIMEOUT};
-pub use judge::JudgeActor;
-pub use local_api::LocalFormation;
-pub use notifier::{EmailRetry, Notifier, SMTP_TIMEOUT};
+pub use crate::control::actor::ControllerActor;
+pub use crate::heartbeat::actor::HeartbeatActor;
+pub use crate::heroku::actor::HerokuApiActor;
+pub use crate::heroku::local::LocalFormationActor;
+pub use crate::judge::actor::JudgeActor;
+pub use crate::notify::actor::{NotifierActor, EMAIL_RETRY, SMTP_TIMEOUT};
 
+use crate::backoff::Backoff;
 use crate::control::ControllerConfig;
-use crate::decide::Policy;
+use crate::control::Policy;
 use crate::judge::Limits;
 use crate::settings::Settings;
+use crate::supervision::fault_injection;
+use crate::supervision::{Link, SupervisionPolicy, SupervisorActor, Watch};
 use messages::{GetApp, GetFormation, ScaleFormation};
-use supervisor::{Link, SupervisionPolicy, Supervisor, Watch};
 
 /// The wall clock the schedules are read against (tests substitute their own).
 pub type WallClock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
-/// Where the controller and the heartbeat send their API requests: the real [`HerokuApi`] actor,
+/// Where the controller and the heartbeat send their API requests: the real [`HerokuApiActor`] actor,
 /// or any actor that answers the same messages (a mock in tests).
 #[derive(Clone)]
 pub struct ApiRecipients {
@@ -67,9 +61,9 @@ impl ApiRecipients {
 /// Which API the worker scales through.
 #[derive(Clone)]
 pub enum ApiBackend {
-    /// The real [`HerokuApi`] actor (production).
+    /// The real [`HerokuApiActor`] actor (production).
     Heroku,
-    /// An in-memory formation starting at this many dynos ([`LocalFormation`]; `run
+    /// An in-memory formation starting at this many dynos ([`LocalFormationActor`]; `run
     /// --local-formation N`).
     Local(u32),
     /// Any actor that answers the API messages (a mock in tests).
@@ -90,7 +84,7 @@ pub struct Wiring {
     /// The clock schedules are read against.
     pub clock: WallClock,
     /// How failed emails are retried.
-    pub email_retry: EmailRetry,
+    pub email_retry: Backoff,
     /// How long one SMTP exchange may take.
     pub smtp_timeout: std::time::Duration,
     /// Actors made to panic at a fixed period (a test hook; empty in production).
@@ -106,8 +100,8 @@ impl Wiring {
             api: ApiBackend::Heroku,
             dry_run: false,
             clock: Arc::new(Utc::now),
-            email_retry: EmailRetry::default(),
-            smtp_timeout: notifier::SMTP_TIMEOUT,
+            email_retry: EMAIL_RETRY,
+            smtp_timeout: SMTP_TIMEOUT,
             injected_panics: Vec::new(),
         }
     }
@@ -117,24 +111,24 @@ impl Wiring {
 #[derive(Clone)]
 pub struct Actors {
     /// Counts restarts and ends the process past the limit.
-    pub supervisor: Addr<Supervisor>,
+    pub supervisor: Addr<SupervisorActor>,
     /// The heartbeat timer.
-    pub heartbeat: Addr<Heartbeat>,
+    pub heartbeat: Addr<HeartbeatActor>,
     /// The response-time judge.
     pub judge: Addr<JudgeActor>,
     /// The scaling controller.
     pub controller: Addr<ControllerActor>,
     /// The Heroku API actor, unless another was wired in.
-    pub heroku_api: Option<Addr<HerokuApi>>,
+    pub heroku_api: Option<Addr<HerokuApiActor>>,
     /// The notifier.
-    pub notifier: Addr<Notifier>,
+    pub notifier: Addr<NotifierActor>,
 }
 
 /// Starts every actor on the current arbiter. Must be called inside a running actix system.
 pub fn start(settings: Arc<Settings>, wiring: Wiring) -> Actors {
     let log = wiring.log.clone();
     let policy = wiring.policy;
-    let supervisor = Supervisor::new(&log, policy)
+    let supervisor = SupervisorActor::new(&log, policy)
         .with_liveness_period(settings.heartbeat_interval)
         .start();
     let link = |name: &'static str| {
@@ -147,13 +141,13 @@ pub fn start(settings: Arc<Settings>, wiring: Wiring) -> Actors {
         let settings = settings.clone();
         let retry = wiring.email_retry;
         let timeout = wiring.smtp_timeout;
-        move |_| Notifier::new(settings, retry, link).with_timeout(timeout)
+        move |_| NotifierActor::new(settings, retry, link).with_timeout(timeout)
     });
     let mut heroku_api = None;
     let api = match &wiring.api {
         ApiBackend::Custom(api) => api.clone(),
         ApiBackend::Local(quantity) => ApiRecipients::of(
-            &LocalFormation::new(
+            &LocalFormationActor::new(
                 settings.heroku_app_name.clone(),
                 settings.process_type.clone(),
                 *quantity,
@@ -165,7 +159,7 @@ pub fn start(settings: Arc<Settings>, wiring: Wiring) -> Actors {
             let addr = actix::Supervisor::start({
                 let link = link("heroku_api");
                 let settings = settings.clone();
-                move |_| HerokuApi::new(settings, link)
+                move |_| HerokuApiActor::new(settings, link)
             });
             heroku_api = Some(addr.clone());
             ApiRecipients::of(&addr)
@@ -226,7 +220,7 @@ pub fn start(settings: Arc<Settings>, wiring: Wiring) -> Actors {
         let samples = judge.clone().recipient();
         let get_app = api.get_app.clone();
         move |_| {
-            Heartbeat::new(
+            HeartbeatActor::new(
                 settings.heartbeat_url.clone(),
                 settings.heartbeat_interval,
                 settings.max_response_time,
@@ -257,7 +251,7 @@ pub fn start(settings: Arc<Settings>, wiring: Wiring) -> Actors {
     actors
 }
 
-fn watch<A: Actor>(supervisor: &Addr<Supervisor>, actor: &'static str, addr: &Addr<A>) {
+fn watch<A: Actor>(supervisor: &Addr<SupervisorActor>, actor: &'static str, addr: &Addr<A>) {
     let addr = addr.clone();
     supervisor.do_send(Watch {
         actor,

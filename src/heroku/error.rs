@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::backoff::Backoff;
+
 /// A failed API call. Messages come from Heroku's `{id, message}` error bodies or from the
 /// network layer; none of them contain the API key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -124,8 +126,8 @@ impl ApiError {
     /// passing faults (5xx, network) are retried soon, backing off if they go on.
     pub fn backoff(&self, failures_in_a_row: u32) -> Duration {
         let doubling = |first: u64, cap: u64| {
-            let exponent = failures_in_a_row.saturating_sub(1).min(16);
-            Duration::from_secs(first.saturating_mul(1 << exponent).min(cap))
+            Backoff::new(Duration::from_secs(first), Duration::from_secs(cap))
+                .after(failures_in_a_row)
         };
         match self {
             ApiError::Unauthorized { .. } | ApiError::NotFound { .. } => doubling(60, 900),

@@ -22,7 +22,7 @@ pub use email::{ScaleDiff, SmtpSecurity, SmtpSettings};
 pub use load::{load, Loaded, SettingsSource};
 pub use schedule::{DynoLimit, TimeOfDay};
 
-use crate::decide::Bounds;
+use crate::control::Bounds;
 use crate::secret::{redacted, Secret};
 
 /// Validated settings; every field has passed the checks in [`load()`].

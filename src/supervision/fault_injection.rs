@@ -12,8 +12,8 @@ use std::time::Duration;
 use actix::prelude::*;
 use slog::{warn, Logger};
 
-use super::messages::InjectPanic;
-use super::Actors;
+use crate::actors::messages::InjectPanic;
+use crate::actors::Actors;
 
 /// The environment variable that switches the hook on: `actor:seconds[,actor:seconds...]`,
 /// e.g. `judge:0.5,controller:1.3`.
@@ -29,9 +29,9 @@ pub enum ActorName {
     /// The scaling controller.
     Controller,
     /// The Heroku API client.
-    HerokuApi,
+    HerokuApiActor,
     /// The notifier.
-    Notifier,
+    NotifierActor,
 }
 
 impl ActorName {
@@ -39,8 +39,8 @@ impl ActorName {
         (ActorName::Heartbeat, "heartbeat"),
         (ActorName::Judge, "judge"),
         (ActorName::Controller, "controller"),
-        (ActorName::HerokuApi, "heroku_api"),
-        (ActorName::Notifier, "notifier"),
+        (ActorName::HerokuApiActor, "heroku_api"),
+        (ActorName::NotifierActor, "notifier"),
     ];
 
     fn name(self) -> &'static str {
@@ -108,8 +108,8 @@ pub fn inject_panics(actors: &Actors, schedules: &[PanicSchedule], log: &Logger)
             ActorName::Heartbeat => Some(actors.heartbeat.clone().recipient()),
             ActorName::Judge => Some(actors.judge.clone().recipient()),
             ActorName::Controller => Some(actors.controller.clone().recipient()),
-            ActorName::HerokuApi => actors.heroku_api.clone().map(Addr::recipient),
-            ActorName::Notifier => Some(actors.notifier.clone().recipient()),
+            ActorName::HerokuApiActor => actors.heroku_api.clone().map(Addr::recipient),
+            ActorName::NotifierActor => Some(actors.notifier.clone().recipient()),
         };
         let Some(target) = target else {
             warn!(log, "test hook: no {} actor to make panic", schedule.actor);
@@ -148,7 +148,7 @@ mod tests {
                     every: Duration::from_millis(500)
                 },
                 PanicSchedule {
-                    actor: ActorName::HerokuApi,
+                    actor: ActorName::HerokuApiActor,
                     every: Duration::from_secs(2)
                 },
             ]

@@ -4,9 +4,14 @@
 //! kills the actor silently instead (DESIGN §5). So every handler body and every future an actor
 //! runs goes through [`guarded`] / [`guard_future`], which catch the panic, log it and stop the
 //! actor; actix's `Supervisor` then calls `restarting()` (where each actor resets its state) and
-//! starts it again with the same address, so messages keep flowing. The [`Supervisor`] actor
+//! starts it again with the same address, so messages keep flowing. The [`SupervisorActor`] actor
 //! here counts restarts like OTP's intensity/period and, past the limit, stops the system with a
 //! non-zero exit code so the platform restarts the dyno.
+
+pub mod actor;
+pub mod fault_injection;
+
+pub use actor::{LivenessCheck, SupervisorActor, Watch};
 
 use std::any::Any;
 use std::collections::VecDeque;
@@ -17,9 +22,10 @@ use std::time::Duration;
 use actix::prelude::*;
 use actix_rt::time::Instant;
 use futures_util::FutureExt;
-use slog::{crit, error, warn, Logger};
+use slog::{error, warn, Logger};
 
-use super::messages::ChildRestarted;
+use crate::actors::messages::ChildRestarted;
+use crate::backoff::Backoff;
 
 /// Exit code when the restart limit is exceeded or an actor died beyond repair.
 pub const EXIT_SUPERVISION_FAILED: i32 = 1;
@@ -31,11 +37,8 @@ pub struct SupervisionPolicy {
     pub max_restarts: usize,
     /// The window restarts are counted in.
     pub period: Duration,
-    /// The pause before an actor's first quick restart; it doubles with each restart in the
-    /// window, up to `max_backoff`.
-    pub first_backoff: Duration,
-    /// The longest pause before a restart.
-    pub max_backoff: Duration,
+    /// The pause before an actor's restart, by the number of restarts in the window.
+    pub backoff: Backoff,
 }
 
 impl Default for SupervisionPolicy {
@@ -43,8 +46,7 @@ impl Default for SupervisionPolicy {
         SupervisionPolicy {
             max_restarts: 10,
             period: Duration::from_secs(60),
-            first_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(5),
+            backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
         }
     }
 }
@@ -76,15 +78,6 @@ impl RestartHistory {
         self.times.push_back(now);
         self.times.len()
     }
-}
-
-/// The pause before restart number `recent` (1-based) within the window.
-pub fn backoff(policy: &SupervisionPolicy, recent: usize) -> Duration {
-    let doublings = recent.saturating_sub(1).min(20) as u32;
-    policy
-        .first_backoff
-        .saturating_mul(1 << doublings)
-        .min(policy.max_backoff)
 }
 
 /// What each supervised actor carries: its name, its logger and its line to the supervisor.
@@ -124,7 +117,10 @@ impl Link {
     /// Call from `Supervised::restarting`: reports the restart and sets the backoff.
     pub fn restarting(&mut self) {
         let recent = self.history.record(Instant::now());
-        self.pending_backoff = backoff(&self.policy, recent);
+        self.pending_backoff = self
+            .policy
+            .backoff
+            .after(recent.try_into().unwrap_or(u32::MAX));
         warn!(
             self.log,
             "restarting actor={} backoff_ms={} restarts_in_window={}",
@@ -205,96 +201,6 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
     }
 }
 
-/// A check that an actor is still alive; a dead one cannot be restarted in place.
-pub type LivenessCheck = Box<dyn Fn() -> bool + Send>;
-
-/// Counts restarts across all actors and ends the process when they come too fast.
-pub struct Supervisor {
-    log: Logger,
-    policy: SupervisionPolicy,
-    liveness_period: Duration,
-    history: RestartHistory,
-    watched: Vec<(&'static str, LivenessCheck)>,
-}
-
-impl Supervisor {
-    /// A supervisor applying `policy`, checking liveness every second.
-    pub fn new(log: &Logger, policy: SupervisionPolicy) -> Self {
-        Supervisor {
-            log: log.new(slog::o!()),
-            policy,
-            liveness_period: Duration::from_secs(1),
-            history: RestartHistory::new(policy.period),
-            watched: Vec::new(),
-        }
-    }
-
-    /// Checks liveness every `period` instead, kept between 1 s and 60 s. The worker passes its
-    /// heartbeat interval: nothing happens between heartbeats, so a dead actor found within one
-    /// interval is found in time, and a worker at a 30 s interval does not wake every second;
-    /// the upper bound keeps a very long interval from hiding a dead actor for hours.
-    pub fn with_liveness_period(mut self, period: Duration) -> Self {
-        self.liveness_period = period.clamp(Duration::from_secs(1), Duration::from_secs(60));
-        self
-    }
-
-    fn give_up(&self, reason: String) {
-        crit!(
-            self.log,
-            "{reason}; stopping with exit code {EXIT_SUPERVISION_FAILED} so the platform restarts \
-             the dyno"
-        );
-        System::current().stop_with_code(EXIT_SUPERVISION_FAILED);
-    }
-}
-
-impl Actor for Supervisor {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Context<Self>) {
-        // The last resort: an actor whose task died outside a guard cannot restart in place.
-        ctx.run_interval(self.liveness_period, |act, _| {
-            if let Some((name, _)) = act.watched.iter().find(|(_, alive)| !alive()) {
-                act.give_up(format!("actor {name} died and cannot be restarted"));
-            }
-        });
-    }
-}
-
-/// Adds an actor to the liveness watch.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Watch {
-    /// The actor's name.
-    pub actor: &'static str,
-    /// Returns false once the actor is dead.
-    pub alive: LivenessCheck,
-}
-
-impl Handler<Watch> for Supervisor {
-    type Result = ();
-
-    fn handle(&mut self, msg: Watch, _: &mut Context<Self>) {
-        self.watched.push((msg.actor, msg.alive));
-    }
-}
-
-impl Handler<ChildRestarted> for Supervisor {
-    type Result = ();
-
-    fn handle(&mut self, msg: ChildRestarted, _: &mut Context<Self>) {
-        let recent = self.history.record(Instant::now());
-        if recent > self.policy.max_restarts {
-            self.give_up(format!(
-                "too many restarts: {recent} within {} s (limit {}), the last of actor {}",
-                self.policy.period.as_secs(),
-                self.policy.max_restarts,
-                msg.actor
-            ));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,7 +208,9 @@ mod tests {
     #[test]
     fn restarts_back_off_doubling_up_to_the_cap() {
         let policy = SupervisionPolicy::default();
-        let pauses: Vec<u128> = (1..=8).map(|n| backoff(&policy, n).as_millis()).collect();
+        let pauses: Vec<u128> = (1..=8)
+            .map(|n| policy.backoff.after(n).as_millis())
+            .collect();
         assert_eq!(pauses, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
     }
 

@@ -1,13 +1,16 @@
 //! Notices for the admins, and the rule that sends each one when its condition begins and then at
 //! most once per repeat period while it lasts (never once per heartbeat).
 
+pub mod actor;
+pub mod email;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use crate::decide::{Bounds, ScaleReason};
+use crate::control::{Bounds, ScaleReason};
 use crate::judge::{Sample, Verdict};
 
 /// Something an admin should hear about.

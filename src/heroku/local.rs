@@ -5,21 +5,21 @@
 use actix::prelude::*;
 use slog::{debug, info, Logger};
 
-use super::messages::{GetApp, GetFormation, ScaleFormation};
+use crate::actors::messages::{GetApp, GetFormation, ScaleFormation};
 use crate::heroku::{ApiError, AppInfo, Formation};
 
 /// Answers the API messages from an in-memory formation.
-pub struct LocalFormation {
+pub struct LocalFormationActor {
     app_name: String,
     process_type: String,
     quantity: u32,
     log: Logger,
 }
 
-impl LocalFormation {
+impl LocalFormationActor {
     /// A formation of `quantity` dynos of `process_type`.
     pub fn new(app_name: String, process_type: String, quantity: u32, log: &Logger) -> Self {
-        LocalFormation {
+        LocalFormationActor {
             app_name,
             process_type,
             quantity,
@@ -35,7 +35,7 @@ impl LocalFormation {
     }
 }
 
-impl Actor for LocalFormation {
+impl Actor for LocalFormationActor {
     type Context = Context<Self>;
 
     fn started(&mut self, _: &mut Context<Self>) {
@@ -48,7 +48,7 @@ impl Actor for LocalFormation {
     }
 }
 
-impl Handler<GetApp> for LocalFormation {
+impl Handler<GetApp> for LocalFormationActor {
     type Result = Result<AppInfo, ApiError>;
 
     fn handle(&mut self, _: GetApp, _: &mut Context<Self>) -> Self::Result {
@@ -60,7 +60,7 @@ impl Handler<GetApp> for LocalFormation {
     }
 }
 
-impl Handler<GetFormation> for LocalFormation {
+impl Handler<GetFormation> for LocalFormationActor {
     type Result = Result<Formation, ApiError>;
 
     fn handle(&mut self, _: GetFormation, _: &mut Context<Self>) -> Self::Result {
@@ -68,7 +68,7 @@ impl Handler<GetFormation> for LocalFormation {
     }
 }
 
-impl Handler<ScaleFormation> for LocalFormation {
+impl Handler<ScaleFormation> for LocalFormationActor {
     type Result = Result<Formation, ApiError>;
 
     fn handle(&mut self, msg: ScaleFormation, _: &mut Context<Self>) -> Self::Result {

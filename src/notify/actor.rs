@@ -14,12 +14,13 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use slog::{error, info, warn};
 
-use super::messages::{InjectPanic, SendNotice};
-use super::supervisor::{guard_future, guarded, stop_after_panic, Link, Supervisable};
-use crate::email::{compose, is_emailed};
-use crate::notices::NoticeKind;
+use crate::actors::messages::{InjectPanic, SendNotice};
+use crate::backoff::Backoff;
+use crate::notify::email::{compose, is_emailed};
+use crate::notify::NoticeKind;
 use crate::secret::smtp_scrubbed;
 use crate::settings::{Settings, SmtpSecurity, SmtpSettings};
+use crate::supervision::{guard_future, guarded, stop_after_panic, Link, Supervisable};
 
 /// How long one SMTP exchange may take before it counts as failed.
 pub const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -30,31 +31,9 @@ const MAX_QUEUED: usize = 50;
 
 type Mailer = AsyncSmtpTransport<Tokio1Executor>;
 
-/// How email retries are paced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EmailRetry {
-    /// The wait after the first failure; it doubles with each further one.
-    pub first: Duration,
-    /// The longest wait.
-    pub max: Duration,
-}
-
-impl Default for EmailRetry {
-    fn default() -> Self {
-        EmailRetry {
-            first: Duration::from_secs(30),
-            max: Duration::from_secs(30 * 60),
-        }
-    }
-}
-
-impl EmailRetry {
-    /// The wait after `failures` failed attempts (1-based).
-    pub fn after(&self, failures: u32) -> Duration {
-        let doublings = failures.saturating_sub(1).min(20);
-        self.first.saturating_mul(1 << doublings).min(self.max)
-    }
-}
+/// How failed emails are retried: 30 s, doubling to 30 min.
+pub const EMAIL_RETRY: Backoff =
+    Backoff::new(Duration::from_secs(30), Duration::from_secs(30 * 60));
 
 struct Outgoing {
     kind: NoticeKind,
@@ -63,9 +42,9 @@ struct Outgoing {
 }
 
 /// Logs each notice, and emails the admins the kinds the settings ask for.
-pub struct Notifier {
+pub struct NotifierActor {
     settings: Arc<Settings>,
-    retry: EmailRetry,
+    retry: Backoff,
     link: Link,
     mailer: Option<Mailer>,
     queue: VecDeque<Outgoing>,
@@ -74,10 +53,10 @@ pub struct Notifier {
     timeout: Duration,
 }
 
-impl Notifier {
+impl NotifierActor {
     /// A notifier for `settings`, retrying failed emails as `retry` says.
-    pub fn new(settings: Arc<Settings>, retry: EmailRetry, link: Link) -> Self {
-        Notifier {
+    pub fn new(settings: Arc<Settings>, retry: Backoff, link: Link) -> Self {
+        NotifierActor {
             settings,
             retry,
             link,
@@ -182,7 +161,7 @@ impl Notifier {
             match actix_rt::time::timeout(timeout, mailer.send(message)).await {
                 Ok(outcome) => outcome
                     .map(|_| ())
-                    .map_err(|e| Notifier::scrub(&settings, &e.to_string())),
+                    .map_err(|e| NotifierActor::scrub(&settings, &e.to_string())),
                 Err(_) => Err(format!(
                     "no answer from the SMTP server within {} s",
                     timeout.as_secs_f64()
@@ -237,7 +216,7 @@ impl Notifier {
                 );
                 self.queue.push_front(email);
                 ctx.run_later(wait, |act, ctx| {
-                    guarded(act, ctx, Notifier::send_next);
+                    guarded(act, ctx, NotifierActor::send_next);
                 });
             }
         }
@@ -267,7 +246,7 @@ fn mailer(smtp: &SmtpSettings) -> Result<Mailer, lettre::transport::smtp::Error>
     Ok(builder.build())
 }
 
-impl Actor for Notifier {
+impl Actor for NotifierActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
@@ -283,7 +262,7 @@ impl Actor for Notifier {
                     Err(failure) => error!(
                         act.link.log(),
                         "cannot set up email through {smtp}: {}; notices go to the log only",
-                        Notifier::scrub(&act.settings, &failure.to_string())
+                        NotifierActor::scrub(&act.settings, &failure.to_string())
                     ),
                 }
             }
@@ -291,7 +270,7 @@ impl Actor for Notifier {
     }
 }
 
-impl Supervised for Notifier {
+impl Supervised for NotifierActor {
     fn restarting(&mut self, _: &mut Context<Self>) {
         // The email being handled may be what made it panic: start with an empty queue.
         if !self.queue.is_empty() {
@@ -308,13 +287,13 @@ impl Supervised for Notifier {
     }
 }
 
-impl Supervisable for Notifier {
+impl Supervisable for NotifierActor {
     fn link(&self) -> &Link {
         &self.link
     }
 }
 
-impl Handler<SendNotice> for Notifier {
+impl Handler<SendNotice> for NotifierActor {
     type Result = ();
 
     fn handle(&mut self, msg: SendNotice, ctx: &mut Context<Self>) {
@@ -337,22 +316,10 @@ impl Handler<SendNotice> for Notifier {
     }
 }
 
-impl Handler<InjectPanic> for Notifier {
+impl Handler<InjectPanic> for NotifierActor {
     type Result = ();
 
     fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {
         guarded(self, ctx, |_, _| panic!("injected panic in the notifier"));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn email_retries_back_off_doubling_up_to_the_cap() {
-        let retry = EmailRetry::default();
-        let waits: Vec<u64> = (1..=8).map(|n| retry.after(n).as_secs()).collect();
-        assert_eq!(waits, [30, 60, 120, 240, 480, 960, 1800, 1800]);
     }
 }

@@ -7,10 +7,13 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::decide::{decide, Bounds, Decision, Policy, ScaleReason};
+pub mod actor;
+pub mod decide;
+
 use crate::judge::{Streaks, Verdict};
-use crate::notices::{Notice, NoticeGate, NoticeKind};
+use crate::notify::{Notice, NoticeGate, NoticeKind};
 use crate::settings::ScaleDiff;
+pub use decide::{decide, Bounds, Decision, Policy, ScaleReason};
 
 /// A verdict as the judge sends it: with its streaks and the streak epoch they belong to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,10 +3,10 @@
 use actix::prelude::*;
 use slog::{debug, info, warn};
 
-use super::messages::{InjectPanic, ResetStreaks, SampleTaken, VerdictReached};
-use super::supervisor::{guarded, Link, Supervisable};
+use crate::actors::messages::{InjectPanic, ResetStreaks, SampleTaken, VerdictReached};
 use crate::control::Judged;
 use crate::judge::{FailureChange, FailureWatch, Judge, Limits, ProbeOutcome};
+use crate::supervision::{guarded, Link, Supervisable};
 
 /// Wraps [`Judge`]; logs one debug line per heartbeat, and one warning when the heartbeat
 /// starts failing.

@@ -7,16 +7,16 @@ use actix::prelude::*;
 use actix_rt::time::Instant;
 use slog::{error, warn};
 
-use super::messages::{GetApp, GetFormation, InjectPanic, ScaleFormation};
-use super::supervisor::{guard_future, guarded, stop_after_panic, Link, Supervisable};
+use crate::actors::messages::{GetApp, GetFormation, InjectPanic, ScaleFormation};
 use crate::heroku::{ApiError, ApiGate, AppInfo, Formation, HerokuClient};
 use crate::settings::Settings;
+use crate::supervision::{guard_future, guarded, stop_after_panic, Link, Supervisable};
 
 /// How long one API request may take before it counts as failed.
 pub const API_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Speaks to the Platform API for one app and process type.
-pub struct HerokuApi {
+pub struct HerokuApiActor {
     settings: Arc<Settings>,
     link: Link,
     client: Option<HerokuClient>,
@@ -26,10 +26,10 @@ pub struct HerokuApi {
     scaling: bool,
 }
 
-impl HerokuApi {
+impl HerokuApiActor {
     /// An API actor for the app and process type in `settings`.
     pub fn new(settings: Arc<Settings>, link: Link) -> Self {
-        HerokuApi {
+        HerokuApiActor {
             settings,
             link,
             client: None,
@@ -95,7 +95,7 @@ impl HerokuApi {
     }
 }
 
-impl Actor for HerokuApi {
+impl Actor for HerokuApiActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
@@ -113,7 +113,7 @@ impl Actor for HerokuApi {
     }
 }
 
-impl Supervised for HerokuApi {
+impl Supervised for HerokuApiActor {
     fn restarting(&mut self, _: &mut Context<Self>) {
         // The gate survives: a restart must not become a way around a rate limit or a bad key.
         // A PATCH under way was dropped with the old context.
@@ -123,13 +123,13 @@ impl Supervised for HerokuApi {
     }
 }
 
-impl Supervisable for HerokuApi {
+impl Supervisable for HerokuApiActor {
     fn link(&self) -> &Link {
         &self.link
     }
 }
 
-impl Handler<GetApp> for HerokuApi {
+impl Handler<GetApp> for HerokuApiActor {
     type Result = ResponseActFuture<Self, Result<AppInfo, ApiError>>;
 
     fn handle(&mut self, _: GetApp, _: &mut Context<Self>) -> Self::Result {
@@ -137,7 +137,7 @@ impl Handler<GetApp> for HerokuApi {
     }
 }
 
-impl Handler<GetFormation> for HerokuApi {
+impl Handler<GetFormation> for HerokuApiActor {
     type Result = ResponseActFuture<Self, Result<Formation, ApiError>>;
 
     fn handle(&mut self, _: GetFormation, _: &mut Context<Self>) -> Self::Result {
@@ -148,7 +148,7 @@ impl Handler<GetFormation> for HerokuApi {
     }
 }
 
-impl Handler<ScaleFormation> for HerokuApi {
+impl Handler<ScaleFormation> for HerokuApiActor {
     type Result = ResponseActFuture<Self, Result<Formation, ApiError>>;
 
     fn handle(&mut self, msg: ScaleFormation, _: &mut Context<Self>) -> Self::Result {
@@ -167,7 +167,7 @@ impl Handler<ScaleFormation> for HerokuApi {
     }
 }
 
-impl Handler<InjectPanic> for HerokuApi {
+impl Handler<InjectPanic> for HerokuApiActor {
     type Result = ();
 
     fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {

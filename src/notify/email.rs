@@ -3,7 +3,7 @@
 //! Notices carry no secrets, and nothing here reads one.
 
 use crate::judge::{ProbeOutcome, Sample, Verdict};
-use crate::notices::{Notice, NoticeContext, NoticeKind};
+use crate::notify::{Notice, NoticeContext, NoticeKind};
 use crate::settings::Settings;
 
 /// An email's subject and body.
@@ -164,7 +164,7 @@ fn switch(kind: NoticeKind) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decide::{Bounds, ScaleReason};
+    use crate::control::{Bounds, ScaleReason};
     use crate::settings::{load, SettingsSource};
     use chrono::TimeZone;
     use std::time::Duration;

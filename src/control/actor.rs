@@ -7,18 +7,18 @@ use actix::prelude::*;
 use actix_rt::time::Instant;
 use slog::{debug, info, warn};
 
-use super::messages::{
+use crate::actors::messages::{
     GetFormation, InjectPanic, PrepareToStop, ResetStreaks, ScaleFormation, SendNotice,
     VerdictReached,
 };
-use super::supervisor::{guard_future, guarded, stop_after_panic, Link, Supervisable};
-use super::{ApiRecipients, WallClock};
+use crate::actors::{ApiRecipients, WallClock};
 use crate::control::{Action, Controller, ControllerConfig};
-use crate::decide::{Bounds, ScaleReason};
+use crate::control::{Bounds, ScaleReason};
 use crate::heroku::{ApiError, Formation};
 use crate::judge::{Sample, Verdict};
-use crate::notices::NoticeContext;
+use crate::notify::NoticeContext;
 use crate::settings::Settings;
+use crate::supervision::{guard_future, guarded, stop_after_panic, Link, Supervisable};
 
 /// Decides from verdicts and scales through the API actor.
 pub struct ControllerActor {

@@ -1,5 +1,7 @@
 //! Judging heartbeats: each sample is slow, fast or neutral, and streaks count them.
 
+pub mod actor;
+
 use std::fmt;
 use std::time::Duration;
 

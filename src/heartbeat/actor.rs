@@ -6,16 +6,16 @@ use actix::prelude::*;
 use slog::{debug, info, warn};
 use url::Url;
 
-use super::messages::{GetApp, InjectPanic, SampleTaken};
-use super::supervisor::{guard_future, guarded, stop_after_panic, Link, Supervisable};
+use crate::actors::messages::{GetApp, InjectPanic, SampleTaken};
+use crate::heartbeat::probe;
 use crate::heroku::{ApiError, AppInfo};
-use crate::probe;
 use crate::secret::redacted;
 use crate::settings::HeartbeatUrl;
+use crate::supervision::{guard_future, guarded, stop_after_panic, Link, Supervisable};
 
 /// Probes the app every interval. A relative heartbeat URL is resolved against the app's
 /// `web_url` (asked of the API actor) before the first probe.
-pub struct Heartbeat {
+pub struct HeartbeatActor {
     target: HeartbeatUrl,
     interval: Duration,
     deadline: Duration,
@@ -35,7 +35,7 @@ struct State {
     resolving: bool,
 }
 
-impl Heartbeat {
+impl HeartbeatActor {
     /// A heartbeat probing `target` every `interval`, judged slow at `deadline`.
     pub fn new(
         target: HeartbeatUrl,
@@ -45,7 +45,7 @@ impl Heartbeat {
         api: Recipient<GetApp>,
         link: Link,
     ) -> Self {
-        Heartbeat {
+        HeartbeatActor {
             target,
             interval,
             deadline,
@@ -168,7 +168,7 @@ impl Heartbeat {
     }
 }
 
-impl Actor for Heartbeat {
+impl Actor for HeartbeatActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
@@ -179,26 +179,26 @@ impl Actor for Heartbeat {
             // (a probe's own duration never shifts the schedule).
             act.tick(ctx);
             ctx.run_interval(act.interval, |act, ctx| {
-                guarded(act, ctx, Heartbeat::tick);
+                guarded(act, ctx, HeartbeatActor::tick);
             });
         });
     }
 }
 
-impl Supervised for Heartbeat {
+impl Supervised for HeartbeatActor {
     fn restarting(&mut self, _: &mut Context<Self>) {
         self.state = State::default();
         self.link.restarting();
     }
 }
 
-impl Supervisable for Heartbeat {
+impl Supervisable for HeartbeatActor {
     fn link(&self) -> &Link {
         &self.link
     }
 }
 
-impl Handler<InjectPanic> for Heartbeat {
+impl Handler<InjectPanic> for HeartbeatActor {
     type Result = ();
 
     fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {
