@@ -1,17 +1,16 @@
 //! The whole protocol between the actors, in one place.
 //!
 //! ```text
-//! Heartbeat ─SampleTaken─▶ Judge ─VerdictReached─▶ Controller ─GetFormation/ScaleFormation─▶ HerokuApiActor
-//!     └─GetApp (web_url)──────────────────────────────────────────────────────────────────▶ HerokuApiActor
-//!                          Judge ◀─ResetStreaks─ Controller ─SendNotice─▶ NotifierActor
-//! every actor ─ChildRestarted─▶ SupervisorActor
+//! HeartbeatActor ─SampleTaken─▶ JudgeActor ─VerdictReached─▶ ControllerActor ─GetFormation/ScaleFormation─▶ HerokuApiActor
+//!     └─GetApp (web_url, once, for a path) ───────────────────────────────────────────────────────▶ HerokuApiActor
+//!                                                        ControllerActor ─SendNotice─▶ NotifierActor
+//! every actor ─ChildRestarted─▶ SupervisorActor;  runner ─PrepareToStop─▶ ControllerActor
 //! ```
 
 use actix::prelude::*;
 
-use crate::control::Judged;
 use crate::heroku::{ApiError, AppInfo, Formation};
-use crate::judge::Sample;
+use crate::judge::{Sample, Verdict};
 use crate::notify::{Notice, NoticeContext};
 
 /// Heartbeat → Judge: one heartbeat's result.
@@ -24,7 +23,7 @@ pub struct SampleTaken {
     pub sample: Sample,
 }
 
-/// Judge → Controller: a sample's verdict and the streaks so far.
+/// Judge → Controller: a sample and its verdict (the controller counts the streaks).
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]
 pub struct VerdictReached {
@@ -32,16 +31,8 @@ pub struct VerdictReached {
     pub beat: u64,
     /// The sample judged.
     pub sample: Sample,
-    /// The verdict, streaks and epoch.
-    pub judged: Judged,
-}
-
-/// Controller → Judge: start both streaks afresh (after a successful scale).
-#[derive(Debug, Clone, Copy, Message)]
-#[rtype(result = "()")]
-pub struct ResetStreaks {
-    /// Verdicts from now on carry this epoch; older ones are ignored by the controller.
-    pub epoch: u64,
+    /// Slow, fast or neutral.
+    pub verdict: Verdict,
 }
 
 /// → HerokuApiActor: read the app (for its `web_url`).

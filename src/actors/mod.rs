@@ -2,8 +2,6 @@
 
 pub mod messages;
 
-use std::cell::RefCell;
-use std::rc::Rc;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -120,6 +118,8 @@ pub struct Actors {
     pub controller: Addr<ControllerActor>,
     /// The Heroku API actor, unless another was wired in.
     pub heroku_api: Option<Addr<HerokuApiActor>>,
+    /// The in-memory formation of `run --local-formation N`, if that is the API.
+    pub local_formation: Option<Addr<LocalFormationActor>>,
     /// The notifier.
     pub notifier: Addr<NotifierActor>,
 }
@@ -144,17 +144,22 @@ pub fn start(settings: Arc<Settings>, wiring: Wiring) -> Actors {
         move |_| NotifierActor::new(settings, retry, link).with_timeout(timeout)
     });
     let mut heroku_api = None;
+    let mut local_formation = None;
     let api = match &wiring.api {
         ApiBackend::Custom(api) => api.clone(),
-        ApiBackend::Local(quantity) => ApiRecipients::of(
-            &LocalFormationActor::new(
-                settings.heroku_app_name.clone(),
-                settings.process_type.clone(),
-                *quantity,
-                &log,
-            )
-            .start(),
-        ),
+        ApiBackend::Local(quantity) => {
+            let addr = actix::Supervisor::start({
+                let link = link("local_formation");
+                let (app, process, quantity) = (
+                    settings.heroku_app_name.clone(),
+                    settings.process_type.clone(),
+                    *quantity,
+                );
+                move |_| LocalFormationActor::new(app, process, quantity, link)
+            });
+            local_formation = Some(addr.clone());
+            ApiRecipients::of(&addr)
+        }
         ApiBackend::Heroku => {
             let addr = actix::Supervisor::start({
                 let link = link("heroku_api");
@@ -180,40 +185,23 @@ pub fn start(settings: Arc<Settings>, wiring: Wiring) -> Actors {
         notice_repeat: settings.notify_repeat_after,
         scale_diff: settings.notify_scale_diff,
     };
-    // The judge and the controller each need the other's address: the controller is created
-    // first, and its context hands the judge its address before either runs.
-    let judge_slot = Rc::new(RefCell::new(None));
+    // Data flows one way, so each actor is started before the one that sends to it.
     let controller = actix::Supervisor::start({
-        let judge_link = link("judge");
-        let controller_link = link("controller");
+        let link = link("controller");
         let settings = settings.clone();
         let clock = wiring.clock.clone();
         let dry_run = wiring.dry_run;
         let api = api.clone();
         let notifier = notifier.clone().recipient();
-        let judge_slot = judge_slot.clone();
-        move |ctx: &mut Context<ControllerActor>| {
-            let verdicts = ctx.address().recipient();
-            let judge =
-                actix::Supervisor::start(move |_| JudgeActor::new(limits, verdicts, judge_link));
-            *judge_slot.borrow_mut() = Some(judge.clone());
-            ControllerActor::new(
-                settings,
-                config,
-                clock,
-                api,
-                judge.recipient(),
-                notifier,
-                controller_link,
-            )
-            .with_dry_run(dry_run)
+        move |_| {
+            ControllerActor::new(settings, config, clock, api, notifier, link).with_dry_run(dry_run)
         }
     });
-    let judge = judge_slot
-        .borrow_mut()
-        .take()
-        .expect("the controller's constructor created the judge");
-
+    let judge = actix::Supervisor::start({
+        let link = link("judge");
+        let verdicts = controller.clone().recipient();
+        move |_| JudgeActor::new(limits, verdicts, link)
+    });
     let heartbeat = actix::Supervisor::start({
         let link = link("heartbeat");
         let settings = settings.clone();
@@ -238,6 +226,9 @@ pub fn start(settings: Arc<Settings>, wiring: Wiring) -> Actors {
     if let Some(api) = &heroku_api {
         watch(&supervisor, "heroku_api", api);
     }
+    if let Some(formation) = &local_formation {
+        watch(&supervisor, "local_formation", formation);
+    }
 
     let actors = Actors {
         supervisor,
@@ -245,6 +236,7 @@ pub fn start(settings: Arc<Settings>, wiring: Wiring) -> Actors {
         judge,
         controller,
         heroku_api,
+        local_formation,
         notifier,
     };
     fault_injection::inject_panics(&actors, &wiring.injected_panics, &log);

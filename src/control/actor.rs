@@ -7,18 +7,16 @@ use actix::prelude::*;
 use actix_rt::time::Instant;
 use slog::{debug, info, warn};
 
+use super::{Action, Bounds, Controller, ControllerConfig, ScaleReason};
 use crate::actors::messages::{
-    GetFormation, InjectPanic, PrepareToStop, ResetStreaks, ScaleFormation, SendNotice,
-    VerdictReached,
+    GetFormation, InjectPanic, PrepareToStop, ScaleFormation, SendNotice, VerdictReached,
 };
 use crate::actors::{ApiRecipients, WallClock};
-use crate::control::{Action, Controller, ControllerConfig};
-use crate::control::{Bounds, ScaleReason};
 use crate::heroku::{ApiError, Formation};
-use crate::judge::{Sample, Verdict};
+use crate::judge::{ProbeOutcome, Sample, Verdict};
 use crate::notify::NoticeContext;
 use crate::settings::Settings;
-use crate::supervision::{guard_future, guarded, stop_after_panic, Link, Supervisable};
+use crate::supervision::{guarded, guarded_call, Link, Supervisable};
 
 /// Decides from verdicts and scales through the API actor.
 pub struct ControllerActor {
@@ -26,7 +24,6 @@ pub struct ControllerActor {
     settings: Arc<Settings>,
     clock: WallClock,
     api: ApiRecipients,
-    judge: Recipient<ResetStreaks>,
     notifier: Recipient<SendNotice>,
     link: Link,
     announced: bool,
@@ -48,7 +45,6 @@ impl ControllerActor {
         config: ControllerConfig,
         clock: WallClock,
         api: ApiRecipients,
-        judge: Recipient<ResetStreaks>,
         notifier: Recipient<SendNotice>,
         link: Link,
     ) -> Self {
@@ -57,7 +53,6 @@ impl ControllerActor {
             settings,
             clock,
             api,
-            judge,
             notifier,
             link,
             announced: false,
@@ -83,7 +78,6 @@ impl ControllerActor {
             match action {
                 Action::ReadFormation => self.read_formation(ctx),
                 Action::Scale { from, to, reason } => self.scale(from, to, reason, ctx),
-                Action::ResetStreaks { epoch } => self.judge.do_send(ResetStreaks { epoch }),
                 Action::Notify(notice) => {
                     let at = (self.clock)();
                     let context = NoticeContext {
@@ -100,16 +94,13 @@ impl ControllerActor {
     }
 
     fn read_formation(&mut self, ctx: &mut Context<Self>) {
-        let request = guard_future(self.api.get_formation.send(GetFormation));
-        ctx.spawn(request.into_actor(self).map(|result, act, ctx| {
-            let answer = match result {
-                Ok(answer) => flatten(answer),
-                Err(panic) => return stop_after_panic(act, ctx, panic),
-            };
-            guarded(act, ctx, |act, ctx| {
+        let request = self.api.get_formation.send(GetFormation);
+        let answered = guarded_call(
+            self,
+            request,
+            |answer, act, ctx| {
                 let bounds = act.bounds();
-                let now = Instant::now().into_std();
-                let quantity = match answer {
+                let quantity = match flatten(answer) {
                     Ok(formation) => {
                         act.announce(&formation, bounds);
                         Ok(formation.quantity)
@@ -117,85 +108,78 @@ impl ControllerActor {
                     Err(error) => {
                         // The API actor has logged the failure itself; this says what it costs.
                         debug!(act.link.log(), "formation unknown: {error}");
-                        act.report_refused_key(&error, ctx);
-                        Err(())
+                        Err(error)
                     }
                 };
-                let actions = act.logic.on_formation(quantity, bounds, now);
+                let actions = act.logic.on_formation(quantity, bounds, now());
                 act.perform(actions, ctx);
-            });
-        }));
+            },
+            || (),
+        );
+        ctx.spawn(answered);
     }
 
     fn scale(&mut self, from: u32, to: u32, reason: ScaleReason, ctx: &mut Context<Self>) {
+        let process = &self.settings.process_type;
         // A read that was in flight when the stop began can still end in a decision to scale;
         // a stop must not start a call it may not see answered.
         if self.stopping {
             info!(
                 self.link.log(),
-                "not scaling {} from={from} to={to} reason={reason}: stopping",
-                self.settings.process_type
+                "not scaling {process} from={from} to={to} reason={reason}: stopping"
             );
             return self.logic.abandon_scale();
         }
         if self.dry_run {
             info!(
                 self.link.log(),
-                "would scale {} from={from} to={to} reason={reason} (dry run: no scale call sent)",
-                self.settings.process_type
+                "would scale {process} from={from} to={to} reason={reason} (dry run: no scale \
+                 call sent)"
             );
-            let actions = self.logic.on_scaled(Ok(to), Instant::now().into_std());
+            let actions = self.logic.on_scaled(Ok(to), now());
             return self.perform(actions, ctx);
         }
-        let request = guard_future(self.api.scale.send(ScaleFormation { quantity: to }));
-        ctx.spawn(request.into_actor(self).map(move |result, act, ctx| {
-            let answer = match result {
-                Ok(answer) => flatten(answer),
-                Err(panic) => return stop_after_panic(act, ctx, panic),
-            };
-            guarded(act, ctx, |act, ctx| {
-                let process = &act.settings.process_type;
-                let log = act.link.log();
-                let outcome = match answer {
-                    Ok(formation) => {
-                        info!(
-                            log,
-                            "scaled {process} from={from} to={} reason={reason}",
-                            formation.quantity
-                        );
-                        if formation.quantity != to {
-                            warn!(
-                                log,
-                                "asked Heroku for {to} {process} dynos, it reports {}",
-                                formation.quantity
-                            );
-                        }
-                        Ok(formation.quantity)
-                    }
-                    Err(error) => {
-                        warn!(
-                            log,
-                            "scale {process} from={from} to={to} reason={reason} failed: {error}"
-                        );
-                        act.report_refused_key(&error, ctx);
-                        Err(format!("{error}; {}", error.advice()))
-                    }
-                };
-                let actions = act.logic.on_scaled(outcome, Instant::now().into_std());
+        let request = self.api.scale.send(ScaleFormation { quantity: to });
+        let answered = guarded_call(
+            self,
+            request,
+            move |answer, act, ctx| {
+                let outcome = flatten(answer).map(|formation| formation.quantity);
+                act.log_scale(from, to, reason, &outcome);
+                let actions = act.logic.on_scaled(outcome, now());
                 act.perform(actions, ctx);
-            });
-        }));
+            },
+            || (),
+        );
+        ctx.spawn(answered);
     }
 
-    /// A refused key is worth a notice of its own: nothing scales until someone fixes it.
-    fn report_refused_key(&mut self, error: &ApiError, ctx: &mut Context<Self>) {
-        if error.is_key_refused() {
-            let advice = error.advice();
-            let now = Instant::now().into_std();
-            let actions = self
-                .logic
-                .on_api_key_refused(format!("{error}; {advice}"), now);
-            self.perform(actions, ctx);
+    fn log_scale(&self, from: u32, to: u32, reason: ScaleReason, outcome: &Result<u32, ApiError>) {
+        let process = &self.settings.process_type;
+        let log = self.link.log();
+        match outcome {
+            Ok(quantity) => {
+                info!(
+                    log,
+                    "scaled {process} from={from} to={quantity} reason={reason}"
+                );
+                if *quantity != to {
+                    warn!(
+                        log,
+                        "asked Heroku for {to} {process} dynos, it reports {quantity}"
+                    );
+                }
+            }
+            Err(ApiError::Busy) => info!(
+                log,
+                "scale {process} from={from} to={to} reason={reason} waited for a scale call \
+                 from before a restart; reading the formation to decide again"
+            ),
+            // The API actor's own line gives the advice.
+            Err(error) => warn!(
+                log,
+                "scale {process} from={from} to={to} reason={reason} failed: {error}"
+            ),
         }
     }
 
@@ -219,6 +203,30 @@ impl ControllerActor {
             self.settings.time_zone.name()
         );
     }
+
+    /// One debug line per heartbeat, with the streaks it leaves.
+    fn log_heartbeat(&self, msg: &VerdictReached) {
+        let outcome = match &msg.sample.outcome {
+            ProbeOutcome::Status(status) => format!("status={status}"),
+            ProbeOutcome::TimedOut => "status=timeout".to_string(),
+            ProbeOutcome::Failed(error) => format!("status=error error=\"{error}\""),
+        };
+        let streaks = self.logic.streaks();
+        debug!(
+            self.link.log(),
+            "heartbeat beat={} latency_ms={} {outcome} verdict={} slow_streak={} fast_streak={}",
+            msg.beat,
+            msg.sample.latency.as_millis(),
+            msg.verdict,
+            streaks.slow,
+            streaks.fast
+        );
+    }
+}
+
+/// The monotonic now, from actix's clock so that paused-time tests drive it.
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
 }
 
 /// A mailbox error (the API actor was restarting) is one more way for a call to fail.
@@ -239,9 +247,9 @@ impl Actor for ControllerActor {
 }
 
 impl Supervised for ControllerActor {
-    fn restarting(&mut self, ctx: &mut Context<Self>) {
-        let actions = self.logic.restart();
-        self.perform(actions, ctx);
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        // `started` runs next and reads the formation afresh.
+        self.logic.restart();
         self.link.restarting();
     }
 }
@@ -263,11 +271,9 @@ impl Handler<VerdictReached> for ControllerActor {
             if act.recent.len() == RECENT_SAMPLES {
                 act.recent.pop_front();
             }
-            act.recent
-                .push_back((msg.sample.clone(), msg.judged.verdict));
-            let bounds = act.bounds();
-            let now = Instant::now().into_std();
-            let actions = act.logic.on_verdict(msg.judged, bounds, now);
+            act.recent.push_back((msg.sample.clone(), msg.verdict));
+            let actions = act.logic.on_verdict(msg.verdict, act.bounds(), now());
+            act.log_heartbeat(&msg);
             act.perform(actions, ctx);
         });
     }
@@ -276,9 +282,13 @@ impl Handler<VerdictReached> for ControllerActor {
 impl Handler<PrepareToStop> for ControllerActor {
     type Result = bool;
 
-    fn handle(&mut self, _: PrepareToStop, _: &mut Context<Self>) -> bool {
-        self.stopping = true;
-        self.logic.is_busy()
+    fn handle(&mut self, _: PrepareToStop, ctx: &mut Context<Self>) -> bool {
+        // After a panic here the actor restarts; nothing of ours is in flight then.
+        guarded(self, ctx, |act, _| {
+            act.stopping = true;
+            act.logic.is_busy()
+        })
+        .unwrap_or(false)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::judge::Streaks;
+use crate::judge::Verdict;
 
 /// The fewest and most dynos allowed right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +16,37 @@ pub struct Bounds {
 impl fmt::Display for Bounds {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "min={} max={}", self.min, self.max)
+    }
+}
+
+/// Consecutive slow and fast verdicts; at most one of the two is non-zero.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Streaks {
+    /// Consecutive slow verdicts up to now.
+    pub slow: u32,
+    /// Consecutive fast verdicts up to now.
+    pub fast: u32,
+}
+
+impl Streaks {
+    /// Adds a verdict: it extends its own streak and ends the other (neutral ends both).
+    pub fn record(&mut self, verdict: Verdict) {
+        *self = match verdict {
+            Verdict::Slow => Streaks {
+                slow: self.slow.saturating_add(1),
+                fast: 0,
+            },
+            Verdict::Fast => Streaks {
+                slow: 0,
+                fast: self.fast.saturating_add(1),
+            },
+            Verdict::Neutral => Streaks::default(),
+        };
+    }
+
+    /// Whether these streaks carry on `earlier` ones: the same streak, as long or longer.
+    pub fn continues(&self, earlier: Streaks) -> bool {
+        self.slow >= earlier.slow && self.fast >= earlier.fast
     }
 }
 
@@ -114,7 +145,7 @@ pub fn decide(quantity: u32, bounds: Bounds, streaks: Streaks, policy: Policy) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::judge::{Judge, Limits, ProbeOutcome, Sample};
+    use crate::judge::{classify, Limits, ProbeOutcome, Sample};
     use std::time::Duration;
 
     const POLICY: Policy = Policy {
@@ -139,28 +170,46 @@ mod tests {
         Decision::Scale { to, reason }
     }
 
-    /// Drives the rule the way the worker does: judge samples, decide after each, and apply a
-    /// scale (which resets the streaks). Returns the dyno count after each sample.
+    /// Drives the rule the way the worker does: classify samples, count streaks, decide after
+    /// each, and apply a scale (which resets the streaks). Returns the dyno count after each.
     fn simulate(start: u32, limits: Bounds, policy: Policy, latencies_ms: &[u64]) -> Vec<u32> {
-        let mut judge = Judge::new(Limits {
+        let response_limits = Limits {
             max_response_time: Duration::from_millis(1000),
             min_response_time: Duration::from_millis(200),
-        });
+        };
+        let mut streaks = Streaks::default();
         let mut quantity = start;
         latencies_ms
             .iter()
             .map(|ms| {
-                let (_, streaks) = judge.judge(&Sample {
+                let sample = Sample {
                     latency: Duration::from_millis(*ms),
                     outcome: ProbeOutcome::Status(200),
-                });
+                };
+                streaks.record(classify(&sample, response_limits));
                 if let Decision::Scale { to, .. } = decide(quantity, limits, streaks, policy) {
                     quantity = to;
-                    judge.reset();
+                    streaks = Streaks::default();
                 }
                 quantity
             })
             .collect()
+    }
+
+    #[test]
+    fn streaks_are_strictly_consecutive() {
+        let mut streaks = Streaks::default();
+        let mut after = |verdict| {
+            streaks.record(verdict);
+            streaks
+        };
+        assert_eq!(after(Verdict::Slow), slow(1));
+        assert_eq!(after(Verdict::Slow), slow(2));
+        assert_eq!(after(Verdict::Fast), fast(1));
+        assert_eq!(after(Verdict::Slow), slow(1));
+        assert_eq!(after(Verdict::Neutral), Streaks::default());
+        assert_eq!(after(Verdict::Fast), fast(1));
+        assert_eq!(after(Verdict::Fast), fast(2));
     }
 
     #[test]

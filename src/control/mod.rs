@@ -1,30 +1,23 @@
 //! The scaling controller's state machine, free of actors and I/O.
 //!
 //! It is fed verdicts and API results and answers with [`Action`]s for the actor to carry out.
+//! It owns the streaks: it counts each verdict, and starts them afresh after a successful scale.
 //! Keeping it plain means every rule here — re-read before scaling, one call in flight, streaks
-//! reset only after a successful scale — is unit-tested directly.
-
-use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+//! reset only after a successful scale — is unit-tested directly, and a simulator can drive it
+//! on a virtual clock.
 
 pub mod actor;
 pub mod decide;
 
-use crate::judge::{Streaks, Verdict};
+pub use decide::{decide, Bounds, Decision, Policy, ScaleReason, Streaks};
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::heroku::ApiError;
+use crate::judge::Verdict;
 use crate::notify::{Notice, NoticeGate, NoticeKind};
 use crate::settings::ScaleDiff;
-pub use decide::{decide, Bounds, Decision, Policy, ScaleReason};
-
-/// A verdict as the judge sends it: with its streaks and the streak epoch they belong to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Judged {
-    /// The latest sample's verdict.
-    pub verdict: Verdict,
-    /// Streaks including that verdict.
-    pub streaks: Streaks,
-    /// Which reset of the streaks these count from (see [`Action::ResetStreaks`]).
-    pub epoch: u64,
-}
 
 /// Something the controller actor must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,11 +33,6 @@ pub enum Action {
         /// Why.
         reason: ScaleReason,
     },
-    /// Tell the judge to start its streaks afresh, counting from this epoch.
-    ResetStreaks {
-        /// The new epoch.
-        epoch: u64,
-    },
     /// Send a notice to the admins.
     Notify(Notice),
 }
@@ -52,7 +40,8 @@ pub enum Action {
 /// What the controller is waiting for, if anything; at most one API call is ever in flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Pending {
-    Read,
+    /// Reading the count, with the streaks as they were when the read began.
+    Read { streaks: Streaks },
     Scale {
         from: u32,
         to: u32,
@@ -87,7 +76,6 @@ pub struct Controller {
     known: Option<Known>,
     pending: Option<Pending>,
     streaks: Streaks,
-    epoch: u64,
     notices: NoticeGate,
     /// Dyno counts set (before and after each scale) within the scale-diff period.
     history: VecDeque<(Instant, u32)>,
@@ -101,7 +89,6 @@ impl Controller {
             known: None,
             pending: None,
             streaks: Streaks::default(),
-            epoch: 0,
             notices: NoticeGate::new(config.notice_repeat),
             history: VecDeque::new(),
         }
@@ -112,14 +99,16 @@ impl Controller {
         self.read()
     }
 
-    /// Forgets everything but the epoch (after a restart) and starts the streaks afresh, since
-    /// a scale may have completed unseen while the controller was down. Call
+    /// Forgets everything (after a restart): a scale may have completed unseen while the
+    /// controller was down, so the count is unknown and the streaks start afresh. Call
     /// [`Controller::start`] afterwards, as for a new controller.
-    pub fn restart(&mut self) -> Vec<Action> {
-        let epoch = self.epoch + 1;
+    pub fn restart(&mut self) {
         *self = Controller::new(self.config);
-        self.epoch = epoch;
-        vec![Action::ResetStreaks { epoch }]
+    }
+
+    /// The streaks counted so far.
+    pub fn streaks(&self) -> Streaks {
+        self.streaks
     }
 
     /// The dyno count last read, if any.
@@ -140,19 +129,13 @@ impl Controller {
         }
     }
 
-    /// A new verdict from the judge.
-    pub fn on_verdict(&mut self, judged: Judged, bounds: Bounds, now: Instant) -> Vec<Action> {
-        // While a call is in flight the streaks that started it stay: the answer is decided on
-        // the verdict that reached the threshold, not on whatever came in meanwhile.
+    /// A new verdict from the judge: counted into the streaks, then acted on.
+    pub fn on_verdict(&mut self, verdict: Verdict, bounds: Bounds, now: Instant) -> Vec<Action> {
+        self.streaks.record(verdict);
+        // One call at a time; its answer is decided when it comes.
         if self.pending.is_some() {
             return Vec::new();
         }
-        // Streaks counted before the last reset would scale a second time for the same need.
-        self.streaks = if judged.epoch == self.epoch {
-            judged.streaks
-        } else {
-            Streaks::default()
-        };
         let Some(known) = self.known else {
             return self.read();
         };
@@ -166,25 +149,37 @@ impl Controller {
         }
     }
 
-    /// The result of [`Action::ReadFormation`]; `Err` means the read failed (already logged).
+    /// The answer to [`Action::ReadFormation`] (failures are already logged by the API actor).
     pub fn on_formation(
         &mut self,
-        result: Result<u32, ()>,
+        result: Result<u32, ApiError>,
         bounds: Bounds,
         now: Instant,
     ) -> Vec<Action> {
-        if self.pending == Some(Pending::Read) {
-            self.pending = None;
-        }
-        let Ok(quantity) = result else {
-            return Vec::new();
+        let streaks = match self.pending.take() {
+            // The streaks now, if they carry on the streak the read began with (it has grown
+            // while the read was in flight); else that streak: a neutral beat arriving during
+            // the read must not cancel the scale the threshold asked for.
+            Some(Pending::Read { streaks }) if self.streaks.continues(streaks) => self.streaks,
+            Some(Pending::Read { streaks }) => streaks,
+            // Not an answer to a read of ours: the scale in flight stays the one call.
+            Some(scale @ Pending::Scale { .. }) => {
+                self.pending = Some(scale);
+                return Vec::new();
+            }
+            None => self.streaks,
+        };
+        let quantity = match result {
+            Ok(quantity) => quantity,
+            // The next verdict reads again.
+            Err(error) => return self.key_refused(&error, now).into_iter().collect(),
         };
         self.notices.clear(NoticeKind::ApiKeyRefused);
         self.known = Some(Known {
             quantity,
             read_at: now,
         });
-        match decide(quantity, bounds, self.streaks, self.config.policy) {
+        match decide(quantity, bounds, streaks, self.config.policy) {
             Decision::Scale { to, reason } => {
                 self.pending = Some(Pending::Scale {
                     from: quantity,
@@ -201,11 +196,12 @@ impl Controller {
         }
     }
 
-    /// The result of [`Action::Scale`]: the count the API now reports, or the error text.
-    pub fn on_scaled(&mut self, result: Result<u32, String>, now: Instant) -> Vec<Action> {
-        let Some(Pending::Scale { from, to, reason }) = self.pending.take() else {
+    /// The answer to [`Action::Scale`]: the count the API now reports, or why it failed.
+    pub fn on_scaled(&mut self, result: Result<u32, ApiError>, now: Instant) -> Vec<Action> {
+        let Some(Pending::Scale { from, to, reason }) = self.pending else {
             return Vec::new();
         };
+        self.pending = None;
         match result {
             Ok(quantity) => {
                 self.known = Some(Known {
@@ -221,32 +217,44 @@ impl Controller {
                     // A scale ends these conditions; the next one begins afresh.
                     self.notices.clear(kind);
                 }
-                self.epoch += 1;
+                // The next step needs a fresh streak, which gives the new dynos time to boot.
                 self.streaks = Streaks::default();
-                let mut actions = vec![Action::ResetStreaks { epoch: self.epoch }];
-                actions.extend(self.check_scale_diff(from, quantity, now));
-                actions
+                self.check_scale_diff(from, quantity, now)
+                    .into_iter()
+                    .collect()
+            }
+            // A call from before a restart was still in flight and has ended now: not a
+            // failure. Read what it left and decide on that, with the streaks as they are.
+            Err(ApiError::Busy) => {
+                self.known = None;
+                self.read()
             }
             Err(error) => {
                 // The count is unknown now; streaks stay, so the next verdict tries again.
                 self.known = None;
+                let mut actions: Vec<Action> = self.key_refused(&error, now).into_iter().collect();
                 let notice = Notice::ScaleFailed {
                     from,
                     to,
                     reason,
                     error,
                 };
-                self.notify_if_due(notice, now).into_iter().collect()
+                actions.extend(self.notify_if_due(notice, now));
+                actions
             }
         }
     }
 
-    /// The API refused the key on some call; the admins hear of it when it begins and then at
-    /// most once per repeat period, until a call succeeds again.
-    pub fn on_api_key_refused(&mut self, error: String, now: Instant) -> Vec<Action> {
-        self.notify_if_due(Notice::ApiKeyRefused { error }, now)
-            .into_iter()
-            .collect()
+    /// A refused key is worth a notice of its own: nothing scales until someone fixes it. Sent
+    /// when it begins and then at most once per repeat period, until a call succeeds again.
+    fn key_refused(&mut self, error: &ApiError, now: Instant) -> Option<Action> {
+        if !error.is_key_refused() {
+            return None;
+        }
+        let notice = Notice::ApiKeyRefused {
+            error: error.clone(),
+        };
+        self.notify_if_due(notice, now)
     }
 
     /// Records a scale and says whether the counts set within the period now range too widely.
@@ -278,7 +286,9 @@ impl Controller {
     }
 
     fn read(&mut self) -> Vec<Action> {
-        self.pending = Some(Pending::Read);
+        self.pending = Some(Pending::Read {
+            streaks: self.streaks,
+        });
         vec![Action::ReadFormation]
     }
 

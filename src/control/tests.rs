@@ -13,24 +13,29 @@ const CONFIG: ControllerConfig = ControllerConfig {
 
 const BOUNDS: Bounds = Bounds { min: 1, max: 3 };
 
-fn judged(verdict: Verdict, slow: u32, fast: u32, epoch: u64) -> Judged {
-    Judged {
-        verdict,
-        streaks: Streaks { slow, fast },
-        epoch,
+use Verdict::{Fast, Neutral, Slow};
+
+/// Feeds `n` verdicts alike and returns every action they brought.
+fn feed(c: &mut Controller, verdict: Verdict, n: u32, bounds: Bounds, now: Instant) -> Vec<Action> {
+    (0..n)
+        .flat_map(|_| c.on_verdict(verdict, bounds, now))
+        .collect()
+}
+
+fn unavailable() -> ApiError {
+    ApiError::Server {
+        status: 503,
+        id: "unavailable".into(),
+        message: "Service Unavailable".into(),
     }
 }
 
-fn slow(n: u32) -> Judged {
-    judged(Verdict::Slow, n, 0, 0)
-}
-
-fn fast(n: u32) -> Judged {
-    judged(Verdict::Fast, 0, n, 0)
-}
-
-fn neutral() -> Judged {
-    judged(Verdict::Neutral, 0, 0, 0)
+fn key_refused() -> ApiError {
+    ApiError::Unauthorized {
+        status: 401,
+        id: "unauthorized".into(),
+        message: "Invalid credentials provided.".into(),
+    }
 }
 
 /// A controller that has read `quantity` at `now`.
@@ -45,38 +50,35 @@ fn started_at(quantity: u32, now: Instant) -> Controller {
 fn a_slow_streak_re_reads_the_count_then_scales_once() {
     let now = Instant::now();
     let mut c = started_at(1, now);
-    assert_eq!(c.on_verdict(slow(1), BOUNDS, now), []);
-    assert_eq!(c.on_verdict(slow(2), BOUNDS, now), []);
-    assert_eq!(c.on_verdict(slow(3), BOUNDS, now), [Action::ReadFormation]);
+    assert_eq!(feed(&mut c, Slow, 2, BOUNDS, now), []);
+    assert_eq!(c.on_verdict(Slow, BOUNDS, now), [Action::ReadFormation]);
     // More verdicts while the read is in flight start nothing new.
-    assert_eq!(c.on_verdict(slow(4), BOUNDS, now), []);
+    assert_eq!(c.on_verdict(Slow, BOUNDS, now), []);
     let scale = Action::Scale {
         from: 1,
         to: 2,
         reason: ScaleReason::SlowStreak,
     };
     assert_eq!(c.on_formation(Ok(1), BOUNDS, now), [scale]);
-    assert_eq!(c.on_verdict(slow(5), BOUNDS, now), []);
-    assert_eq!(c.on_scaled(Ok(2), now), [Action::ResetStreaks { epoch: 1 }]);
+    assert_eq!(c.on_verdict(Slow, BOUNDS, now), []);
+    assert_eq!(c.on_scaled(Ok(2), now), []);
     assert_eq!(c.quantity(), Some(2));
-    // A verdict sent before the judge saw the reset carries the old epoch: it must not scale.
-    assert_eq!(c.on_verdict(slow(6), BOUNDS, now), []);
-    // The fresh streak needs the full count again.
     assert_eq!(
-        c.on_verdict(judged(Verdict::Slow, 2, 0, 1), BOUNDS, now),
-        []
+        c.streaks(),
+        Streaks::default(),
+        "a scale starts the streaks afresh"
     );
-    assert_eq!(
-        c.on_verdict(judged(Verdict::Slow, 3, 0, 1), BOUNDS, now),
-        [Action::ReadFormation]
-    );
+    // The fresh streak needs the full count again: slow beats from before the scale, counted
+    // while it was in flight, do not bring the next step forward.
+    assert_eq!(feed(&mut c, Slow, 2, BOUNDS, now), []);
+    assert_eq!(c.on_verdict(Slow, BOUNDS, now), [Action::ReadFormation]);
 }
 
 #[test]
 fn the_fresh_count_decides_not_the_cached_one() {
     let now = Instant::now();
     let mut c = started_at(1, now);
-    assert_eq!(c.on_verdict(slow(3), BOUNDS, now), [Action::ReadFormation]);
+    assert_eq!(feed(&mut c, Slow, 3, BOUNDS, now), [Action::ReadFormation]);
     // Someone scaled to 3 by hand meanwhile: at max, so no scale, a notice instead.
     let actions = c.on_formation(Ok(3), BOUNDS, now);
     assert!(
@@ -93,12 +95,12 @@ fn a_manual_scale_above_max_is_undone_after_the_refresh_period() {
     let start = Instant::now();
     let mut c = started_at(2, start);
     assert_eq!(
-        c.on_verdict(neutral(), BOUNDS, start + Duration::from_secs(30)),
+        c.on_verdict(Neutral, BOUNDS, start + Duration::from_secs(30)),
         []
     );
     let later = start + CONFIG.formation_refresh;
     assert_eq!(
-        c.on_verdict(neutral(), BOUNDS, later),
+        c.on_verdict(Neutral, BOUNDS, later),
         [Action::ReadFormation]
     );
     assert_eq!(
@@ -116,7 +118,7 @@ fn a_schedule_change_applies_at_the_next_verdict() {
     let now = Instant::now();
     let mut c = started_at(1, now);
     let day = Bounds { min: 2, max: 5 };
-    assert_eq!(c.on_verdict(neutral(), day, now), [Action::ReadFormation]);
+    assert_eq!(c.on_verdict(Neutral, day, now), [Action::ReadFormation]);
     assert_eq!(
         c.on_formation(Ok(1), day, now),
         [Action::Scale {
@@ -145,28 +147,48 @@ fn bounds_are_enforced_right_after_the_first_read() {
 fn a_failed_scale_keeps_the_streaks_retries_and_notifies_once() {
     let now = Instant::now();
     let mut c = started_at(1, now);
-    c.on_verdict(slow(3), BOUNDS, now);
+    feed(&mut c, Slow, 3, BOUNDS, now);
     c.on_formation(Ok(1), BOUNDS, now);
-    let actions = c.on_scaled(Err("HTTP 503".into()), now);
+    let actions = c.on_scaled(Err(unavailable()), now);
     assert!(
         matches!(
             actions.as_slice(),
-            [Action::Notify(Notice::ScaleFailed { from: 1, to: 2, .. })]
+            [Action::Notify(Notice::ScaleFailed { from: 1, to: 2, error, .. })] if *error == unavailable()
         ),
         "{actions:?}"
     );
     assert_eq!(c.quantity(), None, "the count is unknown after a failure");
     // The next verdict retries: read, then scale again.
-    assert_eq!(c.on_verdict(slow(4), BOUNDS, now), [Action::ReadFormation]);
+    assert_eq!(c.on_verdict(Slow, BOUNDS, now), [Action::ReadFormation]);
     assert_eq!(c.on_formation(Ok(1), BOUNDS, now).len(), 1);
-    assert_eq!(
-        c.on_scaled(Err("HTTP 503".into()), now),
-        [],
-        "notified once"
-    );
-    c.on_verdict(slow(5), BOUNDS, now);
+    assert_eq!(c.on_scaled(Err(unavailable()), now), [], "notified once");
+    c.on_verdict(Slow, BOUNDS, now);
     c.on_formation(Ok(1), BOUNDS, now);
-    assert_eq!(c.on_scaled(Ok(2), now), [Action::ResetStreaks { epoch: 1 }]);
+    assert_eq!(c.on_scaled(Ok(2), now), []);
+    assert_eq!(c.quantity(), Some(2));
+}
+
+#[test]
+fn a_busy_api_is_waited_for_then_the_count_is_read_afresh_without_a_notice() {
+    let now = Instant::now();
+    let mut c = started_at(1, now);
+    feed(&mut c, Slow, 3, BOUNDS, now);
+    c.on_formation(Ok(1), BOUNDS, now);
+    // Another scale call (from before a restart) was in flight and has ended: not a failure.
+    assert_eq!(
+        c.on_scaled(Err(ApiError::Busy), now),
+        [Action::ReadFormation]
+    );
+    // It had scaled to 2 already: the streak still asks for one more than that.
+    assert_eq!(
+        c.on_formation(Ok(2), BOUNDS, now),
+        [Action::Scale {
+            from: 2,
+            to: 3,
+            reason: ScaleReason::SlowStreak
+        }]
+    );
+    assert_eq!(c.on_scaled(Ok(3), now), []);
 }
 
 #[test]
@@ -174,12 +196,9 @@ fn a_failed_read_is_retried_at_the_next_verdict() {
     let now = Instant::now();
     let mut c = Controller::new(CONFIG);
     c.start();
-    assert_eq!(c.on_formation(Err(()), BOUNDS, now), []);
+    assert_eq!(c.on_formation(Err(unavailable()), BOUNDS, now), []);
     assert!(!c.is_busy());
-    assert_eq!(
-        c.on_verdict(neutral(), BOUNDS, now),
-        [Action::ReadFormation]
-    );
+    assert_eq!(c.on_verdict(Neutral, BOUNDS, now), [Action::ReadFormation]);
 }
 
 #[test]
@@ -187,8 +206,8 @@ fn needs_above_max_is_sent_when_it_begins_not_every_heartbeat() {
     let now = Instant::now();
     let mut c = started_at(3, now);
     let mut notices = 0;
-    for n in 1..=25 {
-        let actions = c.on_verdict(slow(n), BOUNDS, now + Duration::from_secs(n.into()));
+    for n in 1..=25_u64 {
+        let actions = c.on_verdict(Slow, BOUNDS, now + Duration::from_secs(n));
         notices += actions
             .iter()
             .filter(|a| matches!(a, Action::Notify(Notice::NeedsAboveMax { .. })))
@@ -205,7 +224,7 @@ fn needs_below_min_only_above_one_dyno() {
     let mut c = Controller::new(CONFIG);
     c.start();
     c.on_formation(Ok(2), high_min, now);
-    let actions = c.on_verdict(fast(5), high_min, now);
+    let actions = feed(&mut c, Fast, 5, high_min, now);
     assert!(
         matches!(
             actions.as_slice(),
@@ -214,19 +233,21 @@ fn needs_below_min_only_above_one_dyno() {
         "{actions:?}"
     );
     let mut c = started_at(1, now);
-    assert_eq!(c.on_verdict(fast(5), BOUNDS, now), []);
+    assert_eq!(feed(&mut c, Fast, 5, BOUNDS, now), []);
 }
 
 #[test]
-fn a_restart_moves_to_a_new_epoch_and_reads_again() {
+fn a_restart_forgets_the_count_and_the_streaks_and_reads_again() {
     let now = Instant::now();
     let mut c = started_at(2, now);
-    assert_eq!(c.restart(), [Action::ResetStreaks { epoch: 1 }]);
+    feed(&mut c, Slow, 2, BOUNDS, now);
+    c.restart();
     assert_eq!(c.quantity(), None);
+    assert_eq!(c.streaks(), Streaks::default());
     assert_eq!(c.start(), [Action::ReadFormation]);
-    // Verdicts from before the reset no longer count.
     assert_eq!(c.on_formation(Ok(2), BOUNDS, now), []);
-    assert_eq!(c.on_verdict(slow(3), BOUNDS, now), []);
+    // A scale may have completed unseen: the streak starts over.
+    assert_eq!(c.on_verdict(Slow, BOUNDS, now), []);
 }
 
 /// A small deterministic generator, so the property test needs no extra crate.
@@ -249,8 +270,6 @@ fn random_runs_never_leave_the_bounds_nor_overlap_calls() {
     let mut c = Controller::new(CONFIG);
     let mut pending = c.start().pop();
     let mut actual = 4_u32; // the real count, which people may also change by hand
-    let mut epoch = 0;
-    let mut streaks = Streaks::default();
     let mut scales = 0;
     for step in 0..20_000_u64 {
         let now = start + Duration::from_millis(500 * step);
@@ -265,27 +284,22 @@ fn random_runs_never_leave_the_bounds_nor_overlap_calls() {
         let succeeds = rng.below(5) != 0;
         let actions = match (rng.below(3), pending.take()) {
             (0, Some(Action::ReadFormation)) => {
-                c.on_formation(if succeeds { Ok(actual) } else { Err(()) }, bounds, now)
+                let read = if succeeds {
+                    Ok(actual)
+                } else {
+                    Err(unavailable())
+                };
+                c.on_formation(read, bounds, now)
             }
             (0, Some(Action::Scale { to, .. })) if succeeds => {
                 actual = to;
                 c.on_scaled(Ok(actual), now)
             }
-            (0, Some(Action::Scale { .. })) => c.on_scaled(Err("HTTP 500".into()), now),
+            (0, Some(Action::Scale { .. })) => c.on_scaled(Err(unavailable()), now),
             (_, still_pending) => {
                 pending = still_pending;
-                let verdict =
-                    [Verdict::Slow, Verdict::Fast, Verdict::Neutral][rng.below(3) as usize];
-                streaks.record(verdict);
-                c.on_verdict(
-                    Judged {
-                        verdict,
-                        streaks,
-                        epoch,
-                    },
-                    bounds,
-                    now,
-                )
+                let verdict = [Slow, Fast, Neutral][rng.below(3) as usize];
+                c.on_verdict(verdict, bounds, now)
             }
         };
         for action in actions {
@@ -301,10 +315,6 @@ fn random_runs_never_leave_the_bounds_nor_overlap_calls() {
                         assert_ne!(from, to, "step {step}: a scale that changes nothing");
                     }
                     pending = Some(action);
-                }
-                Action::ResetStreaks { epoch: new } => {
-                    epoch = new;
-                    streaks = Streaks::default();
                 }
                 Action::Notify(_) => {}
             }
@@ -322,11 +332,8 @@ fn a_streak_broken_by_one_neutral_beat_at_max_is_not_a_new_notice() {
     let mut c = started_at(3, now);
     let mut notices = 0;
     for round in 0..5 {
-        for n in 1..=3 {
-            let actions = c.on_verdict(slow(n), BOUNDS, now + Duration::from_secs(round));
-            notices += actions.len();
-        }
-        c.on_verdict(neutral(), BOUNDS, now + Duration::from_secs(round));
+        notices += feed(&mut c, Slow, 3, BOUNDS, now + Duration::from_secs(round)).len();
+        c.on_verdict(Neutral, BOUNDS, now + Duration::from_secs(round));
     }
     assert_eq!(notices, 1);
 }
@@ -335,22 +342,40 @@ fn a_streak_broken_by_one_neutral_beat_at_max_is_not_a_new_notice() {
 fn leaving_the_max_ends_the_condition_so_the_next_overload_is_reported() {
     let now = Instant::now();
     let mut c = started_at(3, now);
-    assert_eq!(c.on_verdict(slow(3), BOUNDS, now).len(), 1);
+    assert_eq!(feed(&mut c, Slow, 3, BOUNDS, now).len(), 1);
     // The schedule raises the max: the count is no longer at max, the condition ends.
     let wider = Bounds { min: 1, max: 4 };
-    c.on_verdict(neutral(), wider, now);
-    assert_eq!(c.on_verdict(slow(3), BOUNDS, now).len(), 1);
+    c.on_verdict(Neutral, wider, now);
+    assert_eq!(feed(&mut c, Slow, 3, BOUNDS, now).len(), 1);
 }
 
 #[test]
 fn the_verdict_that_started_a_read_decides_its_answer() {
     let now = Instant::now();
     let mut c = started_at(1, now);
-    assert_eq!(c.on_verdict(slow(3), BOUNDS, now), [Action::ReadFormation]);
+    assert_eq!(feed(&mut c, Slow, 3, BOUNDS, now), [Action::ReadFormation]);
     // A neutral heartbeat arrives while the read is in flight: the scale still goes out.
-    assert_eq!(c.on_verdict(neutral(), BOUNDS, now), []);
+    assert_eq!(c.on_verdict(Neutral, BOUNDS, now), []);
     assert_eq!(
         c.on_formation(Ok(1), BOUNDS, now),
+        [Action::Scale {
+            from: 1,
+            to: 2,
+            reason: ScaleReason::SlowStreak
+        }]
+    );
+}
+
+#[test]
+fn a_streak_that_grows_during_a_refresh_read_decides_its_answer() {
+    let start = Instant::now();
+    let mut c = started_at(1, start);
+    let later = start + CONFIG.formation_refresh;
+    // The count is due for a refresh at the first slow beat; two more arrive during the read.
+    assert_eq!(c.on_verdict(Slow, BOUNDS, later), [Action::ReadFormation]);
+    assert_eq!(feed(&mut c, Slow, 2, BOUNDS, later), []);
+    assert_eq!(
+        c.on_formation(Ok(1), BOUNDS, later),
         [Action::Scale {
             from: 1,
             to: 2,
@@ -363,13 +388,22 @@ fn the_verdict_that_started_a_read_decides_its_answer() {
 fn a_refused_key_is_notified_once_until_a_call_succeeds() {
     let now = Instant::now();
     let mut c = Controller::new(CONFIG);
+    let refused = |actions: Vec<Action>| {
+        actions
+            .iter()
+            .filter(|a| matches!(a, Action::Notify(Notice::ApiKeyRefused { .. })))
+            .count()
+    };
     c.start();
-    assert_eq!(c.on_formation(Err(()), BOUNDS, now), []);
-    assert_eq!(c.on_api_key_refused("HTTP 401".into(), now).len(), 1);
-    assert_eq!(c.on_api_key_refused("HTTP 401".into(), now), []);
-    c.on_verdict(neutral(), BOUNDS, now);
+    assert_eq!(refused(c.on_formation(Err(key_refused()), BOUNDS, now)), 1);
+    c.on_verdict(Neutral, BOUNDS, now);
+    assert_eq!(refused(c.on_formation(Err(key_refused()), BOUNDS, now)), 0);
+    c.on_verdict(Neutral, BOUNDS, now);
     c.on_formation(Ok(2), BOUNDS, now);
-    assert_eq!(c.on_api_key_refused("HTTP 401".into(), now).len(), 1);
+    // A refused scale call says so too, beside the scale-failed notice.
+    feed(&mut c, Slow, 3, BOUNDS, now);
+    c.on_formation(Ok(2), BOUNDS, now);
+    assert_eq!(refused(c.on_scaled(Err(key_refused()), now)), 1);
 }
 
 /// Scales from `from` to `to` at `now` through the whole read-then-scale exchange.
@@ -380,13 +414,11 @@ fn scale_through(
     bounds: Bounds,
     now: Instant,
 ) -> Vec<Action> {
-    let epoch = c.epoch;
-    let judged = if to > from {
-        judged(Verdict::Slow, 3, 0, epoch)
-    } else {
-        judged(Verdict::Fast, 0, 5, epoch)
-    };
-    assert_eq!(c.on_verdict(judged, bounds, now), [Action::ReadFormation]);
+    let (verdict, streak) = if to > from { (Slow, 3) } else { (Fast, 5) };
+    assert_eq!(
+        feed(c, verdict, streak, bounds, now),
+        [Action::ReadFormation]
+    );
     assert!(matches!(
         c.on_formation(Ok(from), bounds, now).as_slice(),
         [Action::Scale { .. }]

@@ -11,7 +11,7 @@ use crate::heartbeat::probe;
 use crate::heroku::{ApiError, AppInfo};
 use crate::secret::redacted;
 use crate::settings::HeartbeatUrl;
-use crate::supervision::{guard_future, guarded, stop_after_panic, Link, Supervisable};
+use crate::supervision::{guarded, guarded_call, Link, Supervisable};
 
 /// Probes the app every interval. A relative heartbeat URL is resolved against the app's
 /// `web_url` (asked of the API actor) before the first probe.
@@ -77,14 +77,17 @@ impl HeartbeatActor {
         self.state.probing = true;
         self.state.beats += 1;
         let beat = self.state.beats;
-        let probe = guard_future(probe::probe(client, url, self.deadline));
-        ctx.spawn(probe.into_actor(self).map(move |result, act, ctx| {
-            act.state.probing = false;
-            match result {
-                Ok(sample) => act.judge.do_send(SampleTaken { beat, sample }),
-                Err(panic) => stop_after_panic(act, ctx, panic),
-            }
-        }));
+        let probe = probe::probe(client, url, self.deadline);
+        let sampled = guarded_call(
+            self,
+            probe,
+            move |sample, act, _| {
+                act.state.probing = false;
+                act.judge.do_send(SampleTaken { beat, sample });
+            },
+            || (),
+        );
+        ctx.spawn(sampled);
     }
 
     /// Turns a path into a URL with the app's `web_url`, then probes at once.
@@ -101,16 +104,17 @@ impl HeartbeatActor {
             HeartbeatUrl::Path(path) => path.clone(),
         };
         self.state.resolving = true;
-        let ask = guard_future(self.api.send(GetApp));
-        ctx.spawn(ask.into_actor(self).map(move |result, act, ctx| {
-            act.state.resolving = false;
-            match result {
-                Ok(answer) => {
-                    guarded(act, ctx, |act, ctx| act.use_web_url(&path, answer, ctx));
-                }
-                Err(panic) => stop_after_panic(act, ctx, panic),
-            }
-        }));
+        let ask = self.api.send(GetApp);
+        let resolved = guarded_call(
+            self,
+            ask,
+            move |answer, act, ctx| {
+                act.state.resolving = false;
+                act.use_web_url(&path, answer, ctx);
+            },
+            || (),
+        );
+        ctx.spawn(resolved);
     }
 
     /// Builds the heartbeat URL from the app's `web_url` (or says why it cannot), then probes.

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use actix::prelude::*;
 use actix_rt::time::Instant;
 use slog::{error, warn};
+use tokio::sync::oneshot;
 
 use crate::actors::messages::{GetApp, GetFormation, InjectPanic, ScaleFormation};
 use crate::heroku::{ApiError, ApiGate, AppInfo, Formation, HerokuClient};
 use crate::settings::Settings;
-use crate::supervision::{guard_future, guarded, stop_after_panic, Link, Supervisable};
+use crate::supervision::{guarded, guarded_call, Link, Supervisable};
 
 /// How long one API request may take before it counts as failed.
 pub const API_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -21,9 +22,12 @@ pub struct HerokuApiActor {
     link: Link,
     client: Option<HerokuClient>,
     gate: ApiGate,
-    /// A PATCH is under way. A second one is refused, even from a restarted controller that
-    /// lost track of the first, so at most one scale call is ever in flight.
+    /// A PATCH is under way. A second one (from a restarted controller that lost track of the
+    /// first) is not sent: it is answered [`ApiError::Busy`] once the first has ended, so at
+    /// most one scale call is ever in flight.
     scaling: bool,
+    /// The answers owed to scale requests waiting for the call in flight.
+    waiting_for_scale: Vec<oneshot::Sender<()>>,
 }
 
 impl HerokuApiActor {
@@ -35,6 +39,7 @@ impl HerokuApiActor {
             client: None,
             gate: ApiGate::default(),
             scaling: false,
+            waiting_for_scale: Vec::new(),
         }
     }
 
@@ -55,23 +60,19 @@ impl HerokuApiActor {
         let Some(client) = self.client.clone() else {
             return ready(Err(ApiError::Unavailable("not started".into())));
         };
-        Box::pin(
-            guard_future(request(client)).into_actor(self).map(
-                move |result, act, ctx| match result {
-                    Ok(result) => {
-                        act.gate.record(&result, Instant::now().into_std());
-                        if let Err(error) = &result {
-                            act.log_failure(what, error);
-                        }
-                        result
-                    }
-                    Err(panic) => {
-                        stop_after_panic(act, ctx, panic);
-                        Err(ApiError::Unavailable("the API client panicked".into()))
-                    }
-                },
-            ),
-        )
+        let answered = guarded_call(
+            self,
+            request(client),
+            move |result, act, _| {
+                act.gate.record(&result, Instant::now().into_std());
+                if let Err(error) = &result {
+                    act.log_failure(what, error);
+                }
+                result
+            },
+            || Err(ApiError::Unavailable("the API client panicked".into())),
+        );
+        Box::pin(answered)
     }
 
     fn log_failure(&self, what: &str, error: &ApiError) {
@@ -119,6 +120,8 @@ impl Supervised for HerokuApiActor {
         // A PATCH under way was dropped with the old context.
         self.client = None;
         self.scaling = false;
+        // Dropping the answers owed tells the waiting requests the call in flight is over.
+        self.waiting_for_scale.clear();
         self.link.restarting();
     }
 }
@@ -153,8 +156,14 @@ impl Handler<ScaleFormation> for HerokuApiActor {
 
     fn handle(&mut self, msg: ScaleFormation, _: &mut Context<Self>) -> Self::Result {
         if self.scaling {
-            let busy = ApiError::Unavailable("another scale call is in flight".into());
-            return Box::pin(actix::fut::ready(Err(busy)));
+            let (answer, call_ended) = oneshot::channel();
+            self.waiting_for_scale.push(answer);
+            let busy = async move {
+                // An error here means the actor restarted, which also ends the call in flight.
+                let _ = call_ended.await;
+                Err(ApiError::Busy)
+            };
+            return Box::pin(busy.into_actor(self));
         }
         self.scaling = true;
         let call = self.call("scale formation", move |client| async move {
@@ -162,6 +171,10 @@ impl Handler<ScaleFormation> for HerokuApiActor {
         });
         Box::pin(call.map(|result, act, _| {
             act.scaling = false;
+            for answer in act.waiting_for_scale.drain(..) {
+                // A waiter that gave up (its controller restarted again) needs no answer.
+                let _ = answer.send(());
+            }
             result
         }))
     }

@@ -79,6 +79,11 @@ pub enum ApiError {
         /// The error that started the wait.
         cause: Box<ApiError>,
     },
+    /// Not sent: another scale call (one a restarted controller lost track of) was in flight.
+    /// Answered once that call has ended, so the controller reads what it left and decides
+    /// again; it is not a failure.
+    #[error("not sent: another scale call was in flight")]
+    Busy,
     /// The API actor could not take the request (it was restarting or stopped).
     #[error("the Heroku API client is not available ({0})")]
     Unavailable(String),
@@ -133,7 +138,7 @@ impl ApiError {
             ApiError::Unauthorized { .. } | ApiError::NotFound { .. } => doubling(60, 900),
             ApiError::Unprocessable { .. } => Duration::from_secs(60),
             ApiError::RateLimited { retry_after, .. } => *retry_after,
-            ApiError::Deferred { .. } | ApiError::Unavailable(_) => Duration::ZERO,
+            ApiError::Deferred { .. } | ApiError::Busy | ApiError::Unavailable(_) => Duration::ZERO,
             _ => doubling(1, 60),
         }
     }

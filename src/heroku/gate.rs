@@ -31,7 +31,7 @@ impl ApiGate {
                 self.closed = None;
                 self.failures_in_a_row = 0;
             }
-            Err(ApiError::Deferred { .. } | ApiError::Unavailable(_)) => {}
+            Err(ApiError::Deferred { .. } | ApiError::Busy | ApiError::Unavailable(_)) => {}
             Err(error) => {
                 self.failures_in_a_row = self.failures_in_a_row.saturating_add(1);
                 // An absurd backoff must not overflow the clock; a far-off time is the same wait.

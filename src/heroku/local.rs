@@ -3,27 +3,33 @@
 //! change only this count. Nothing is sent to Heroku and no key is needed.
 
 use actix::prelude::*;
-use slog::{debug, info, Logger};
+use slog::{debug, info};
 
-use crate::actors::messages::{GetApp, GetFormation, ScaleFormation};
+use crate::actors::messages::{GetApp, GetFormation, InjectPanic, ScaleFormation};
 use crate::heroku::{ApiError, AppInfo, Formation};
+use crate::supervision::{guarded, Link, Supervisable};
 
 /// Answers the API messages from an in-memory formation.
 pub struct LocalFormationActor {
     app_name: String,
     process_type: String,
+    /// Kept across restarts: it stands for Heroku's state, which a crash here does not change.
     quantity: u32,
-    log: Logger,
+    link: Link,
 }
 
 impl LocalFormationActor {
     /// A formation of `quantity` dynos of `process_type`.
-    pub fn new(app_name: String, process_type: String, quantity: u32, log: &Logger) -> Self {
+    pub fn new(app_name: String, process_type: String, quantity: u32, link: Link) -> Self {
+        info!(
+            link.log(),
+            "local mode: no Heroku API calls; {process_type} starts at {quantity} dynos"
+        );
         LocalFormationActor {
             app_name,
             process_type,
             quantity,
-            log: log.new(slog::o!("actor" => "local_formation")),
+            link,
         }
     }
 
@@ -38,46 +44,71 @@ impl LocalFormationActor {
 impl Actor for LocalFormationActor {
     type Context = Context<Self>;
 
-    fn started(&mut self, _: &mut Context<Self>) {
-        info!(
-            self.log,
-            "local mode: no Heroku API calls; {} starts at {} dynos",
-            self.process_type,
-            self.quantity
-        );
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.link.back_off(ctx);
+    }
+}
+
+impl Supervised for LocalFormationActor {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        self.link.restarting();
+    }
+}
+
+impl Supervisable for LocalFormationActor {
+    fn link(&self) -> &Link {
+        &self.link
     }
 }
 
 impl Handler<GetApp> for LocalFormationActor {
     type Result = Result<AppInfo, ApiError>;
 
-    fn handle(&mut self, _: GetApp, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, _: GetApp, ctx: &mut Context<Self>) -> Self::Result {
         // Settings refuse a relative heartbeat URL in local mode, so this is never needed.
-        Ok(AppInfo {
-            name: self.app_name.clone(),
+        guarded(self, ctx, |act, _| AppInfo {
+            name: act.app_name.clone(),
             web_url: None,
         })
+        .ok_or_else(panicked)
     }
 }
 
 impl Handler<GetFormation> for LocalFormationActor {
     type Result = Result<Formation, ApiError>;
 
-    fn handle(&mut self, _: GetFormation, _: &mut Context<Self>) -> Self::Result {
-        Ok(self.formation())
+    fn handle(&mut self, _: GetFormation, ctx: &mut Context<Self>) -> Self::Result {
+        guarded(self, ctx, |act, _| act.formation()).ok_or_else(panicked)
     }
 }
 
 impl Handler<ScaleFormation> for LocalFormationActor {
     type Result = Result<Formation, ApiError>;
 
-    fn handle(&mut self, msg: ScaleFormation, _: &mut Context<Self>) -> Self::Result {
-        // The controller logs the scale itself; this line only confirms the stand-in saw it.
-        debug!(
-            self.log,
-            "local formation {} from={} to={}", self.process_type, self.quantity, msg.quantity
-        );
-        self.quantity = msg.quantity;
-        Ok(self.formation())
+    fn handle(&mut self, msg: ScaleFormation, ctx: &mut Context<Self>) -> Self::Result {
+        guarded(self, ctx, |act, _| {
+            // The controller logs the scale itself; this line only confirms the stand-in saw it.
+            debug!(
+                act.link.log(),
+                "local formation {} from={} to={}", act.process_type, act.quantity, msg.quantity
+            );
+            act.quantity = msg.quantity;
+            act.formation()
+        })
+        .ok_or_else(panicked)
     }
+}
+
+impl Handler<InjectPanic> for LocalFormationActor {
+    type Result = ();
+
+    fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {
+        guarded(self, ctx, |_, _| {
+            panic!("injected panic in the local formation")
+        });
+    }
+}
+
+fn panicked() -> ApiError {
+    ApiError::Unavailable("the local formation panicked".into())
 }

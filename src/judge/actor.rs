@@ -1,20 +1,17 @@
-//! The response-time judge: classifies each sample and keeps the streaks.
+//! The response-time judge actor: classifies each sample, watches for failure episodes, and
+//! forwards the verdict to the controller (which counts the streaks).
 
 use actix::prelude::*;
-use slog::{debug, info, warn};
+use slog::{info, warn};
 
-use crate::actors::messages::{InjectPanic, ResetStreaks, SampleTaken, VerdictReached};
-use crate::control::Judged;
-use crate::judge::{FailureChange, FailureWatch, Judge, Limits, ProbeOutcome};
+use super::{classify, FailureChange, FailureWatch, Limits};
+use crate::actors::messages::{InjectPanic, SampleTaken, VerdictReached};
 use crate::supervision::{guarded, Link, Supervisable};
 
-/// Wraps [`Judge`]; logs one debug line per heartbeat, and one warning when the heartbeat
-/// starts failing.
+/// Wraps [`classify`] and [`FailureWatch`]; logs one warning when the heartbeat starts failing.
 pub struct JudgeActor {
-    judge: Judge,
+    limits: Limits,
     failures: FailureWatch,
-    /// Survives restarts, so the controller keeps accepting this judge's verdicts.
-    epoch: u64,
     controller: Recipient<VerdictReached>,
     link: Link,
 }
@@ -23,9 +20,8 @@ impl JudgeActor {
     /// A judge applying `limits`, reporting to `controller`.
     pub fn new(limits: Limits, controller: Recipient<VerdictReached>, link: Link) -> Self {
         JudgeActor {
-            judge: Judge::new(limits),
+            limits,
             failures: FailureWatch::default(),
-            epoch: 0,
             controller,
             link,
         }
@@ -42,7 +38,7 @@ impl Actor for JudgeActor {
 
 impl Supervised for JudgeActor {
     fn restarting(&mut self, _: &mut Context<Self>) {
-        self.judge.reset();
+        self.failures = FailureWatch::default();
         self.link.restarting();
     }
 }
@@ -58,21 +54,6 @@ impl Handler<SampleTaken> for JudgeActor {
 
     fn handle(&mut self, msg: SampleTaken, ctx: &mut Context<Self>) {
         guarded(self, ctx, |act, _| {
-            let (verdict, streaks) = act.judge.judge(&msg.sample);
-            let outcome = match &msg.sample.outcome {
-                ProbeOutcome::Status(status) => format!("status={status}"),
-                ProbeOutcome::TimedOut => "status=timeout".to_string(),
-                ProbeOutcome::Failed(error) => format!("status=error error=\"{error}\""),
-            };
-            debug!(
-                act.link.log(),
-                "heartbeat beat={} latency_ms={} {outcome} verdict={verdict} slow_streak={} \
-                 fast_streak={}",
-                msg.beat,
-                msg.sample.latency.as_millis(),
-                streaks.slow,
-                streaks.fast
-            );
             match act.failures.observe(&msg.sample.outcome) {
                 Some(FailureChange::Began(what)) => warn!(
                     act.link.log(),
@@ -87,24 +68,9 @@ impl Handler<SampleTaken> for JudgeActor {
             }
             act.controller.do_send(VerdictReached {
                 beat: msg.beat,
+                verdict: classify(&msg.sample, act.limits),
                 sample: msg.sample,
-                judged: Judged {
-                    verdict,
-                    streaks,
-                    epoch: act.epoch,
-                },
             });
-        });
-    }
-}
-
-impl Handler<ResetStreaks> for JudgeActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: ResetStreaks, ctx: &mut Context<Self>) {
-        guarded(self, ctx, |act, _| {
-            act.epoch = msg.epoch;
-            act.judge.reset();
         });
     }
 }

@@ -1,4 +1,5 @@
-//! Judging heartbeats: each sample is slow, fast or neutral, and streaks count them.
+//! Judging heartbeats: each sample is slow, fast or neutral; and noticing when the heartbeat
+//! starts and stops failing. Counting verdicts into streaks is the controller's job.
 
 pub mod actor;
 
@@ -69,61 +70,6 @@ pub fn classify(sample: &Sample, limits: Limits) -> Verdict {
         }
         // Any other status, a timeout or a failed connection means users are not being served.
         _ => Verdict::Slow,
-    }
-}
-
-/// Consecutive slow and fast verdicts; at most one of the two is non-zero.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Streaks {
-    /// Consecutive slow verdicts up to now.
-    pub slow: u32,
-    /// Consecutive fast verdicts up to now.
-    pub fast: u32,
-}
-
-impl Streaks {
-    /// Adds a verdict: it extends its own streak and ends the other (neutral ends both).
-    pub fn record(&mut self, verdict: Verdict) {
-        *self = match verdict {
-            Verdict::Slow => Streaks {
-                slow: self.slow.saturating_add(1),
-                fast: 0,
-            },
-            Verdict::Fast => Streaks {
-                slow: 0,
-                fast: self.fast.saturating_add(1),
-            },
-            Verdict::Neutral => Streaks::default(),
-        };
-    }
-}
-
-/// Judges samples and keeps the streaks.
-#[derive(Debug, Clone)]
-pub struct Judge {
-    limits: Limits,
-    streaks: Streaks,
-}
-
-impl Judge {
-    /// A judge with no history.
-    pub fn new(limits: Limits) -> Self {
-        Judge {
-            limits,
-            streaks: Streaks::default(),
-        }
-    }
-
-    /// Judges a sample and returns its verdict with the streaks that include it.
-    pub fn judge(&mut self, sample: &Sample) -> (Verdict, Streaks) {
-        let verdict = classify(sample, self.limits);
-        self.streaks.record(verdict);
-        (verdict, self.streaks)
-    }
-
-    /// Starts both streaks afresh (after a successful scale).
-    pub fn reset(&mut self) {
-        self.streaks = Streaks::default();
     }
 }
 
@@ -241,29 +187,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn streaks_are_strictly_consecutive() {
-        let mut judge = Judge::new(LIMITS);
-        assert_eq!(judge.judge(&ok(2000)).1, Streaks { slow: 1, fast: 0 });
-        assert_eq!(judge.judge(&ok(2000)).1, Streaks { slow: 2, fast: 0 });
-        assert_eq!(judge.judge(&ok(50)).1, Streaks { slow: 0, fast: 1 });
-        assert_eq!(judge.judge(&ok(2000)).1, Streaks { slow: 1, fast: 0 });
-        assert_eq!(judge.judge(&ok(500)).1, Streaks::default());
-        assert_eq!(judge.judge(&ok(50)).1, Streaks { slow: 0, fast: 1 });
-        assert_eq!(judge.judge(&ok(50)).1, Streaks { slow: 0, fast: 2 });
-        judge.reset();
-        assert_eq!(judge.judge(&ok(50)).1, Streaks { slow: 0, fast: 1 });
-    }
-
-    #[test]
-    fn slow_after_fast_builds_a_fresh_slow_streak() {
-        let mut judge = Judge::new(LIMITS);
-        for _ in 0..3 {
-            judge.judge(&ok(10));
-        }
-        let streaks: Vec<Streaks> = (0..3).map(|_| judge.judge(&ok(3000)).1).collect();
-        assert_eq!(streaks.last(), Some(&Streaks { slow: 3, fast: 0 }));
-    }
     #[test]
     fn failure_watch_speaks_once_per_episode() {
         let mut watch = FailureWatch::default();

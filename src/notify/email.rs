@@ -281,7 +281,11 @@ mod tests {
                 fast_streak: 5,
             },
             Notice::ApiKeyRefused {
-                error: "HTTP 401".into(),
+                error: crate::heroku::ApiError::Unauthorized {
+                    status: 401,
+                    id: "unauthorized".into(),
+                    message: "Invalid credentials provided.".into(),
+                },
             },
             Notice::ScaleDiff {
                 low: 1,
@@ -293,7 +297,11 @@ mod tests {
                 from: 2,
                 to: 3,
                 reason: ScaleReason::SlowStreak,
-                error: "HTTP 503".into(),
+                error: crate::heroku::ApiError::Server {
+                    status: 503,
+                    id: String::new(),
+                    message: "Service Unavailable".into(),
+                },
             },
         ];
         let subjects: Vec<String> = notices

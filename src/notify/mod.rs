@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use crate::control::{Bounds, ScaleReason};
+use crate::heroku::ApiError;
 use crate::judge::{Sample, Verdict};
 
 /// Something an admin should hear about.
@@ -36,8 +37,8 @@ pub enum Notice {
     },
     /// The Heroku API refused the API key (401/403): nothing can be scaled until it is fixed.
     ApiKeyRefused {
-        /// The API's answer, with advice.
-        error: String,
+        /// The API's answer.
+        error: ApiError,
     },
     /// The dyno counts set within the period ranged over more than the threshold.
     ScaleDiff {
@@ -58,8 +59,8 @@ pub enum Notice {
         to: u32,
         /// Why the scale was attempted.
         reason: ScaleReason,
-        /// What went wrong, with advice.
-        error: String,
+        /// What went wrong.
+        error: ApiError,
     },
 }
 
@@ -139,7 +140,10 @@ impl Notice {
                  be higher than needed"
             ),
             Notice::ApiKeyRefused { error } => {
-                format!("{process_type} cannot be scaled until the key is replaced: {error}")
+                format!(
+                    "{process_type} cannot be scaled until the key is replaced: {error}; {}",
+                    error.advice()
+                )
             }
             Notice::ScaleDiff {
                 low,
@@ -156,7 +160,10 @@ impl Notice {
                 to,
                 reason,
                 error,
-            } => format!("scaling {process_type} from {from} to {to} ({reason}) failed: {error}"),
+            } => format!(
+                "scaling {process_type} from {from} to {to} ({reason}) failed: {error}; {}",
+                error.advice()
+            ),
         }
     }
 }

@@ -29,18 +29,21 @@ pub enum ActorName {
     /// The scaling controller.
     Controller,
     /// The Heroku API client.
-    HerokuApiActor,
+    HerokuApi,
     /// The notifier.
-    NotifierActor,
+    Notifier,
+    /// The in-memory formation of `run --local-formation N`.
+    LocalFormation,
 }
 
 impl ActorName {
-    const ALL: [(ActorName, &'static str); 5] = [
+    const ALL: [(ActorName, &'static str); 6] = [
         (ActorName::Heartbeat, "heartbeat"),
         (ActorName::Judge, "judge"),
         (ActorName::Controller, "controller"),
-        (ActorName::HerokuApiActor, "heroku_api"),
-        (ActorName::NotifierActor, "notifier"),
+        (ActorName::HerokuApi, "heroku_api"),
+        (ActorName::Notifier, "notifier"),
+        (ActorName::LocalFormation, "local_formation"),
     ];
 
     fn name(self) -> &'static str {
@@ -108,8 +111,9 @@ pub fn inject_panics(actors: &Actors, schedules: &[PanicSchedule], log: &Logger)
             ActorName::Heartbeat => Some(actors.heartbeat.clone().recipient()),
             ActorName::Judge => Some(actors.judge.clone().recipient()),
             ActorName::Controller => Some(actors.controller.clone().recipient()),
-            ActorName::HerokuApiActor => actors.heroku_api.clone().map(Addr::recipient),
-            ActorName::NotifierActor => Some(actors.notifier.clone().recipient()),
+            ActorName::HerokuApi => actors.heroku_api.clone().map(Addr::recipient),
+            ActorName::Notifier => Some(actors.notifier.clone().recipient()),
+            ActorName::LocalFormation => actors.local_formation.clone().map(Addr::recipient),
         };
         let Some(target) = target else {
             warn!(log, "test hook: no {} actor to make panic", schedule.actor);
@@ -148,7 +152,7 @@ mod tests {
                     every: Duration::from_millis(500)
                 },
                 PanicSchedule {
-                    actor: ActorName::HerokuApiActor,
+                    actor: ActorName::HerokuApi,
                     every: Duration::from_secs(2)
                 },
             ]

@@ -175,6 +175,33 @@ pub fn guard_future<F: Future>(
     AssertUnwindSafe(future).catch_unwind()
 }
 
+/// Runs `future` for the actor, then `then` on its output: the one way actors make calls. A
+/// panic while polling the future or in `then` is caught, logged and stops the actor (its
+/// supervisor restarts it); `on_panic` gives the answer in that case.
+pub fn guarded_call<A, F, R>(
+    act: &A,
+    future: F,
+    then: impl FnOnce(F::Output, &mut A, &mut Context<A>) -> R + 'static,
+    on_panic: impl FnOnce() -> R + 'static,
+) -> impl ActorFuture<A, Output = R>
+where
+    A: Supervisable,
+    F: Future + 'static,
+    R: 'static,
+{
+    guard_future(future)
+        .into_actor(act)
+        .map(move |result, act, ctx| match result {
+            Ok(output) => {
+                guarded(act, ctx, |act, ctx| then(output, act, ctx)).unwrap_or_else(on_panic)
+            }
+            Err(panic) => {
+                stop_after_panic(act, ctx, panic);
+                on_panic()
+            }
+        })
+}
+
 /// Logs a caught panic and stops the actor (its supervisor restarts it).
 pub fn stop_after_panic<A: Supervisable>(
     act: &mut A,
@@ -212,6 +239,69 @@ mod tests {
             .map(|n| policy.backoff.after(n).as_millis())
             .collect();
         assert_eq!(pauses, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+    }
+
+    /// An actor whose call's continuation panics, counting its restarts.
+    struct Caller {
+        link: Link,
+        restarts: std::rc::Rc<std::cell::Cell<u32>>,
+    }
+
+    impl Actor for Caller {
+        type Context = Context<Self>;
+    }
+
+    impl Supervised for Caller {
+        fn restarting(&mut self, _: &mut Context<Self>) {
+            self.restarts.set(self.restarts.get() + 1);
+            self.link.restarting();
+        }
+    }
+
+    impl Supervisable for Caller {
+        fn link(&self) -> &Link {
+            &self.link
+        }
+    }
+
+    #[derive(Message)]
+    #[rtype(result = "()")]
+    struct CallThenPanic;
+
+    impl Handler<CallThenPanic> for Caller {
+        type Result = ();
+
+        fn handle(&mut self, _: CallThenPanic, ctx: &mut Context<Self>) {
+            let call = guarded_call(
+                self,
+                async {},
+                |_, _, _| panic!("the answer could not be handled"),
+                || (),
+            );
+            ctx.spawn(call);
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_panic_after_a_call_restarts_the_actor_instead_of_killing_it() {
+        let log = Logger::root(slog::Discard, slog::o!());
+        let policy = SupervisionPolicy::default();
+        let supervisor = SupervisorActor::new(&log, policy).start();
+        let restarts = std::rc::Rc::new(std::cell::Cell::new(0));
+        let caller = actix::Supervisor::start({
+            let link = Link::new("caller", &log, supervisor.recipient(), policy);
+            let restarts = restarts.clone();
+            move |_| Caller { link, restarts }
+        });
+        caller.send(CallThenPanic).await.expect("delivered");
+        for _ in 0..50 {
+            if restarts.get() > 0 {
+                break;
+            }
+            actix_rt::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(restarts.get(), 1);
+        assert!(caller.connected(), "the actor lives on at the same address");
     }
 
     #[test]
