@@ -12,6 +12,7 @@ use heroku_autoscale::Autoscaler;
 use support::fake_app::FakeApp;
 use support::fake_heroku::FakeHeroku;
 use support::log_capture::CapturedLog;
+use support::wait_until_async;
 
 const API_KEY: &str = "restart-test-key";
 /// Judged slow: the probe gives up at 300 ms.
@@ -37,18 +38,6 @@ fn settings(app: &FakeApp, extra: &[(&str, &str)], local: bool) -> Settings {
         .settings
 }
 
-/// Waits (without blocking the actors) until `condition` holds, up to `limit`.
-async fn eventually(limit: Duration, condition: impl Fn() -> bool) -> bool {
-    let deadline = actix_rt::time::Instant::now() + limit;
-    while actix_rt::time::Instant::now() < deadline {
-        if condition() {
-            return true;
-        }
-        actix_rt::time::sleep(Duration::from_millis(20)).await;
-    }
-    condition()
-}
-
 #[actix_rt::test]
 async fn a_controller_restarted_mid_scale_waits_for_the_call_in_flight_instead_of_failing() {
     let app = FakeApp::start();
@@ -70,16 +59,16 @@ async fn a_controller_restarted_mid_scale_waits_for_the_call_in_flight_instead_o
     let log = CapturedLog::default();
     let actors = Autoscaler::new(settings).with_logger(log.logger()).start();
 
-    assert!(eventually(Duration::from_secs(5), || api.patches_in_flight() == 1).await);
+    assert!(wait_until_async(Duration::from_secs(5), || api.patches_in_flight() == 1).await);
     actors.controller.do_send(InjectPanic);
     let busy = "waited for a scale call from before a restart";
     assert!(
-        eventually(Duration::from_secs(8), || log.count(busy) == 1).await,
+        wait_until_async(Duration::from_secs(8), || log.count(busy) == 1).await,
         "the restarted controller's scale never met the call in flight:\n{}",
         log.lines().join("\n")
     );
     // Decided again on what the first call left (2): one more dyno, as the streak asks.
-    assert!(eventually(Duration::from_secs(8), || api.quantity() == 3).await);
+    assert!(wait_until_async(Duration::from_secs(8), || api.quantity() == 3).await);
     assert_eq!(api.patches_applied(), [2, 3]);
     assert_eq!(api.max_concurrent_patches(), 1);
     for line in log.lines() {
@@ -105,21 +94,21 @@ async fn the_local_formation_is_restarted_after_a_panic_and_keeps_its_count() {
 
     app.set_latency(SLOW);
     assert!(
-        eventually(Duration::from_secs(5), || log
+        wait_until_async(Duration::from_secs(5), || log
             .count("scaled web from=1 to=2")
             == 1)
         .await
     );
     formation.do_send(InjectPanic);
     assert!(
-        eventually(Duration::from_secs(3), || log
+        wait_until_async(Duration::from_secs(3), || log
             .count("restarting actor=local_formation")
             == 1)
         .await
     );
     // Still answering, from the count it had: the next step goes from 2 to 3.
     assert!(
-        eventually(Duration::from_secs(5), || log
+        wait_until_async(Duration::from_secs(5), || log
             .count("scaled web from=2 to=3")
             == 1)
         .await,
