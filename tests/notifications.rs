@@ -6,8 +6,13 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use actix::prelude::*;
+use heroku_autoscale::actors::messages::SendNotice;
+use heroku_autoscale::actors::NotifierActor;
 use heroku_autoscale::backoff::Backoff;
+use heroku_autoscale::control::{Bounds, ScaleReason};
 use heroku_autoscale::heroku::ApiError;
+use heroku_autoscale::notify::{Notice, NoticeContext};
 use heroku_autoscale::settings::{self, Settings, SettingsSource};
 use heroku_autoscale::Autoscaler;
 use support::log_capture::CapturedLog;
@@ -354,4 +359,111 @@ async fn a_stalled_smtp_exchange_times_out_and_the_email_is_retried() {
         "the email goes out once the server answers"
     );
     assert_eq!(smtp.messages().len(), 1);
+}
+
+fn notice_context(quantity: u32) -> NoticeContext {
+    NoticeContext {
+        quantity: Some(quantity),
+        bounds: Bounds { min: 1, max: 2 },
+        at: chrono::Utc::now(),
+        recent: Vec::new(),
+        dry_run: false,
+    }
+}
+
+fn send_notice(notifier: &Addr<NotifierActor>, notice: Notice) {
+    notifier.do_send(SendNotice {
+        notice,
+        context: notice_context(2),
+    });
+}
+
+#[actix_rt::test]
+async fn a_retry_wait_holds_while_new_notices_arrive_and_they_follow_in_order() {
+    const RETRY: Duration = Duration::from_millis(1500);
+    let app = FakeApp::start();
+    let smtp = SmtpSink::start();
+    smtp.reject_with(Some((451, "4.7.1 greylisted, try again later".into())));
+    let (api, _) = MockApi::start(1, None);
+    let log = CapturedLog::default();
+    // A fast app at the min of 1 dyno sends no notice of its own: the test sends them all.
+    let extra = [("AUTOSCALE_NOTIFY_ON_SCALE_FAILS", "true")];
+    let actors = Autoscaler::new(settings(&app, &smtp, &extra))
+        .with_logger(log.logger())
+        .with_api(api)
+        .with_email_retry(Backoff {
+            first: RETRY,
+            max: RETRY,
+        })
+        .start();
+    let notifier = actors.notifier;
+    send_notice(
+        &notifier,
+        Notice::NeedsAboveMax {
+            quantity: 2,
+            bounds: Bounds { min: 1, max: 2 },
+            slow_streak: 3,
+        },
+    );
+    let failed = "email notice kind=needs_above_max failed";
+    assert!(wait_until_async(SOON, || log.count(failed) == 1).await);
+    let refused_at = tokio::time::Instant::now();
+    assert_eq!(smtp.connections(), 1);
+    assert!(
+        log.count("retrying in 1.5 s") == 1,
+        "{}",
+        log.lines().join("\n")
+    );
+
+    // Two more notices while the retry waits: neither may bring the retry forward.
+    send_notice(
+        &notifier,
+        Notice::ApiKeyRefused {
+            error: "401 Unauthorized".into(),
+        },
+    );
+    actix_rt::time::sleep(Duration::from_millis(200)).await;
+    send_notice(
+        &notifier,
+        Notice::ScaleFailed {
+            from: 1,
+            to: 2,
+            reason: ScaleReason::SlowStreak,
+            error: "422 cannot_run_above_limit".into(),
+        },
+    );
+    actix_rt::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        smtp.connections(),
+        1,
+        "the server was tried again within {:?} of refusing, before the {RETRY:?} retry wait:\n{}",
+        refused_at.elapsed(),
+        log.lines().join("\n")
+    );
+    assert_eq!(log.count(failed), 1);
+
+    smtp.reject_with(None);
+    assert!(smtp_wait(&smtp, 3).await, "{}", log.lines().join("\n"));
+    let first_retry = refused_at.elapsed();
+    assert!(
+        first_retry >= Duration::from_millis(1200),
+        "retried {first_retry:?} after the refusal, before the {RETRY:?} wait"
+    );
+    let subjects: Vec<String> = smtp
+        .messages()
+        .iter()
+        .map(|mail| mail.subject().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        subjects,
+        [
+            "[heroku-autoscale] acme-shop: at max 2 web dynos and responses still too slow",
+            "[heroku-autoscale] acme-shop: the Heroku API refused the API key",
+            "[heroku-autoscale] acme-shop: scaling web from 1 to 2 failed",
+        ],
+        "the waiting email first, then the new ones in the order they came"
+    );
+    // One refused attempt, then one connection per email: nothing was tried in between.
+    assert_eq!(smtp.connections(), 4);
+    assert_eq!(log.count(failed), 1);
 }

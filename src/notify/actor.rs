@@ -35,6 +35,19 @@ type Mailer = AsyncSmtpTransport<Tokio1Executor>;
 pub const EMAIL_RETRY: Backoff =
     Backoff::new(Duration::from_secs(30), Duration::from_secs(30 * 60));
 
+/// What the email at the front of the queue is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    /// Nothing under way: the next notice is sent at once.
+    Idle,
+    /// An SMTP exchange is under way.
+    Sending,
+    /// The front email failed and waits out its backoff. Notices that arrive meanwhile queue
+    /// behind it: sending them would hit a refusing server again and again, each attempt
+    /// spending one of the front email's.
+    WaitingToRetry,
+}
+
 struct Outgoing {
     kind: NoticeKind,
     message: Message,
@@ -48,7 +61,7 @@ pub struct NotifierActor {
     link: Link,
     mailer: Option<Mailer>,
     queue: VecDeque<Outgoing>,
-    sending: bool,
+    state: Delivery,
     announced: bool,
     timeout: Duration,
 }
@@ -62,7 +75,7 @@ impl NotifierActor {
             link,
             mailer: None,
             queue: VecDeque::new(),
-            sending: false,
+            state: Delivery::Idle,
             announced: false,
             timeout: SMTP_TIMEOUT,
         }
@@ -143,15 +156,15 @@ impl NotifierActor {
         }
     }
 
-    /// Sends the first queued email unless one is on its way already.
+    /// Sends the first queued email unless one is on its way or waiting to be retried.
     fn send_next(&mut self, ctx: &mut Context<Self>) {
-        if self.sending {
+        if self.state != Delivery::Idle {
             return;
         }
         let (Some(mailer), Some(next)) = (self.mailer.clone(), self.queue.front()) else {
             return;
         };
-        self.sending = true;
+        self.state = Delivery::Sending;
         let message = next.message.clone();
         // lettre's own timeout covers only the TCP connect; a server that accepts and then
         // stalls must not hold the queue forever.
@@ -169,7 +182,7 @@ impl NotifierActor {
             }
         });
         ctx.spawn(send.into_actor(self).map(|result, act, ctx| {
-            act.sending = false;
+            act.state = Delivery::Idle;
             match result {
                 Ok(outcome) => {
                     guarded(act, ctx, |act, ctx| act.sent(outcome, ctx));
@@ -215,7 +228,9 @@ impl NotifierActor {
                     wait.as_secs_f64()
                 );
                 self.queue.push_front(email);
+                self.state = Delivery::WaitingToRetry;
                 ctx.run_later(wait, |act, ctx| {
+                    act.state = Delivery::Idle;
                     guarded(act, ctx, NotifierActor::send_next);
                 });
             }
@@ -281,7 +296,8 @@ impl Supervised for NotifierActor {
             );
         }
         self.queue.clear();
-        self.sending = false;
+        // A restart drops the context's timers too: no retry is pending any more.
+        self.state = Delivery::Idle;
         self.mailer = None;
         self.link.restarting();
     }
