@@ -81,8 +81,8 @@ impl NotifierActor {
         }
     }
 
-    /// Bounds each SMTP exchange (connect to the server's last reply) to `timeout` instead of
-    /// [`SMTP_TIMEOUT`] (tests use a short one).
+    /// Bounds each SMTP exchange (connect to the server's last reply), and the transport's own
+    /// connect, to `timeout` instead of [`SMTP_TIMEOUT`] (tests use a short one).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -238,8 +238,13 @@ impl NotifierActor {
     }
 }
 
-/// Builds the SMTP transport. Certificates are always verified.
-fn mailer(smtp: &SmtpSettings) -> Result<Mailer, lettre::transport::smtp::Error> {
+/// Builds the SMTP transport, giving up on a connect after `timeout` (lettre applies it to the
+/// TCP connect only; the whole exchange is bounded by the caller). Certificates are always
+/// verified.
+pub(crate) fn mailer(
+    smtp: &SmtpSettings,
+    timeout: Duration,
+) -> Result<Mailer, lettre::transport::smtp::Error> {
     let parameters = TlsParameters::new(smtp.host.clone());
     let tls = match (smtp.security, parameters) {
         (SmtpSecurity::ImplicitTls, parameters) => Tls::Wrapper(parameters?),
@@ -251,7 +256,7 @@ fn mailer(smtp: &SmtpSettings) -> Result<Mailer, lettre::transport::smtp::Error>
     let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.clone())
         .port(smtp.port)
         .tls(tls)
-        .timeout(Some(SMTP_TIMEOUT));
+        .timeout(Some(timeout));
     if let Some((user, password)) = &smtp.credentials {
         builder = builder.credentials(Credentials::new(
             user.clone(),
@@ -272,7 +277,7 @@ impl Actor for NotifierActor {
                 return;
             }
             if let Some(smtp) = &act.settings.smtp {
-                match mailer(smtp) {
+                match mailer(smtp, act.timeout) {
                     Ok(mailer) => act.mailer = Some(mailer),
                     Err(failure) => error!(
                         act.link.log(),
@@ -337,5 +342,51 @@ impl Handler<InjectPanic> for NotifierActor {
 
     fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {
         guarded(self, ctx, |_, _| panic!("injected panic in the notifier"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{SocketAddr, TcpStream};
+
+    use super::*;
+
+    /// A listener on 127.0.0.1 whose accept queue is full: the kernel drops further SYNs, so a
+    /// connect to it neither succeeds nor fails until the client gives up.
+    fn unanswered_port() -> (tokio::net::TcpListener, Vec<TcpStream>, SocketAddr) {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket
+            .bind("127.0.0.1:0".parse().expect("an address"))
+            .expect("bind 127.0.0.1");
+        let listener = socket.listen(0).expect("listen");
+        let addr = listener.local_addr().expect("the bound address");
+        let filling = (0..4)
+            .filter_map(|_| TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok())
+            .collect();
+        (listener, filling, addr)
+    }
+
+    #[actix_rt::test]
+    async fn the_transport_gives_up_connecting_within_the_configured_timeout() {
+        let (_listener, _filling, addr) = unanswered_port();
+        let smtp = SmtpSettings {
+            host: "127.0.0.1".into(),
+            port: addr.port(),
+            security: SmtpSecurity::StartTlsIfOffered,
+            credentials: None,
+            shown: format!("smtp://127.0.0.1:{}", addr.port()),
+        };
+        let transport = mailer(&smtp, Duration::from_millis(300)).expect("a transport");
+        let started = std::time::Instant::now();
+        // Only a guard against hanging: the default transport timeout is far longer.
+        let outcome =
+            actix_rt::time::timeout(Duration::from_secs(5), transport.test_connection()).await;
+        let took = started.elapsed();
+        assert!(
+            matches!(outcome, Ok(Err(_))),
+            "the connect must fail by itself within the configured 300 ms: {outcome:?} after \
+             {took:?}"
+        );
+        assert!(took < Duration::from_secs(3), "took {took:?}");
     }
 }
