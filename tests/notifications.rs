@@ -17,7 +17,7 @@ use heroku_autoscale::settings::{self, Settings, SettingsSource};
 use heroku_autoscale::Autoscaler;
 use support::log_capture::CapturedLog;
 use support::mock_api::{MockApi, MockState};
-use support::smtp_sink::SmtpSink;
+use support::smtp_sink::{AuthPolicy, SmtpSink};
 use support::{wait_until_async, FakeApp, FakeHeroku, WorkerProcess};
 
 const API_KEY: &str = "notify-test-key-5b1e";
@@ -466,4 +466,27 @@ async fn a_retry_wait_holds_while_new_notices_arrive_and_they_follow_in_order() 
     // One refused attempt, then one connection per email: nothing was tried in between.
     assert_eq!(smtp.connections(), 4);
     assert_eq!(log.count(failed), 1);
+}
+
+#[actix_rt::test]
+async fn a_server_that_offers_no_login_gets_a_message_that_says_what_to_change() {
+    let app = FakeApp::start();
+    app.set_latency(SLOW);
+    let smtp = SmtpSink::start();
+    smtp.set_auth_policy(AuthPolicy::Disabled);
+    let (_, log) = start(settings(&app, &smtp, &[]), 2);
+    let failed = "email notice kind=needs_above_max failed: ";
+    assert!(wait_until_async(SOON, || log.count(failed) >= 1).await);
+    let lines = log.lines().join("\n");
+    assert!(
+        lines.contains(
+            "the SMTP server offers no login (AUTH PLAIN or LOGIN) on this connection; remove \
+             the user and password from AUTOSCALE_SMTP_URL, or use smtps:// or a port that \
+             offers STARTTLS"
+        ),
+        "{lines}"
+    );
+    assert!(!lines.contains("internal client error"), "{lines}");
+    assert_no_secret(&lines);
+    assert_eq!(smtp.messages().len(), 0);
 }

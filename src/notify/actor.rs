@@ -9,17 +9,15 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use lettre::message::header::ContentType;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncTransport, Message};
 use slog::{error, info, warn};
 
 use crate::actors::messages::{InjectPanic, SendNotice};
 use crate::backoff::Backoff;
 use crate::notify::email::{compose, is_emailed};
+use crate::notify::smtp::{describe, mailer, scrubbed, Mailer};
 use crate::notify::NoticeKind;
-use crate::secret::smtp_scrubbed;
-use crate::settings::{Settings, SmtpSecurity, SmtpSettings};
+use crate::settings::Settings;
 use crate::supervision::{guard_future, guarded, stop_after_panic, Link, Supervisable};
 
 /// How long one SMTP exchange may take before it counts as failed.
@@ -28,8 +26,6 @@ pub const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
 const MAX_ATTEMPTS: u32 = 10;
 /// Emails waiting beyond this are dropped, oldest first: a dead server must not eat memory.
 const MAX_QUEUED: usize = 50;
-
-type Mailer = AsyncSmtpTransport<Tokio1Executor>;
 
 /// How failed emails are retried: 30 s, doubling to 30 min.
 pub const EMAIL_RETRY: Backoff =
@@ -143,19 +139,6 @@ impl NotifierActor {
         }
     }
 
-    /// An error text from the SMTP library with the SMTP password (in any form it is sent in)
-    /// taken out, fit for the log.
-    fn scrub(settings: &Settings, text: &str) -> String {
-        match settings
-            .smtp
-            .as_ref()
-            .and_then(|smtp| smtp.credentials.as_ref())
-        {
-            Some((user, password)) => smtp_scrubbed(text, user, password),
-            None => text.to_string(),
-        }
-    }
-
     /// Sends the first queued email unless one is on its way or waiting to be retried.
     fn send_next(&mut self, ctx: &mut Context<Self>) {
         if self.state != Delivery::Idle {
@@ -174,7 +157,7 @@ impl NotifierActor {
             match actix_rt::time::timeout(timeout, mailer.send(message)).await {
                 Ok(outcome) => outcome
                     .map(|_| ())
-                    .map_err(|e| NotifierActor::scrub(&settings, &e.to_string())),
+                    .map_err(|e| describe(&e, settings.smtp.as_ref())),
                 Err(_) => Err(format!(
                     "no answer from the SMTP server within {} s",
                     timeout.as_secs_f64()
@@ -238,34 +221,6 @@ impl NotifierActor {
     }
 }
 
-/// Builds the SMTP transport, giving up on a connect after `timeout` (lettre applies it to the
-/// TCP connect only; the whole exchange is bounded by the caller). Certificates are always
-/// verified.
-pub(crate) fn mailer(
-    smtp: &SmtpSettings,
-    timeout: Duration,
-) -> Result<Mailer, lettre::transport::smtp::Error> {
-    let parameters = TlsParameters::new(smtp.host.clone());
-    let tls = match (smtp.security, parameters) {
-        (SmtpSecurity::ImplicitTls, parameters) => Tls::Wrapper(parameters?),
-        (SmtpSecurity::StartTlsRequired, parameters) => Tls::Required(parameters?),
-        (SmtpSecurity::StartTlsIfOffered, Ok(parameters)) => Tls::Opportunistic(parameters),
-        // Only loopback hosts or password-less relays get here: plain is what they offer.
-        (SmtpSecurity::StartTlsIfOffered, Err(_)) => Tls::None,
-    };
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.clone())
-        .port(smtp.port)
-        .tls(tls)
-        .timeout(Some(timeout));
-    if let Some((user, password)) = &smtp.credentials {
-        builder = builder.credentials(Credentials::new(
-            user.clone(),
-            password.expose().to_string(),
-        ));
-    }
-    Ok(builder.build())
-}
-
 impl Actor for NotifierActor {
     type Context = Context<Self>;
 
@@ -282,7 +237,7 @@ impl Actor for NotifierActor {
                     Err(failure) => error!(
                         act.link.log(),
                         "cannot set up email through {smtp}: {}; notices go to the log only",
-                        NotifierActor::scrub(&act.settings, &failure.to_string())
+                        scrubbed(&failure.to_string(), act.settings.smtp.as_ref())
                     ),
                 }
             }
@@ -342,51 +297,5 @@ impl Handler<InjectPanic> for NotifierActor {
 
     fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {
         guarded(self, ctx, |_, _| panic!("injected panic in the notifier"));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::net::{SocketAddr, TcpStream};
-
-    use super::*;
-
-    /// A listener on 127.0.0.1 whose accept queue is full: the kernel drops further SYNs, so a
-    /// connect to it neither succeeds nor fails until the client gives up.
-    fn unanswered_port() -> (tokio::net::TcpListener, Vec<TcpStream>, SocketAddr) {
-        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
-        socket
-            .bind("127.0.0.1:0".parse().expect("an address"))
-            .expect("bind 127.0.0.1");
-        let listener = socket.listen(0).expect("listen");
-        let addr = listener.local_addr().expect("the bound address");
-        let filling = (0..4)
-            .filter_map(|_| TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok())
-            .collect();
-        (listener, filling, addr)
-    }
-
-    #[actix_rt::test]
-    async fn the_transport_gives_up_connecting_within_the_configured_timeout() {
-        let (_listener, _filling, addr) = unanswered_port();
-        let smtp = SmtpSettings {
-            host: "127.0.0.1".into(),
-            port: addr.port(),
-            security: SmtpSecurity::StartTlsIfOffered,
-            credentials: None,
-            shown: format!("smtp://127.0.0.1:{}", addr.port()),
-        };
-        let transport = mailer(&smtp, Duration::from_millis(300)).expect("a transport");
-        let started = std::time::Instant::now();
-        // Only a guard against hanging: the default transport timeout is far longer.
-        let outcome =
-            actix_rt::time::timeout(Duration::from_secs(5), transport.test_connection()).await;
-        let took = started.elapsed();
-        assert!(
-            matches!(outcome, Ok(Err(_))),
-            "the connect must fail by itself within the configured 300 ms: {outcome:?} after \
-             {took:?}"
-        );
-        assert!(took < Duration::from_secs(3), "took {took:?}");
     }
 }
