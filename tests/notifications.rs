@@ -490,3 +490,84 @@ async fn a_server_that_offers_no_login_gets_a_message_that_says_what_to_change()
     assert_no_secret(&lines);
     assert_eq!(smtp.messages().len(), 0);
 }
+
+/// Runs `check --online` against the fake API, the fake app and `smtp`, with email configured.
+fn check_online_with_email(smtp: &SmtpSink) -> (std::process::ExitStatus, String) {
+    let (app, api) = support::fake_app_and_api("acme-shop", API_KEY, 2);
+    let smtp_url = smtp.url_with_credentials("mailer", SMTP_PASSWORD);
+    let (heartbeat, api_url) = (app.heartbeat_url(), api.url());
+    let env = [
+        ("AUTOSCALE_HEROKU_APP_NAME", "acme-shop"),
+        ("AUTOSCALE_HEROKU_API_KEY", API_KEY),
+        ("AUTOSCALE_HEROKU_API_URL", api_url.as_str()),
+        ("AUTOSCALE_HEARTBEAT_URL", heartbeat.as_str()),
+        ("AUTOSCALE_MAX_DYNOS", "3"),
+        ("AUTOSCALE_ADMINS", ADMINS),
+        ("AUTOSCALE_SMTP_URL", smtp_url.as_str()),
+    ];
+    let (status, output) = WorkerProcess::run_to_end(&["check", "--online"], &env, SOON);
+    assert_no_secret(&output);
+    assert!(output.contains("ok   heroku api:"), "{output}");
+    assert!(output.contains("ok   heartbeat:"), "{output}");
+    (status, output)
+}
+
+#[test]
+fn check_online_logs_in_to_the_smtp_server_without_sending_mail() {
+    let smtp = SmtpSink::start();
+    smtp.require_auth("mailer", SMTP_PASSWORD);
+    let (status, output) = check_online_with_email(&smtp);
+    assert!(status.success(), "{output}");
+    let expected = format!(
+        "ok   smtp: smtp://mailer:********@127.0.0.1:{} accepted the login of mailer (no mail \
+         sent)",
+        smtp.port()
+    );
+    assert!(output.contains(&expected), "{output}");
+    assert!(output.contains("online checks passed"), "{output}");
+    let commands = smtp.commands();
+    assert!(
+        commands.iter().any(|c| c.starts_with("AUTH ")),
+        "{commands:?}"
+    );
+    assert!(
+        !commands.iter().any(|c| c.starts_with("MAIL ")),
+        "{commands:?}"
+    );
+    assert_eq!(commands.last().map(String::as_str), Some("QUIT"));
+    assert!(smtp.messages().is_empty());
+}
+
+#[test]
+fn check_online_explains_a_refused_smtp_login_and_a_server_without_login() {
+    let smtp = SmtpSink::start();
+    smtp.require_auth("mailer", "not-the-configured-password");
+    let (status, output) = check_online_with_email(&smtp);
+    assert_eq!(status.code(), Some(1), "{output}");
+    assert!(
+        output.contains("FAIL smtp: smtp://mailer:********@"),
+        "{output}"
+    );
+    assert!(
+        output.contains(
+            "the SMTP server refused the user and password; check them in AUTOSCALE_SMTP_URL"
+        ),
+        "{output}"
+    );
+    assert!(output.contains("online checks failed"), "{output}");
+
+    smtp.set_auth_policy(AuthPolicy::Disabled);
+    let (status, output) = check_online_with_email(&smtp);
+    assert_eq!(status.code(), Some(1), "{output}");
+    assert!(
+        output.contains(
+            "FAIL smtp: smtp://mailer:********@127.0.0.1:PORT: the SMTP server offers no login \
+             (AUTH PLAIN or LOGIN) on this connection; remove the user and password from \
+             AUTOSCALE_SMTP_URL, or use smtps:// or a port that offers STARTTLS"
+                .replace("PORT", &smtp.port().to_string())
+                .as_str()
+        ),
+        "{output}"
+    );
+    assert!(smtp.messages().is_empty());
+}

@@ -47,7 +47,30 @@ pub fn describe(error: &Error, smtp: Option<&SmtpSettings>) -> String {
     if error.is_client() && text.contains("No compatible authentication mechanism") {
         return NO_LOGIN.to_string();
     }
-    scrubbed(&text, smtp)
+    let text = scrubbed(&text, smtp);
+    if error.status().is_some_and(|code| code.to_string() == "535") {
+        return format!(
+            "{text}: the SMTP server refused the user and password; check them in \
+             AUTOSCALE_SMTP_URL"
+        );
+    }
+    text
+}
+
+/// Connects, says EHLO, starts TLS as the settings ask, logs in when they carry a user, and
+/// says QUIT: shows that notices can be emailed without sending any. All within `timeout`.
+pub async fn try_login(smtp: &SmtpSettings, timeout: Duration) -> Result<(), String> {
+    let transport = mailer(smtp, timeout).map_err(|error| describe(&error, Some(smtp)))?;
+    // lettre's `test_connection` logs in (when credentials are set) before its NOOP.
+    match actix_rt::time::timeout(timeout, transport.test_connection()).await {
+        Ok(Ok(true)) => Ok(()),
+        Ok(Ok(false)) => Err("the SMTP server did not answer NOOP after the login".into()),
+        Ok(Err(error)) => Err(describe(&error, Some(smtp))),
+        Err(_) => Err(format!(
+            "no answer from the SMTP server within {} s",
+            timeout.as_secs_f64()
+        )),
+    }
 }
 
 /// A user and password are configured but the server offers no login lettre can use: said
