@@ -415,7 +415,9 @@ async fn a_retry_wait_holds_while_new_notices_arrive_and_they_follow_in_order() 
         log.lines().join("\n")
     );
 
-    // Two more notices while the retry waits: neither may bring the retry forward.
+    // The server would accept now, so an attempt brought forward would show as an early second
+    // connection. Two notices arrive while the retry waits; neither may bring it forward.
+    smtp.reject_with(None);
     send_notice(
         &notifier,
         Notice::ApiKeyRefused {
@@ -432,23 +434,18 @@ async fn a_retry_wait_holds_while_new_notices_arrive_and_they_follow_in_order() 
             error: "422 cannot_run_above_limit".into(),
         },
     );
-    actix_rt::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(
-        smtp.connections(),
-        1,
-        "the server was tried again within {:?} of refusing, before the {RETRY:?} retry wait:\n{}",
-        refused_at.elapsed(),
+    assert!(wait_until_async(SOON, || smtp.connections() >= 2).await);
+    let retried_after = refused_at.elapsed();
+    // The refusal was seen after it happened, so the retry may come a little under 1.5 s later;
+    // a load-slowed machine only makes it later.
+    assert!(
+        retried_after >= RETRY - Duration::from_millis(300),
+        "the server was tried again {retried_after:?} after refusing, before the {RETRY:?} \
+         retry wait:\n{}",
         log.lines().join("\n")
     );
-    assert_eq!(log.count(failed), 1);
 
-    smtp.reject_with(None);
     assert!(smtp_wait(&smtp, 3).await, "{}", log.lines().join("\n"));
-    let first_retry = refused_at.elapsed();
-    assert!(
-        first_retry >= Duration::from_millis(1200),
-        "retried {first_retry:?} after the refusal, before the {RETRY:?} wait"
-    );
     let subjects: Vec<String> = smtp
         .messages()
         .iter()
