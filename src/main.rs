@@ -1,5 +1,5 @@
 //! The `heroku-autoscale` command: `run` the worker, or `check` its settings (and, with
-//! `--online`, the API access and the heartbeat URL).
+//! `--online`, the API access, the heartbeat URL and the SMTP login).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,7 +51,8 @@ enum Command {
     #[command(after_help = "Examples:\n  \
         heroku-autoscale check\n  \
         heroku-autoscale --config settings/example.toml check\n  \
-        heroku-autoscale check --online     # also reads the app and probes the heartbeat once\n\n\
+        heroku-autoscale check --online     # also reads the app, probes the heartbeat once,\n\
+        \x20                                     # logs in to the SMTP server (sends no mail)\n\n\
         Exit codes: 0 all good, 2 settings refused (one line per problem), 1 an online check \
         failed.")]
     Check(CheckArgs),
@@ -72,8 +73,9 @@ struct RunArgs {
 
 #[derive(Args)]
 struct CheckArgs {
-    /// Also read the app and its formation from the API once (read-only) and probe the
-    /// heartbeat URL once, to show that the key, app name and URL are right.
+    /// Also read the app and its formation from the API once (read-only), probe the heartbeat
+    /// URL once and, when notices are emailed, log in to the SMTP server without sending mail,
+    /// to show that the key, app name, URL and mail login are right.
     #[arg(long)]
     online: bool,
 }

@@ -1,6 +1,7 @@
 //! `heroku-autoscale check --online`: one read-only pass over everything the worker will touch
-//! (the app and the formation through the API, and the heartbeat URL), so that a wrong key, app
-//! name or URL shows up before deploying rather than in the worker's log afterwards.
+//! (the app and the formation through the API, the heartbeat URL, and the SMTP server when
+//! notices are emailed), so that a wrong key, app name, URL or mail login shows up before
+//! deploying rather than in the worker's log afterwards.
 
 use std::fmt;
 
@@ -9,7 +10,9 @@ use url::Url;
 use crate::heroku::API_TIMEOUT;
 use crate::heroku::{ApiError, HerokuClient};
 use crate::judge::{classify, Limits, ProbeOutcome, Verdict};
-use crate::settings::{HeartbeatUrl, Settings};
+use crate::notify::actor::SMTP_TIMEOUT;
+use crate::notify::smtp::try_login;
+use crate::settings::{HeartbeatUrl, Settings, SmtpSettings};
 
 /// The result of one check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,8 +40,9 @@ fn api_failure(what: &'static str, error: &ApiError) -> CheckLine {
     line(false, what, format!("{error}; {}", error.advice()))
 }
 
-/// Reads the app and its formation once and probes the heartbeat once. Sends nothing that
-/// changes anything. Must run inside an actix system (awc).
+/// Reads the app and its formation once, probes the heartbeat once and, when notices are
+/// emailed, logs in to the SMTP server. Sends nothing that changes anything, and no mail. Must
+/// run inside an actix system (awc).
 pub async fn check_online(settings: &Settings) -> Vec<CheckLine> {
     let client = HerokuClient::new(
         settings.heroku_api_url.clone(),
@@ -93,6 +97,9 @@ pub async fn check_online(settings: &Settings) -> Vec<CheckLine> {
     }
 
     lines.push(check_heartbeat(settings, web_url.as_ref()).await);
+    if let (Some(smtp), false) = (&settings.smtp, settings.admins.is_empty()) {
+        lines.push(check_smtp(smtp).await);
+    }
     lines
 }
 
@@ -181,5 +188,22 @@ async fn check_heartbeat(settings: &Settings, web_url: Option<&Url>) -> CheckLin
             WHAT,
             format!("{url} could not be reached: {error}; check AUTOSCALE_HEARTBEAT_URL"),
         ),
+    }
+}
+
+async fn check_smtp(smtp: &SmtpSettings) -> CheckLine {
+    const WHAT: &str = "smtp";
+    match (try_login(smtp, SMTP_TIMEOUT).await, &smtp.credentials) {
+        (Ok(()), Some((user, _))) => line(
+            true,
+            WHAT,
+            format!("{smtp} accepted the login of {user} (no mail sent)"),
+        ),
+        (Ok(()), None) => line(
+            true,
+            WHAT,
+            format!("{smtp} answered; no login configured (no mail sent)"),
+        ),
+        (Err(failure), _) => line(false, WHAT, format!("{smtp}: {failure}")),
     }
 }

@@ -6,13 +6,18 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use actix::prelude::*;
+use heroku_autoscale::actors::messages::SendNotice;
+use heroku_autoscale::actors::NotifierActor;
 use heroku_autoscale::backoff::Backoff;
+use heroku_autoscale::control::{Bounds, ScaleReason};
 use heroku_autoscale::heroku::ApiError;
+use heroku_autoscale::notify::{Notice, NoticeContext};
 use heroku_autoscale::settings::{self, Settings, SettingsSource};
 use heroku_autoscale::Autoscaler;
 use support::log_capture::CapturedLog;
 use support::mock_api::{MockApi, MockState};
-use support::smtp_sink::SmtpSink;
+use support::smtp_sink::{AuthPolicy, SmtpSink};
 use support::{wait_until_async, FakeApp, FakeHeroku, WorkerProcess};
 
 const API_KEY: &str = "notify-test-key-5b1e";
@@ -354,4 +359,212 @@ async fn a_stalled_smtp_exchange_times_out_and_the_email_is_retried() {
         "the email goes out once the server answers"
     );
     assert_eq!(smtp.messages().len(), 1);
+}
+
+fn notice_context(quantity: u32) -> NoticeContext {
+    NoticeContext {
+        quantity: Some(quantity),
+        bounds: Bounds { min: 1, max: 2 },
+        at: chrono::Utc::now(),
+        recent: Vec::new(),
+        dry_run: false,
+    }
+}
+
+fn send_notice(notifier: &Addr<NotifierActor>, notice: Notice) {
+    notifier.do_send(SendNotice {
+        notice,
+        context: notice_context(2),
+    });
+}
+
+#[actix_rt::test]
+async fn a_retry_wait_holds_while_new_notices_arrive_and_they_follow_in_order() {
+    const RETRY: Duration = Duration::from_millis(1500);
+    let app = FakeApp::start();
+    let smtp = SmtpSink::start();
+    smtp.reject_with(Some((451, "4.7.1 greylisted, try again later".into())));
+    let (api, _) = MockApi::start(1, None);
+    let log = CapturedLog::default();
+    // A fast app at the min of 1 dyno sends no notice of its own: the test sends them all.
+    let extra = [("AUTOSCALE_NOTIFY_ON_SCALE_FAILS", "true")];
+    let actors = Autoscaler::new(settings(&app, &smtp, &extra))
+        .with_logger(log.logger())
+        .with_api(api)
+        .with_email_retry(Backoff {
+            first: RETRY,
+            max: RETRY,
+        })
+        .start();
+    let notifier = actors.notifier;
+    send_notice(
+        &notifier,
+        Notice::NeedsAboveMax {
+            quantity: 2,
+            bounds: Bounds { min: 1, max: 2 },
+            slow_streak: 3,
+        },
+    );
+    let failed = "email notice kind=needs_above_max failed";
+    assert!(wait_until_async(SOON, || log.count(failed) == 1).await);
+    let refused_at = tokio::time::Instant::now();
+    assert_eq!(smtp.connections(), 1);
+    assert!(
+        log.count("retrying in 1.5 s") == 1,
+        "{}",
+        log.lines().join("\n")
+    );
+
+    // The server would accept now, so an attempt brought forward would show as an early second
+    // connection. Two notices arrive while the retry waits; neither may bring it forward.
+    smtp.reject_with(None);
+    send_notice(
+        &notifier,
+        Notice::ApiKeyRefused {
+            error: "401 Unauthorized".into(),
+        },
+    );
+    actix_rt::time::sleep(Duration::from_millis(200)).await;
+    send_notice(
+        &notifier,
+        Notice::ScaleFailed {
+            from: 1,
+            to: 2,
+            reason: ScaleReason::SlowStreak,
+            error: "422 cannot_run_above_limit".into(),
+        },
+    );
+    assert!(wait_until_async(SOON, || smtp.connections() >= 2).await);
+    let retried_after = refused_at.elapsed();
+    // The refusal was seen after it happened, so the retry may come a little under 1.5 s later;
+    // a load-slowed machine only makes it later.
+    assert!(
+        retried_after >= RETRY - Duration::from_millis(300),
+        "the server was tried again {retried_after:?} after refusing, before the {RETRY:?} \
+         retry wait:\n{}",
+        log.lines().join("\n")
+    );
+
+    assert!(smtp_wait(&smtp, 3).await, "{}", log.lines().join("\n"));
+    let subjects: Vec<String> = smtp
+        .messages()
+        .iter()
+        .map(|mail| mail.subject().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        subjects,
+        [
+            "[heroku-autoscale] acme-shop: at max 2 web dynos and responses still too slow",
+            "[heroku-autoscale] acme-shop: the Heroku API refused the API key",
+            "[heroku-autoscale] acme-shop: scaling web from 1 to 2 failed",
+        ],
+        "the waiting email first, then the new ones in the order they came"
+    );
+    // One refused attempt, then one connection per email: nothing was tried in between.
+    assert_eq!(smtp.connections(), 4);
+    assert_eq!(log.count(failed), 1);
+}
+
+#[actix_rt::test]
+async fn a_server_that_offers_no_login_gets_a_message_that_says_what_to_change() {
+    let app = FakeApp::start();
+    app.set_latency(SLOW);
+    let smtp = SmtpSink::start();
+    smtp.set_auth_policy(AuthPolicy::Disabled);
+    let (_, log) = start(settings(&app, &smtp, &[]), 2);
+    let failed = "email notice kind=needs_above_max failed: ";
+    assert!(wait_until_async(SOON, || log.count(failed) >= 1).await);
+    let lines = log.lines().join("\n");
+    assert!(
+        lines.contains(
+            "the SMTP server offers no login (AUTH PLAIN or LOGIN) on this connection; remove \
+             the user and password from AUTOSCALE_SMTP_URL, or use smtps:// or a port that \
+             offers STARTTLS"
+        ),
+        "{lines}"
+    );
+    assert!(!lines.contains("internal client error"), "{lines}");
+    assert_no_secret(&lines);
+    assert_eq!(smtp.messages().len(), 0);
+}
+
+/// Runs `check --online` against the fake API, the fake app and `smtp`, with email configured.
+fn check_online_with_email(smtp: &SmtpSink) -> (std::process::ExitStatus, String) {
+    let (app, api) = support::fake_app_and_api("acme-shop", API_KEY, 2);
+    let smtp_url = smtp.url_with_credentials("mailer", SMTP_PASSWORD);
+    let (heartbeat, api_url) = (app.heartbeat_url(), api.url());
+    let env = [
+        ("AUTOSCALE_HEROKU_APP_NAME", "acme-shop"),
+        ("AUTOSCALE_HEROKU_API_KEY", API_KEY),
+        ("AUTOSCALE_HEROKU_API_URL", api_url.as_str()),
+        ("AUTOSCALE_HEARTBEAT_URL", heartbeat.as_str()),
+        ("AUTOSCALE_MAX_DYNOS", "3"),
+        ("AUTOSCALE_ADMINS", ADMINS),
+        ("AUTOSCALE_SMTP_URL", smtp_url.as_str()),
+    ];
+    let (status, output) = WorkerProcess::run_to_end(&["check", "--online"], &env, SOON);
+    assert_no_secret(&output);
+    assert!(output.contains("ok   heroku api:"), "{output}");
+    assert!(output.contains("ok   heartbeat:"), "{output}");
+    (status, output)
+}
+
+#[test]
+fn check_online_logs_in_to_the_smtp_server_without_sending_mail() {
+    let smtp = SmtpSink::start();
+    smtp.require_auth("mailer", SMTP_PASSWORD);
+    let (status, output) = check_online_with_email(&smtp);
+    assert!(status.success(), "{output}");
+    let expected = format!(
+        "ok   smtp: smtp://mailer:********@127.0.0.1:{} accepted the login of mailer (no mail \
+         sent)",
+        smtp.port()
+    );
+    assert!(output.contains(&expected), "{output}");
+    assert!(output.contains("online checks passed"), "{output}");
+    let commands = smtp.commands();
+    assert!(
+        commands.iter().any(|c| c.starts_with("AUTH ")),
+        "{commands:?}"
+    );
+    assert!(
+        !commands.iter().any(|c| c.starts_with("MAIL ")),
+        "{commands:?}"
+    );
+    assert_eq!(commands.last().map(String::as_str), Some("QUIT"));
+    assert!(smtp.messages().is_empty());
+}
+
+#[test]
+fn check_online_explains_a_refused_smtp_login_and_a_server_without_login() {
+    let smtp = SmtpSink::start();
+    smtp.require_auth("mailer", "not-the-configured-password");
+    let (status, output) = check_online_with_email(&smtp);
+    assert_eq!(status.code(), Some(1), "{output}");
+    assert!(
+        output.contains("FAIL smtp: smtp://mailer:********@"),
+        "{output}"
+    );
+    assert!(
+        output.contains(
+            "the SMTP server refused the user and password; check them in AUTOSCALE_SMTP_URL"
+        ),
+        "{output}"
+    );
+    assert!(output.contains("online checks failed"), "{output}");
+
+    smtp.set_auth_policy(AuthPolicy::Disabled);
+    let (status, output) = check_online_with_email(&smtp);
+    assert_eq!(status.code(), Some(1), "{output}");
+    assert!(
+        output.contains(
+            "FAIL smtp: smtp://mailer:********@127.0.0.1:PORT: the SMTP server offers no login \
+             (AUTH PLAIN or LOGIN) on this connection; remove the user and password from \
+             AUTOSCALE_SMTP_URL, or use smtps:// or a port that offers STARTTLS"
+                .replace("PORT", &smtp.port().to_string())
+                .as_str()
+        ),
+        "{output}"
+    );
+    assert!(smtp.messages().is_empty());
 }

@@ -9,17 +9,15 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use lettre::message::header::ContentType;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncTransport, Message};
 use slog::{error, info, warn};
 
 use crate::actors::messages::{InjectPanic, SendNotice};
 use crate::backoff::Backoff;
 use crate::notify::email::{compose, is_emailed};
+use crate::notify::smtp::{describe, mailer, scrubbed, Mailer};
 use crate::notify::NoticeKind;
-use crate::secret::smtp_scrubbed;
-use crate::settings::{Settings, SmtpSecurity, SmtpSettings};
+use crate::settings::Settings;
 use crate::supervision::{guard_future, guarded, stop_after_panic, Link, Supervisable};
 
 /// How long one SMTP exchange may take before it counts as failed.
@@ -29,11 +27,22 @@ const MAX_ATTEMPTS: u32 = 10;
 /// Emails waiting beyond this are dropped, oldest first: a dead server must not eat memory.
 const MAX_QUEUED: usize = 50;
 
-type Mailer = AsyncSmtpTransport<Tokio1Executor>;
-
 /// How failed emails are retried: 30 s, doubling to 30 min.
 pub const EMAIL_RETRY: Backoff =
     Backoff::new(Duration::from_secs(30), Duration::from_secs(30 * 60));
+
+/// What the email at the front of the queue is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    /// Nothing under way: the next notice is sent at once.
+    Idle,
+    /// An SMTP exchange is under way.
+    Sending,
+    /// The front email failed and waits out its backoff. Notices that arrive meanwhile queue
+    /// behind it: sending them would hit a refusing server again and again, each attempt
+    /// spending one of the front email's.
+    WaitingToRetry,
+}
 
 struct Outgoing {
     kind: NoticeKind,
@@ -48,7 +57,7 @@ pub struct NotifierActor {
     link: Link,
     mailer: Option<Mailer>,
     queue: VecDeque<Outgoing>,
-    sending: bool,
+    state: Delivery,
     announced: bool,
     timeout: Duration,
 }
@@ -62,14 +71,14 @@ impl NotifierActor {
             link,
             mailer: None,
             queue: VecDeque::new(),
-            sending: false,
+            state: Delivery::Idle,
             announced: false,
             timeout: SMTP_TIMEOUT,
         }
     }
 
-    /// Bounds each SMTP exchange (connect to the server's last reply) to `timeout` instead of
-    /// [`SMTP_TIMEOUT`] (tests use a short one).
+    /// Bounds each SMTP exchange (connect to the server's last reply), and the transport's own
+    /// connect, to `timeout` instead of [`SMTP_TIMEOUT`] (tests use a short one).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -130,28 +139,15 @@ impl NotifierActor {
         }
     }
 
-    /// An error text from the SMTP library with the SMTP password (in any form it is sent in)
-    /// taken out, fit for the log.
-    fn scrub(settings: &Settings, text: &str) -> String {
-        match settings
-            .smtp
-            .as_ref()
-            .and_then(|smtp| smtp.credentials.as_ref())
-        {
-            Some((user, password)) => smtp_scrubbed(text, user, password),
-            None => text.to_string(),
-        }
-    }
-
-    /// Sends the first queued email unless one is on its way already.
+    /// Sends the first queued email unless one is on its way or waiting to be retried.
     fn send_next(&mut self, ctx: &mut Context<Self>) {
-        if self.sending {
+        if self.state != Delivery::Idle {
             return;
         }
         let (Some(mailer), Some(next)) = (self.mailer.clone(), self.queue.front()) else {
             return;
         };
-        self.sending = true;
+        self.state = Delivery::Sending;
         let message = next.message.clone();
         // lettre's own timeout covers only the TCP connect; a server that accepts and then
         // stalls must not hold the queue forever.
@@ -161,7 +157,7 @@ impl NotifierActor {
             match actix_rt::time::timeout(timeout, mailer.send(message)).await {
                 Ok(outcome) => outcome
                     .map(|_| ())
-                    .map_err(|e| NotifierActor::scrub(&settings, &e.to_string())),
+                    .map_err(|e| describe(&e, settings.smtp.as_ref())),
                 Err(_) => Err(format!(
                     "no answer from the SMTP server within {} s",
                     timeout.as_secs_f64()
@@ -169,7 +165,7 @@ impl NotifierActor {
             }
         });
         ctx.spawn(send.into_actor(self).map(|result, act, ctx| {
-            act.sending = false;
+            act.state = Delivery::Idle;
             match result {
                 Ok(outcome) => {
                     guarded(act, ctx, |act, ctx| act.sent(outcome, ctx));
@@ -215,35 +211,14 @@ impl NotifierActor {
                     wait.as_secs_f64()
                 );
                 self.queue.push_front(email);
+                self.state = Delivery::WaitingToRetry;
                 ctx.run_later(wait, |act, ctx| {
+                    act.state = Delivery::Idle;
                     guarded(act, ctx, NotifierActor::send_next);
                 });
             }
         }
     }
-}
-
-/// Builds the SMTP transport. Certificates are always verified.
-fn mailer(smtp: &SmtpSettings) -> Result<Mailer, lettre::transport::smtp::Error> {
-    let parameters = TlsParameters::new(smtp.host.clone());
-    let tls = match (smtp.security, parameters) {
-        (SmtpSecurity::ImplicitTls, parameters) => Tls::Wrapper(parameters?),
-        (SmtpSecurity::StartTlsRequired, parameters) => Tls::Required(parameters?),
-        (SmtpSecurity::StartTlsIfOffered, Ok(parameters)) => Tls::Opportunistic(parameters),
-        // Only loopback hosts or password-less relays get here: plain is what they offer.
-        (SmtpSecurity::StartTlsIfOffered, Err(_)) => Tls::None,
-    };
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.clone())
-        .port(smtp.port)
-        .tls(tls)
-        .timeout(Some(SMTP_TIMEOUT));
-    if let Some((user, password)) = &smtp.credentials {
-        builder = builder.credentials(Credentials::new(
-            user.clone(),
-            password.expose().to_string(),
-        ));
-    }
-    Ok(builder.build())
 }
 
 impl Actor for NotifierActor {
@@ -257,12 +232,12 @@ impl Actor for NotifierActor {
                 return;
             }
             if let Some(smtp) = &act.settings.smtp {
-                match mailer(smtp) {
+                match mailer(smtp, act.timeout) {
                     Ok(mailer) => act.mailer = Some(mailer),
                     Err(failure) => error!(
                         act.link.log(),
                         "cannot set up email through {smtp}: {}; notices go to the log only",
-                        NotifierActor::scrub(&act.settings, &failure.to_string())
+                        scrubbed(&failure.to_string(), act.settings.smtp.as_ref())
                     ),
                 }
             }
@@ -281,7 +256,8 @@ impl Supervised for NotifierActor {
             );
         }
         self.queue.clear();
-        self.sending = false;
+        // A restart drops the context's timers too: no retry is pending any more.
+        self.state = Delivery::Idle;
         self.mailer = None;
         self.link.restarting();
     }

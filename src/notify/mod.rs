@@ -3,6 +3,7 @@
 
 pub mod actor;
 pub mod email;
+pub mod smtp;
 
 use std::collections::HashMap;
 use std::fmt;
