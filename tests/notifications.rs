@@ -421,7 +421,11 @@ async fn a_retry_wait_holds_while_new_notices_arrive_and_they_follow_in_order() 
     send_notice(
         &notifier,
         Notice::ApiKeyRefused {
-            error: "401 Unauthorized".into(),
+            error: ApiError::Unauthorized {
+                status: 401,
+                id: "unauthorized".into(),
+                message: "Invalid credentials provided.".into(),
+            },
         },
     );
     actix_rt::time::sleep(Duration::from_millis(200)).await;
@@ -431,7 +435,10 @@ async fn a_retry_wait_holds_while_new_notices_arrive_and_they_follow_in_order() 
             from: 1,
             to: 2,
             reason: ScaleReason::SlowStreak,
-            error: "422 cannot_run_above_limit".into(),
+            error: ApiError::Unprocessable {
+                id: "cannot_run_above_limit".into(),
+                message: "Cannot run more than 2 Standard-1X dynos.".into(),
+            },
         },
     );
     assert!(wait_until_async(SOON, || smtp.connections() >= 2).await);

@@ -18,7 +18,7 @@ use crate::notify::email::{compose, is_emailed};
 use crate::notify::smtp::{describe, mailer, scrubbed, Mailer};
 use crate::notify::NoticeKind;
 use crate::settings::Settings;
-use crate::supervision::{guard_future, guarded, stop_after_panic, Link, Supervisable};
+use crate::supervision::{guarded, guarded_call, Link, Supervisable};
 
 /// How long one SMTP exchange may take before it counts as failed.
 pub const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -153,7 +153,7 @@ impl NotifierActor {
         // stalls must not hold the queue forever.
         let timeout = self.timeout;
         let settings = self.settings.clone();
-        let send = guard_future(async move {
+        let send = async move {
             match actix_rt::time::timeout(timeout, mailer.send(message)).await {
                 Ok(outcome) => outcome
                     .map(|_| ())
@@ -163,16 +163,17 @@ impl NotifierActor {
                     timeout.as_secs_f64()
                 )),
             }
-        });
-        ctx.spawn(send.into_actor(self).map(|result, act, ctx| {
-            act.state = Delivery::Idle;
-            match result {
-                Ok(outcome) => {
-                    guarded(act, ctx, |act, ctx| act.sent(outcome, ctx));
-                }
-                Err(panic) => stop_after_panic(act, ctx, panic),
-            }
-        }));
+        };
+        let delivered = guarded_call(
+            self,
+            send,
+            |outcome, act, ctx| {
+                act.state = Delivery::Idle;
+                act.sent(outcome, ctx);
+            },
+            || (),
+        );
+        ctx.spawn(delivered);
     }
 
     fn sent(&mut self, outcome: Result<(), String>, ctx: &mut Context<Self>) {
