@@ -307,6 +307,124 @@ pub fn is_known(key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::{load, SettingsSource};
+
+    /// Every setting with a value other than the base's, and how `check` must print it.
+    const SAMPLES: &[(&str, &str, &str)] = &[
+        ("heroku_app_name", "acme-store", "acme-store"),
+        ("heroku_api_key", "another-key-987", "********"),
+        (
+            "heroku_api_url",
+            "http://127.0.0.1:4000",
+            "http://127.0.0.1:4000/",
+        ),
+        ("process_type", "api-worker_2", "api-worker_2"),
+        ("heartbeat_interval_in_seconds", "2.5", "2.5"),
+        (
+            "heartbeat_url",
+            "https://u:pw-456@acme.example.com/health",
+            "https://u:********@acme.example.com/health",
+        ),
+        ("max_response_time_in_ms", "800", "800"),
+        ("min_response_time_in_ms", "150", "150"),
+        ("number_of_fails_to_scale_up_after", "2", "2"),
+        ("number_of_passes_to_scale_down_after", "7", "7"),
+        (
+            "max_dynos",
+            "0:00=2,9:00=5,17:00=2",
+            "0:00=2,9:00=5,17:00=2",
+        ),
+        ("min_dynos", "0:00=0,8:00=1", "0:00=0,8:00=1"),
+        ("increment", "2", "2"),
+        ("time_zone", "America/Vancouver", "America/Vancouver"),
+        ("formation_refresh_in_seconds", "45", "45"),
+        ("log_level", "DEBUG", "debug"),
+        (
+            "admins",
+            "Ops <ops@example.com>, dev@example.com",
+            "Ops <ops@example.com>, dev@example.com",
+        ),
+        (
+            "smtp_url",
+            "smtp://mailer:pw-123@smtp.example.com:2525",
+            "smtp://mailer:********@smtp.example.com:2525",
+        ),
+        (
+            "email_from",
+            "Autoscaler <scale@acme.example>",
+            "Autoscaler <scale@acme.example>",
+        ),
+        ("email_subject_prefix", "[acme]", "[acme]"),
+        ("notify_if_needs_exceed_max", "no", "false"),
+        ("notify_if_needs_below_min", "yes", "true"),
+        ("notify_on_scale_fails", "on", "true"),
+        ("notify_if_scale_diff_exceeds_threshold", "6", "6"),
+        ("notify_if_scale_diff_exceeds_period_in_minutes", "45", "45"),
+        ("notify_repeat_after_in_minutes", "0.5", "0.5"),
+    ];
+
+    /// `check`'s lines for the required settings, a scale-diff notice and an SMTP server (the
+    /// scale-diff settings, and admins, are refused alone) and `extra`.
+    fn printed(extra: Option<(String, &str)>) -> Vec<(&'static str, String)> {
+        let mut env = vec![
+            ("AUTOSCALE_HEROKU_APP_NAME".to_string(), "acme-shop"),
+            (
+                "AUTOSCALE_HEROKU_API_KEY".to_string(),
+                "hrku-secret-0123456789",
+            ),
+            ("AUTOSCALE_SMTP_URL".to_string(), "smtp://127.0.0.1:2525"),
+            (
+                "AUTOSCALE_NOTIFY_IF_SCALE_DIFF_EXCEEDS_THRESHOLD".to_string(),
+                "4",
+            ),
+            (
+                "AUTOSCALE_NOTIFY_IF_SCALE_DIFF_EXCEEDS_PERIOD_IN_MINUTES".to_string(),
+                "30",
+            ),
+        ];
+        env.extend(extra);
+        let settings = match load(&SettingsSource::from_vars(env)) {
+            Ok(loaded) => loaded.settings,
+            Err(error) => panic!("expected valid settings, got:\n{error}"),
+        };
+        settings
+            .effective_values()
+            .into_iter()
+            .map(|(setting, value)| (setting.key, value))
+            .collect()
+    }
+
+    #[test]
+    fn check_prints_every_setting_each_with_its_own_value() {
+        let keys: Vec<&str> = SETTINGS.iter().map(|setting| setting.key).collect();
+        let sampled: Vec<&str> = SAMPLES.iter().map(|(key, _, _)| *key).collect();
+        assert_eq!(
+            sampled, keys,
+            "SAMPLES needs one row per setting, in table order"
+        );
+
+        let base = printed(None);
+        let printed_keys: Vec<&str> = base.iter().map(|(key, _)| *key).collect();
+        assert_eq!(
+            printed_keys, keys,
+            "check prints each setting once, in table order"
+        );
+        for (key, value) in &base {
+            assert!(!value.is_empty(), "check prints nothing for {key}");
+        }
+        // One setting changed at a time: its own line shows the new value, so no line prints
+        // another setting's field.
+        for (index, (key, given, expected)) in SAMPLES.iter().enumerate() {
+            let lines = printed(Some((SETTINGS[index].env_name(), given)));
+            assert_eq!(lines[index].1, *expected, "check's line for {key}");
+            if !SETTINGS[index].secret {
+                assert_ne!(
+                    base[index].1, *expected,
+                    "the sample for {key} is the base value"
+                );
+            }
+        }
+    }
 
     #[test]
     fn env_names_use_the_seed_prefix() {
