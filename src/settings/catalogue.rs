@@ -6,6 +6,10 @@
 //! `heroku-autoscale check`, and for the test that keeps `settings/default.toml` and
 //! `docs/settings.md` in step with the code. The compiler keeps the rest in step: a table entry
 //! must say how `check` prints the setting, and validation must read every entry's input.
+//!
+//! Adding a setting: an entry here; then the compiler asks for a line in `validate.rs` that reads
+//! it into a [`Settings`] field; then tests ask for its row in `docs/settings.md`, its line in
+//! `settings/default.toml` (and README.md, app.json) and a sample in this file's test of `check`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -92,8 +96,8 @@ const fn required(summary: &'static str, show: fn(&Settings) -> String) -> Setti
 /// `Inputs`, each raw value beside its definition.
 macro_rules! settings {
     ($($key:ident: $definition:expr,)*) => {
-        /// Each setting's definition under its own name, so validation reaches it without a
-        /// lookup by string.
+        /// Each setting's definition as a constant of its own, so that each input can point at
+        /// its definition without a lookup by string.
         #[allow(non_upper_case_globals)]
         mod definition {
             use super::*;
