@@ -3,11 +3,18 @@
 //! Sources, later wins: built-in defaults, a TOML file (`--config FILE` or `AUTOSCALE_CONFIG`),
 //! then `AUTOSCALE_*` environment variables. Every value is validated before anything starts; each
 //! problem becomes one line naming the setting, the value (secrets masked) and what is valid.
+//!
+//! In stages, each in its own file: `catalogue` defines every setting once (name, default,
+//! summary, secret or not, how `check` prints it); `load` merges the sources with the config crate
+//! and deserializes them into the catalogue's raw struct (`raw`: values as given, any TOML type);
+//! `validate` turns those into [`Settings`], collecting every problem.
 
 mod catalogue;
 mod email;
 mod load;
+mod raw;
 mod schedule;
+mod validate;
 
 use std::fmt;
 use std::time::Duration;
@@ -94,60 +101,8 @@ impl Settings {
     pub fn effective_values(&self) -> Vec<(&'static SettingInfo, String)> {
         SETTINGS
             .iter()
-            .map(|setting| (setting, self.display_value(setting.key)))
+            .map(|setting| (setting, setting.shown(self)))
             .collect()
-    }
-
-    fn display_value(&self, key: &str) -> String {
-        match key {
-            "heroku_app_name" => self.heroku_app_name.clone(),
-            "heroku_api_key" => self.heroku_api_key.to_string(),
-            "heroku_api_url" => redacted(&self.heroku_api_url),
-            "process_type" => self.process_type.clone(),
-            "heartbeat_interval_in_seconds" => self.heartbeat_interval.as_secs_f64().to_string(),
-            "heartbeat_url" => self.heartbeat_url.to_string(),
-            "max_response_time_in_ms" => self.max_response_time.as_millis().to_string(),
-            "min_response_time_in_ms" => self.min_response_time.as_millis().to_string(),
-            "number_of_fails_to_scale_up_after" => {
-                self.number_of_fails_to_scale_up_after.to_string()
-            }
-            "number_of_passes_to_scale_down_after" => {
-                self.number_of_passes_to_scale_down_after.to_string()
-            }
-            "max_dynos" => self.max_dynos.to_string(),
-            "min_dynos" => self.min_dynos.to_string(),
-            "increment" => self.increment.to_string(),
-            "time_zone" => self.time_zone.name().to_string(),
-            "formation_refresh_in_seconds" => self.formation_refresh.as_secs_f64().to_string(),
-            "log_level" => self.log_level.to_string(),
-            "admins" if self.admins.is_empty() => "(none: notices go to the log only)".into(),
-            "admins" => self
-                .admins
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
-            "smtp_url" => self
-                .smtp
-                .as_ref()
-                .map_or_else(|| "(none)".into(), ToString::to_string),
-            "email_from" => self.email_from.to_string(),
-            "email_subject_prefix" => self.email_subject_prefix.clone(),
-            "notify_if_needs_exceed_max" => self.notify_if_needs_exceed_max.to_string(),
-            "notify_if_needs_below_min" => self.notify_if_needs_below_min.to_string(),
-            "notify_on_scale_fails" => self.notify_on_scale_fails.to_string(),
-            "notify_if_scale_diff_exceeds_threshold" => self
-                .notify_scale_diff
-                .map_or_else(|| "(off)".into(), |diff| diff.threshold.to_string()),
-            "notify_if_scale_diff_exceeds_period_in_minutes" => self.notify_scale_diff.map_or_else(
-                || "(off)".into(),
-                |diff| (diff.period.as_secs_f64() / 60.0).to_string(),
-            ),
-            "notify_repeat_after_in_minutes" => {
-                (self.notify_repeat_after.as_secs_f64() / 60.0).to_string()
-            }
-            _ => String::new(),
-        }
     }
 }
 

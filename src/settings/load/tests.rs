@@ -542,3 +542,42 @@ fn local_mode_needs_no_app_or_key_but_an_absolute_heartbeat_url() {
         "AUTOSCALE_HEARTBEAT_URL=\"/heroku-autoscale/heartbeat/v1\": must be an absolute URL"
     ));
 }
+
+#[test]
+fn toml_numbers_and_booleans_read_like_the_environment_and_wrong_types_are_named() {
+    let file = toml_file(
+        "heroku_app_name = \"acme-shop\"\nincrement = 2\nnotify_on_scale_fails = true\n\
+         notify_repeat_after_in_minutes = 0.5\nmin_dynos = 0\n",
+    );
+    let mut source = SettingsSource::from_vars([("AUTOSCALE_HEROKU_API_KEY", KEY)]);
+    source.config_file = Some(file.0.clone());
+    let s = load(&source).unwrap().settings;
+    assert_eq!(s.increment, 2);
+    assert!(s.notify_on_scale_fails);
+    assert_eq!(s.notify_repeat_after, Duration::from_secs(30));
+    assert_eq!(s.min_dynos, DynoLimit::Fixed(0));
+
+    let file = toml_file(
+        "heroku_app_name = 12\nincrement = true\nlog_level = 3\n\
+         process_type = { web = 1 }\nmin_dynos = [1, 2]\n",
+    );
+    source.config_file = Some(file.0.clone());
+    let path = file.0.display().to_string();
+    let error = load(&source).unwrap_err();
+    let lines: Vec<String> = error.problems.iter().map(ToString::to_string).collect();
+    let expected = [
+        "heroku_app_name (in PATH)=\"12\": must be a Heroku app name",
+        "process_type (in PATH)=\"{ \"web\" = 1 }\": must be a single value, not a table or a list",
+        "min_dynos (in PATH)=\"[1, 2]\": must be a single value, not a table or a list",
+        "increment (in PATH)=\"true\": must be a whole number, 1 or more",
+        "log_level (in PATH)=\"3\": must be one of error, warn, info, debug, trace",
+    ];
+    assert_eq!(lines.len(), expected.len(), "{error}");
+    for (line, expected) in lines.iter().zip(expected) {
+        let expected = expected.replace("PATH", &path);
+        assert!(
+            line.starts_with(&expected),
+            "{line}\n  expected: {expected}"
+        );
+    }
+}
