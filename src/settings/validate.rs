@@ -306,14 +306,16 @@ impl Validator {
     }
 }
 
-/// `text` as a problem may show it: a secret URL with its password masked, any other secret
-/// masked whole.
+/// `text` as a problem may show it: a secret URL setting with its password masked, any other
+/// secret masked whole (a key pasted in URL form must not show its user part).
 fn shown(input: &Input, text: &str) -> String {
     if !input.setting.secret {
         return text.to_string();
     }
     match Url::parse(text) {
-        Ok(url) if url.password().is_some() => crate::secret::redacted(&url),
+        Ok(url) if input.setting.key.ends_with("_url") && url.password().is_some() => {
+            crate::secret::redacted(&url)
+        }
         _ => Secret::new(text).to_string(),
     }
 }

@@ -266,6 +266,15 @@ fn the_api_key_never_appears_in_errors_or_debug_output() {
         "{error}"
     );
     assert!(!error.contains("has a space"), "{error}");
+    // A key pasted in URL form is masked whole, its user part too.
+    let error = refusal(&[(
+        "AUTOSCALE_HEROKU_API_KEY",
+        "https://hkUSER:hkPW@example.com/é",
+    )]);
+    assert!(
+        !error.contains("hkUSER") && !error.contains("hkPW"),
+        "{error}"
+    );
 
     let s = settings(&[]);
     assert!(!format!("{s:?}").contains(KEY));
