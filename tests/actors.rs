@@ -1,5 +1,13 @@
-//! Actor-level tests: the real actors (heartbeat, judge, controller, notifier) against a real
-//! fake app on 127.0.0.1, with a mock Heroku API actor in place of the real one.
+//! Actor-level tests: the real actors (heartbeat, judge, controller, notifier) in this process,
+//! with a mock Heroku API actor in place of the real one.
+//!
+//! Most run on paused time (DESIGN §5): `tokio::time::pause()` in an `#[actix_rt::test]` drives
+//! the actors' timers, so minutes of heartbeats take milliseconds and the timing is exact. The
+//! heartbeat still probes a real fake app on 127.0.0.1, and a paused runtime that waits on a
+//! socket jumps to its next timer; so on paused time the app hangs and every probe is judged slow
+//! at the max response time, whatever the machine's load. The mock API runs in the test's own
+//! system ([`MockApi::start_here`]). What needs a real answer from the app (fast beats, a joined
+//! heartbeat path) or another thread (a spawned worker) runs on real time with short intervals.
 
 mod support;
 
@@ -11,22 +19,23 @@ use heroku_autoscale::actors::messages::InjectPanic;
 use heroku_autoscale::backoff::Backoff;
 use heroku_autoscale::heroku::ApiError;
 use heroku_autoscale::settings::{self, Settings, SettingsSource};
+use heroku_autoscale::supervision::fault_injection::{ActorName, PanicSchedule};
 use heroku_autoscale::supervision::SupervisionPolicy;
 use heroku_autoscale::Autoscaler;
 use support::fake_app::FakeApp;
 use support::log_capture::CapturedLog;
 use support::mock_api::{MockApi, MockState};
 
-/// Settings for quick tests: a beat every 0.4 s, slow above 300 ms, fast below 100 ms. The bands
-/// are wide so a loaded CI machine does not push a sample into the next one.
+/// Settings for quick tests: a beat every 0.2 s, slow above 150 ms, fast below 60 ms, three in a
+/// row to act, 1 to 2 dynos. On paused time the figures are virtual.
 fn quick_settings(heartbeat_url: &str, extra: &[(&str, &str)]) -> Settings {
     let mut vars = vec![
         ("AUTOSCALE_HEROKU_APP_NAME", "acme-shop"),
         ("AUTOSCALE_HEROKU_API_KEY", "test-key"),
         ("AUTOSCALE_HEARTBEAT_URL", heartbeat_url),
-        ("AUTOSCALE_HEARTBEAT_INTERVAL_IN_SECONDS", "0.4"),
-        ("AUTOSCALE_MAX_RESPONSE_TIME_IN_MS", "300"),
-        ("AUTOSCALE_MIN_RESPONSE_TIME_IN_MS", "100"),
+        ("AUTOSCALE_HEARTBEAT_INTERVAL_IN_SECONDS", "0.2"),
+        ("AUTOSCALE_MAX_RESPONSE_TIME_IN_MS", "150"),
+        ("AUTOSCALE_MIN_RESPONSE_TIME_IN_MS", "60"),
         ("AUTOSCALE_NUMBER_OF_FAILS_TO_SCALE_UP_AFTER", "3"),
         ("AUTOSCALE_NUMBER_OF_PASSES_TO_SCALE_DOWN_AFTER", "3"),
         ("AUTOSCALE_MIN_DYNOS", "1"),
@@ -38,12 +47,15 @@ fn quick_settings(heartbeat_url: &str, extra: &[(&str, &str)]) -> Settings {
         .settings
 }
 
-/// Judged slow: the probe gives up at 300 ms.
+/// The heartbeat interval of [`quick_settings`].
+const BEAT: Duration = Duration::from_millis(200);
+/// Judged slow: the probe gives up at 150 ms.
 const SLOW: Duration = Duration::from_millis(600);
-/// Judged neutral: between 100 and 300 ms.
-const NEUTRAL: Duration = Duration::from_millis(200);
+/// An app that never answers: on paused time, every probe is judged slow.
+const HANG: Duration = Duration::from_secs(3600);
 
-/// Waits (without blocking the actors) until `condition` holds, up to `limit`.
+/// Waits (without blocking the actors) until `condition` holds, up to `limit` (virtual time
+/// on paused time).
 async fn eventually(limit: Duration, condition: impl Fn() -> bool) -> bool {
     let deadline = actix_rt::time::Instant::now() + limit;
     while actix_rt::time::Instant::now() < deadline {
@@ -59,25 +71,45 @@ fn scales(state: &Arc<Mutex<MockState>>) -> Vec<u32> {
     state.lock().unwrap().scales.clone()
 }
 
-#[actix_rt::test]
-async fn a_slow_streak_produces_exactly_one_scale_call() {
+/// On paused time: an app that hangs, the mock API in this system at `quantity` dynos, and the
+/// worker started with `extra` settings. Returns the app (keep it alive), the mock's state, the
+/// log and the actors.
+fn paused_worker(
+    quantity: u32,
+    extra: &[(&str, &str)],
+    panics: Vec<PanicSchedule>,
+) -> (
+    FakeApp,
+    Arc<Mutex<MockState>>,
+    CapturedLog,
+    heroku_autoscale::actors::Actors,
+) {
+    tokio::time::pause();
     let app = FakeApp::start();
-    app.set_latency(SLOW);
-    let (api, state) = MockApi::start(1, None);
+    app.set_latency(HANG);
+    let (api, state) = MockApi::start_here(quantity, None);
     let log = CapturedLog::default();
-    Autoscaler::new(quick_settings(&app.heartbeat_url(), &[]))
+    let actors = Autoscaler::new(quick_settings(&app.heartbeat_url(), extra))
         .with_logger(log.logger())
         .with_api(api)
+        .with_injected_panics(panics)
         .start();
+    (app, state, log, actors)
+}
 
-    assert!(eventually(Duration::from_secs(5), || !scales(&state).is_empty()).await);
+/// The index of the first log line containing `needle`.
+fn line_index(log: &CapturedLog, needle: &str) -> Option<usize> {
+    log.lines().iter().position(|line| line.contains(needle))
+}
+
+#[actix_rt::test]
+async fn a_slow_streak_produces_exactly_one_scale_call() {
+    let (_app, state, log, _actors) = paused_worker(1, &[], Vec::new());
+    assert!(eventually(BEAT * 10, || !scales(&state).is_empty()).await);
     // At the max of 2 the slow beats go on: no further call, a notice instead.
-    assert!(
-        eventually(Duration::from_secs(5), || log.count("kind=needs_above_max")
-            == 1)
-        .await
-    );
-    actix_rt::time::sleep(Duration::from_millis(800)).await;
+    assert!(eventually(BEAT * 10, || log.count("kind=needs_above_max") == 1).await);
+    // Twenty more slow beats (several streaks' worth) change nothing.
+    actix_rt::time::sleep(BEAT * 20).await;
     assert_eq!(scales(&state), [2]);
     assert_eq!(log.count("scaled web from=1 to=2 reason=slow_streak"), 1);
     assert_eq!(
@@ -85,6 +117,125 @@ async fn a_slow_streak_produces_exactly_one_scale_call() {
         1,
         "one notice, not one per beat"
     );
+}
+
+#[actix_rt::test]
+async fn bounds_are_enforced_at_start_without_any_streak() {
+    let (_app, state, log, _actors) = paused_worker(5, &[], Vec::new());
+    // Before the first streak of three beats could end.
+    assert!(eventually(BEAT * 2, || scales(&state) == [2]).await);
+    assert_eq!(log.count("scaled web from=5 to=2 reason=above_max"), 1);
+}
+
+#[actix_rt::test]
+async fn a_failed_scale_is_retried_and_the_streaks_are_kept() {
+    tokio::time::pause();
+    let app = FakeApp::start();
+    app.set_latency(HANG);
+    let (api, state) = MockApi::start_here(1, None);
+    state.lock().unwrap().fail_scales = Some(ApiError::Server {
+        status: 503,
+        id: "unavailable".into(),
+        message: "try later".into(),
+    });
+    let log = CapturedLog::default();
+    Autoscaler::new(quick_settings(&app.heartbeat_url(), &[]))
+        .with_logger(log.logger())
+        .with_api(api)
+        .start();
+    assert!(eventually(BEAT * 30, || scales(&state).len() >= 2).await);
+    assert_eq!(
+        log.count("kind=scale_failed"),
+        1,
+        "one notice while failures last"
+    );
+    state.lock().unwrap().fail_scales = None;
+    assert!(eventually(BEAT * 30, || state.lock().unwrap().quantity == 2).await);
+}
+
+#[actix_rt::test]
+async fn actors_that_panic_are_restarted_and_scaling_goes_on() {
+    let (_app, state, log, actors) = paused_worker(1, &[], Vec::new());
+    // Before the first streak could end: every actor crashes at once.
+    actors.heartbeat.do_send(InjectPanic);
+    actors.judge.do_send(InjectPanic);
+    actors.controller.do_send(InjectPanic);
+    actors.notifier.do_send(InjectPanic);
+    for actor in ["heartbeat", "judge", "controller", "notifier"] {
+        let needle = format!("restarting actor={actor}");
+        assert!(
+            eventually(BEAT * 15, || log.count(&needle) == 1).await,
+            "{actor} was not restarted"
+        );
+    }
+    // Every actor is needed for a scale: heartbeat → judge → controller → API.
+    assert!(eventually(BEAT * 30, || scales(&state) == [2]).await);
+    let scaled = line_index(&log, "scaled web from=1 to=2").expect("the scale is logged");
+    for actor in ["heartbeat", "judge", "controller", "notifier"] {
+        let restarted = line_index(&log, &format!("restarting actor={actor}"));
+        assert!(
+            restarted < Some(scaled),
+            "{actor} restarted after the scale"
+        );
+    }
+    assert!(actors.heartbeat.connected() && actors.judge.connected());
+}
+
+/// `actor` panics every 1.5 s (the test hook behind `HEROKU_AUTOSCALE_INJECT_PANICS`): each
+/// panic is logged and the actor restarted; after three, scaling still goes on. The max is 10,
+/// so slow beats go on asking for more dynos the whole time.
+async fn an_actor_panicking_repeatedly(actor: ActorName, name: &str) {
+    let every = Duration::from_millis(1500);
+    let (_app, state, log, _actors) = paused_worker(
+        1,
+        &[("AUTOSCALE_MAX_DYNOS", "10")],
+        vec![PanicSchedule { actor, every }],
+    );
+    let restarting = format!("restarting actor={name}");
+    assert!(
+        eventually(every * 4, || log.count(&restarting) >= 3).await,
+        "fewer than 3 restarts: {:?}",
+        log.lines()
+    );
+    let panicked = log
+        .lines()
+        .into_iter()
+        .find(|line| line.contains(&format!("actor panicked actor={name}")))
+        .expect("the panic is logged");
+    assert!(panicked.contains("injected panic"), "{panicked}");
+    // A scale after the third restart: scaling goes on while the actor goes on panicking.
+    let scales_then = scales(&state).len();
+    assert!(
+        eventually(BEAT * 15, || scales(&state).len() > scales_then).await,
+        "no scale after the restarts: {:?}",
+        log.lines()
+    );
+    let calls = scales(&state);
+    assert!(
+        calls.windows(2).all(|pair| pair[1] == pair[0] + 1),
+        "one dyno at a time: {calls:?}"
+    );
+    assert_eq!(log.count("too many restarts"), 0);
+}
+
+#[actix_rt::test]
+async fn the_heartbeat_panicking_repeatedly_is_restarted_and_scaling_goes_on() {
+    an_actor_panicking_repeatedly(ActorName::Heartbeat, "heartbeat").await;
+}
+
+#[actix_rt::test]
+async fn the_judge_panicking_repeatedly_is_restarted_and_scaling_goes_on() {
+    an_actor_panicking_repeatedly(ActorName::Judge, "judge").await;
+}
+
+#[actix_rt::test]
+async fn the_controller_panicking_repeatedly_is_restarted_and_scaling_goes_on() {
+    an_actor_panicking_repeatedly(ActorName::Controller, "controller").await;
+}
+
+#[actix_rt::test]
+async fn the_notifier_panicking_repeatedly_is_restarted_and_scaling_goes_on() {
+    an_actor_panicking_repeatedly(ActorName::NotifierActor, "notifier").await;
 }
 
 #[actix_rt::test]
@@ -96,20 +247,9 @@ async fn fast_beats_scale_down_to_the_min_and_stop_there() {
         .with_api(api)
         .start();
     assert!(eventually(Duration::from_secs(5), || scales(&state) == [1]).await);
-    actix_rt::time::sleep(Duration::from_millis(1200)).await;
+    // A full streak's worth of fast beats at the min asks for nothing more.
+    actix_rt::time::sleep(BEAT * 4).await;
     assert_eq!(scales(&state), [1]);
-}
-
-#[actix_rt::test]
-async fn bounds_are_enforced_at_start_without_any_streak() {
-    let app = FakeApp::start();
-    app.set_latency(NEUTRAL); // neutral
-    let (api, state) = MockApi::start(5, None);
-    Autoscaler::new(quick_settings(&app.heartbeat_url(), &[]))
-        .with_logger(CapturedLog::default().logger())
-        .with_api(api)
-        .start();
-    assert!(eventually(Duration::from_secs(3), || scales(&state) == [2]).await);
 }
 
 #[actix_rt::test]
@@ -126,72 +266,6 @@ async fn a_relative_heartbeat_path_is_joined_to_the_apps_web_url() {
         .paths()
         .iter()
         .all(|path| path == "/heroku-autoscale/heartbeat/v1"));
-}
-
-#[actix_rt::test]
-async fn a_failed_scale_is_retried_and_the_streaks_are_kept() {
-    let app = FakeApp::start();
-    app.set_latency(SLOW);
-    let (api, state) = MockApi::start(1, None);
-    state.lock().unwrap().fail_scales = Some(ApiError::Server {
-        status: 503,
-        id: "unavailable".into(),
-        message: "try later".into(),
-    });
-    let log = CapturedLog::default();
-    Autoscaler::new(quick_settings(&app.heartbeat_url(), &[]))
-        .with_logger(log.logger())
-        .with_api(api)
-        .start();
-    assert!(eventually(Duration::from_secs(5), || scales(&state).len() >= 2).await);
-    assert_eq!(
-        log.count("kind=scale_failed"),
-        1,
-        "one notice while failures last"
-    );
-    state.lock().unwrap().fail_scales = None;
-    assert!(
-        eventually(Duration::from_secs(5), || state.lock().unwrap().quantity
-            == 2)
-        .await
-    );
-}
-
-#[actix_rt::test]
-async fn actors_that_panic_are_restarted_and_scaling_goes_on() {
-    let app = FakeApp::start();
-    app.set_latency(NEUTRAL); // neutral while the actors are crashed
-    let (api, state) = MockApi::start(1, None);
-    let log = CapturedLog::default();
-    let actors = Autoscaler::new(quick_settings(&app.heartbeat_url(), &[]))
-        .with_logger(log.logger())
-        .with_api(api)
-        .start();
-    actix_rt::time::sleep(Duration::from_millis(300)).await;
-
-    actors.heartbeat.do_send(InjectPanic);
-    actors.judge.do_send(InjectPanic);
-    actors.controller.do_send(InjectPanic);
-    actors.notifier.do_send(InjectPanic);
-    for actor in ["heartbeat", "judge", "controller", "notifier"] {
-        let needle = format!("restarting actor={actor}");
-        assert!(
-            eventually(Duration::from_secs(3), || log.count(&needle) == 1).await,
-            "{actor} was not restarted"
-        );
-    }
-
-    // Every actor is needed for a scale: heartbeat → judge → controller → API.
-    assert_eq!(
-        scales(&state),
-        Vec::<u32>::new(),
-        "nothing scaled before the test asks"
-    );
-    let beats_before = app.hits();
-    app.set_latency(SLOW);
-    assert!(eventually(Duration::from_secs(5), || scales(&state) == [2]).await);
-    assert!(app.hits() > beats_before);
-    assert!(actors.heartbeat.connected() && actors.judge.connected());
 }
 
 #[actix_rt::test]
@@ -223,7 +297,7 @@ fn a_burst_of_failures_beyond_the_limit_ends_the_system_with_code_1() {
     let policy = SupervisionPolicy {
         max_restarts: 2,
         period: Duration::from_secs(60),
-        backoff: Backoff::new(Duration::from_millis(10), NEUTRAL),
+        backoff: Backoff::new(Duration::from_millis(10), Duration::from_millis(200)),
     };
     let system = System::new();
     let settings = quick_settings(&app.heartbeat_url(), &[]);
@@ -269,7 +343,7 @@ fn a_spawned_worker_asked_to_stop_mid_scale_waits_for_the_answer() {
     let app = FakeApp::start();
     app.set_latency(SLOW);
     let (api, state) = MockApi::start(1, None);
-    state.lock().unwrap().scale_delay = Some(Duration::from_millis(1500));
+    state.lock().unwrap().scale_delay = Some(Duration::from_millis(800));
     let log = CapturedLog::default();
     let handle = Autoscaler::new(quick_settings(&app.heartbeat_url(), &[]))
         .with_logger(log.logger())
@@ -284,7 +358,7 @@ fn a_spawned_worker_asked_to_stop_mid_scale_waits_for_the_answer() {
     handle.stop();
     handle.stop(); // a second call changes nothing
     handle.join().expect("a requested stop is a clean stop");
-    // The stop waited for the answer (1.5 s, inside the 3 s grace), so its outcome is known.
+    // The stop waited for the answer (0.8 s, inside the 3 s grace), so its outcome is known.
     assert_eq!(
         log.count("stop request: waiting for the API call in flight"),
         1
@@ -304,13 +378,13 @@ fn a_stop_during_the_read_before_a_scale_sends_no_scale_call() {
         .with_api(api)
         .spawn()
         .expect("worker thread starts");
-    // The start-up read is answered at once; the one before the scale takes 1.5 s.
+    // The start-up read is answered at once; the one before the scale takes 0.8 s.
     assert!(support::wait_until(Duration::from_secs(5), || state
         .lock()
         .unwrap()
         .reads
         == 1));
-    state.lock().unwrap().read_delay = Some(Duration::from_millis(1500));
+    state.lock().unwrap().read_delay = Some(Duration::from_millis(800));
     app.set_latency(SLOW);
     assert!(
         support::wait_until(Duration::from_secs(10), || state.lock().unwrap().reads == 2),

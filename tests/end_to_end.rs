@@ -19,9 +19,11 @@ const STOP: Duration = Duration::from_secs(5);
 const SLOW: Duration = Duration::from_millis(600);
 /// Judged neutral: between 60 and 250 ms.
 const NEUTRAL: Duration = Duration::from_millis(150);
+/// Three heartbeats: more than a streak, so a further scale would have been asked for by then.
+const THREE_BEATS: Duration = Duration::from_millis(900);
 
 /// A fake app and API, and the environment that points the worker at them: a beat every
-/// 0.4 s, slow above 250 ms, fast below 60 ms, two in a row to act, 1 to 3 dynos. The bands are
+/// 0.3 s, slow above 250 ms, fast below 60 ms, two in a row to act, 1 to 3 dynos. The bands are
 /// wide so that a loaded CI machine does not move a sample into the next one.
 struct Rig {
     app: FakeApp,
@@ -40,7 +42,7 @@ impl Rig {
             ("AUTOSCALE_HEROKU_API_KEY", KEY.to_string()),
             ("AUTOSCALE_HEROKU_API_URL", self.api.url()),
             ("AUTOSCALE_HEARTBEAT_URL", self.app.heartbeat_url()),
-            ("AUTOSCALE_HEARTBEAT_INTERVAL_IN_SECONDS", "0.4".into()),
+            ("AUTOSCALE_HEARTBEAT_INTERVAL_IN_SECONDS", "0.3".into()),
             ("AUTOSCALE_MAX_RESPONSE_TIME_IN_MS", "250".into()),
             ("AUTOSCALE_MIN_RESPONSE_TIME_IN_MS", "60".into()),
             ("AUTOSCALE_NUMBER_OF_FAILS_TO_SCALE_UP_AFTER", "2".into()),
@@ -80,7 +82,7 @@ fn slow_responses_scale_up_to_the_max_and_no_further() {
     assert!(worker
         .wait_for_line("notice kind=needs_above_max", SOON)
         .is_some());
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(THREE_BEATS);
     assert_eq!(rig.api.patches_applied(), [2, 3]);
     assert_eq!(rig.api.max_concurrent_patches(), 1);
     let output = stop_cleanly(worker);
@@ -95,7 +97,7 @@ fn fast_responses_scale_down_to_the_min_and_no_further() {
     let rig = Rig::new(3);
     let worker = rig.run(&[]);
     assert!(rig.api.wait_for_quantity(1, SOON), "never reached 1 dyno");
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(THREE_BEATS);
     assert_eq!(rig.api.patches_applied(), [2, 1]);
     assert!(worker
         .output()
@@ -108,7 +110,7 @@ fn responses_in_the_neutral_band_hold_the_dyno_count() {
     let rig = Rig::new(2);
     rig.app.set_latency(NEUTRAL);
     let worker = rig.run(&[]);
-    assert!(worker.wait_for_count("verdict=neutral", 8, SOON));
+    assert!(worker.wait_for_count("verdict=neutral", 6, SOON));
     assert_eq!(rig.api.patches(), Vec::<u32>::new());
     assert_eq!(rig.api.quantity(), 2);
     stop_cleanly(worker);
@@ -178,7 +180,7 @@ fn a_refused_key_is_reported_loudly_retried_slowly_and_survived() {
         )
         .is_some());
     // Slow heartbeats keep coming, the API is not asked again at heartbeat rate.
-    assert!(worker.wait_for_count("verdict=slow", 10, SOON));
+    assert!(worker.wait_for_count("verdict=slow", 6, SOON));
     let mut worker = worker;
     assert!(worker.is_running());
     assert!(rig.api.requests().len() <= 2, "{:?}", rig.api.requests());
@@ -307,7 +309,7 @@ fn a_rate_limit_is_waited_out_even_with_an_absurd_retry_after() {
     assert!(worker
         .wait_for_line("the Heroku API rate limit is reached (HTTP 429", SOON)
         .is_some());
-    assert!(worker.wait_for_count("verdict=slow", 8, SOON));
+    assert!(worker.wait_for_count("verdict=slow", 5, SOON));
     assert!(worker.is_running());
     assert!(!worker.output().contains("died"), "{}", worker.output());
     assert_eq!(
@@ -343,7 +345,7 @@ fn sigterm_mid_scale_lets_the_call_finish_and_logs_its_outcome() {
 }
 
 #[test]
-fn sigterm_does_not_wait_long_for_a_hung_scale_call() {
+fn sigterm_does_not_wait_long_for_a_hung_scale_call_and_leaves_nothing_half_done() {
     let rig = Rig::new(1);
     rig.app.set_latency(SLOW);
     rig.api.set_patch_delay(Duration::from_secs(30));
@@ -357,4 +359,9 @@ fn sigterm_does_not_wait_long_for_a_hung_scale_call() {
         output.contains("stopping on SIGTERM with an API call still unanswered after 3 s"),
         "{output}"
     );
+    assert!(!output.contains(KEY));
+    // The abandoned PATCH was never applied: the formation is what it was.
+    assert!(support::wait_until(SOON, || rig.api.patches_in_flight() == 0));
+    assert!(rig.api.patches_applied().is_empty());
+    assert_eq!(rig.api.quantity(), 1);
 }

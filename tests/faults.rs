@@ -3,8 +3,10 @@
 //! never sends a PATCH outside [min, max], never has two PATCHes in flight, does not hammer the
 //! API after an error, and logs a line that says what is wrong.
 //!
-//! Intervals are short (a beat every 0.3 s, judged slow at 200 ms) and every wait is generous,
-//! because the machine running the suite is small and shared.
+//! Intervals are short (a beat every 0.2 s, judged slow at 150 ms) and every wait is generous,
+//! because the machine running the suite is small and shared. What is the worker's own decision
+//! or timing rather than the wire (each actor's restart after repeated panics, say) is tested
+//! in-process on paused time in tests/actors.rs.
 
 mod support;
 
@@ -23,15 +25,18 @@ const MAX: u32 = 3;
 const SOON: Duration = Duration::from_secs(10);
 /// How long a clean stop may take (Heroku kills at 30 s; we promise a few seconds).
 const STOP: Duration = Duration::from_secs(5);
-/// Judged slow: the probe gives up at 200 ms.
+/// The heartbeat interval.
+const BEAT: Duration = Duration::from_millis(200);
+/// Judged slow: the probe gives up at 150 ms.
 const SLOW: Duration = Duration::from_millis(600);
 /// An app that never answers.
 const HANG: Duration = Duration::from_secs(3600);
-/// The window over which API requests are counted after an error that must be backed off.
-const WINDOW: Duration = Duration::from_secs(3);
+/// The window over which API requests are counted after an error that must be backed off for
+/// a minute: at least seven heartbeats.
+const WINDOW: Duration = Duration::from_millis(1500);
 
 /// The fake app and API, and the environment that points the real binary at them: a beat every
-/// 0.3 s, slow above 200 ms, fast below 50 ms, two in a row to act, 1 to 3 dynos.
+/// 0.2 s, slow above 150 ms, fast below 50 ms, two in a row to act, 1 to 3 dynos.
 struct Rig {
     app: FakeApp,
     api: FakeHeroku,
@@ -54,8 +59,8 @@ impl Rig {
             ("AUTOSCALE_HEROKU_API_KEY", self.key.to_string()),
             ("AUTOSCALE_HEROKU_API_URL", self.api.url()),
             ("AUTOSCALE_HEARTBEAT_URL", self.app.heartbeat_url()),
-            ("AUTOSCALE_HEARTBEAT_INTERVAL_IN_SECONDS", "0.3".into()),
-            ("AUTOSCALE_MAX_RESPONSE_TIME_IN_MS", "200".into()),
+            ("AUTOSCALE_HEARTBEAT_INTERVAL_IN_SECONDS", "0.2".into()),
+            ("AUTOSCALE_MAX_RESPONSE_TIME_IN_MS", "150".into()),
             ("AUTOSCALE_MIN_RESPONSE_TIME_IN_MS", "50".into()),
             ("AUTOSCALE_NUMBER_OF_FAILS_TO_SCALE_UP_AFTER", "2".into()),
             ("AUTOSCALE_NUMBER_OF_PASSES_TO_SCALE_DOWN_AFTER", "2".into()),
@@ -129,7 +134,7 @@ fn announced_wait(line: &str) -> u64 {
 /// The worker is alive, and heartbeats go on at their pace (at least `beats` in `over`).
 fn assert_still_beating(worker: &mut WorkerProcess, app_hits: impl Fn() -> usize, beats: usize) {
     let before = app_hits();
-    let over = Duration::from_millis(300 * beats as u64 + 1500);
+    let over = BEAT * beats as u32 + Duration::from_millis(1500);
     assert!(
         support::wait_until(over, || app_hits() >= before + beats),
         "heartbeats stopped: {} in {over:?}",
@@ -148,6 +153,21 @@ fn stop_cleanly(worker: WorkerProcess) -> String {
     worker.stop_cleanly(STOP, KEY)
 }
 
+/// The first two API requests failed (a 5xx or an unusable answer): the second came after the
+/// 1 s backoff, the third after 2 s, not one per heartbeat.
+fn assert_backs_off_1_then_2_seconds(rig: &Rig) {
+    let requests = rig.api.requests();
+    assert!(requests.len() >= 3, "{requests:?}");
+    let (first_gap, second_gap) = (
+        requests[1].at - requests[0].at,
+        requests[2].at - requests[1].at,
+    );
+    assert!(
+        first_gap >= Duration::from_millis(950) && second_gap >= Duration::from_millis(1950),
+        "retried after {first_gap:?}, then {second_gap:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // The app
 
@@ -159,7 +179,7 @@ fn an_app_that_hangs_is_judged_slow_and_hung_requests_never_pile_up() {
     expect_line(&worker, "status=timeout verdict=slow", SOON);
     assert!(rig.api.wait_for_quantity(MAX, SOON), "{}", worker.output());
     expect_line(&worker, "notice kind=needs_above_max", SOON);
-    // Each probe is abandoned at 200 ms, before the next starts: the app never has a pile of
+    // Each probe is abandoned at 150 ms, before the next starts: the app never has a pile of
     // hung requests from the worker.
     assert!(rig.app.max_in_flight() <= 2, "{}", rig.app.max_in_flight());
     // Once the app answers again, the worker scales back down.
@@ -322,8 +342,9 @@ fn a_key_refused_mid_run(failure: Failure, expected: &str) {
     assert!(line.contains("ERRO"), "{line}");
     assert!(line.contains("check AUTOSCALE_HEROKU_API_KEY"), "{line}");
     assert!((55..=60).contains(&announced_wait(&line)), "{line}");
+    // Heartbeats go on within the window.
+    assert_still_beating(&mut worker, || rig.app.hits(), 3);
     std::thread::sleep(WINDOW.saturating_sub(refused_at.elapsed()));
-    assert_still_beating(&mut worker, || rig.app.hits(), 5);
     let requests = rig.requests_since(refused_at);
     assert!(
         requests <= 1,
@@ -364,8 +385,9 @@ fn an_unknown_app_404_backs_off_and_names_the_settings_to_check() {
     assert!(line.contains("ERRO"), "{line}");
     assert!(line.contains("check AUTOSCALE_HEROKU_APP_NAME"), "{line}");
     let first = rig.api.requests()[0].at;
+    // Heartbeats go on within the window.
+    assert_still_beating(&mut worker, || rig.app.hits(), 3);
     std::thread::sleep(WINDOW.saturating_sub(first.elapsed()));
-    assert_still_beating(&mut worker, || rig.app.hits(), 5);
     assert_eq!(rig.api.requests().len(), 1, "{:?}", rig.api.requests());
     rig.assert_scaling_invariants();
     stop_cleanly(worker);
@@ -393,8 +415,9 @@ fn cannot_run_above_limit_422_backs_off_and_says_what_to_change() {
         .find(|r| r.method == "PATCH")
         .map(|r| r.at)
         .expect("the refused PATCH");
+    // Heartbeats go on within the window.
+    assert_still_beating(&mut worker, || rig.app.hits(), 3);
     std::thread::sleep(WINDOW.saturating_sub(refused_at.elapsed()));
-    assert_still_beating(&mut worker, || rig.app.hits(), 5);
     assert_eq!(
         rig.api.patches(),
         [2, 3],
@@ -424,8 +447,9 @@ fn a_rate_limit_429_mid_run_stops_requests_for_its_wait() {
         SOON,
     );
     assert!((55..=60).contains(&announced_wait(&line)), "{line}");
+    // Heartbeats go on within the window.
+    assert_still_beating(&mut worker, || rig.app.hits(), 3);
     std::thread::sleep(WINDOW.saturating_sub(limited_at.elapsed()));
-    assert_still_beating(&mut worker, || rig.app.hits(), 5);
     let requests = rig.requests_since(limited_at);
     assert!(
         requests <= 1,
@@ -456,7 +480,8 @@ fn a_rate_limit_with_retry_after_is_waited_out_then_scaling_resumes() {
 fn api_server_errors_500_and_503_back_off_then_scaling_resumes() {
     let rig = Rig::new(1);
     rig.app.set_latency(SLOW);
-    rig.api.fail_always(Failure::server_error());
+    rig.api.fail_next(1, Failure::server_error());
+    rig.api.fail_next(1, Failure::service_unavailable());
     let worker = rig.run(&[]);
     let line = expect_line(
         &worker,
@@ -464,27 +489,13 @@ fn api_server_errors_500_and_503_back_off_then_scaling_resumes() {
         SOON,
     );
     assert!(line.contains("the worker retries automatically"), "{line}");
-    let first = rig.api.requests()[0].at;
-    // Backing off 1 s, then 2 s: requests at about 0, 1 and 3 s, not one per heartbeat.
-    std::thread::sleep(Duration::from_millis(3500).saturating_sub(first.elapsed()));
-    let requests = rig.api.requests().len();
-    assert!(
-        (2..=4).contains(&requests),
-        "{requests} requests in 3.5 s of 500s"
-    );
-    rig.api.clear_failures();
-    rig.api.fail_always(Failure::service_unavailable());
     expect_line(
         &worker,
         "the Heroku API failed (HTTP 503 service_unavailable",
         SOON,
     );
-    rig.api.clear_failures();
-    assert!(
-        rig.api.wait_for_quantity(2, Duration::from_secs(20)),
-        "{}",
-        worker.output()
-    );
+    assert!(rig.api.wait_for_quantity(2, SOON), "{}", worker.output());
+    assert_backs_off_1_then_2_seconds(&rig);
     rig.assert_scaling_invariants();
     stop_cleanly(worker);
 }
@@ -520,24 +531,15 @@ fn a_hung_scale_call_times_out_and_is_never_doubled() {
 fn an_answer_that_is_not_json_is_reported_and_backed_off() {
     let rig = Rig::new(1);
     rig.app.set_latency(SLOW);
-    rig.api.corrupt_always(Corruption::NotJson);
-    let mut worker = rig.run(&[]);
+    rig.api.corrupt_next(2, Corruption::NotJson);
+    let worker = rig.run(&[]);
     expect_line(
         &worker,
         "the Heroku API's answer could not be used: HTTP 200 with a body that is not the expected JSON",
         SOON,
     );
-    let first = rig.api.requests()[0].at;
-    std::thread::sleep(Duration::from_millis(3500).saturating_sub(first.elapsed()));
-    let requests = rig.api.requests().len();
-    assert!((2..=4).contains(&requests), "{requests} requests in 3.5 s");
-    assert_still_beating(&mut worker, || rig.app.hits(), 3);
-    rig.api.clear_failures();
-    assert!(
-        rig.api.wait_for_quantity(2, Duration::from_secs(20)),
-        "{}",
-        worker.output()
-    );
+    assert!(rig.api.wait_for_quantity(2, SOON), "{}", worker.output());
+    assert_backs_off_1_then_2_seconds(&rig);
     rig.assert_scaling_invariants();
     stop_cleanly(worker);
 }
@@ -580,7 +582,7 @@ fn a_quantity_other_than_asked_is_believed_and_brought_back_within_bounds() {
 fn an_endless_api_answer_is_cut_off_at_the_cap() {
     let rig = Rig::new(1);
     rig.app.set_latency(SLOW);
-    rig.api.corrupt_next(2, Corruption::EndlessBody);
+    rig.api.corrupt_next(1, Corruption::EndlessBody);
     let mut worker = rig.run(&[]);
     expect_line(&worker, "reading the answer", SOON);
     assert!(
@@ -630,7 +632,7 @@ fn an_smtp_server_that_rejects_is_logged_retried_slowly_and_never_stops_scaling(
     assert!(line.contains("retrying in 30 s"), "{line}");
     // Not retried at heartbeat rate: one connection for the one email in the window.
     let connections = smtp.connections();
-    assert_still_beating(&mut worker, || rig.app.hits(), 10);
+    assert_still_beating(&mut worker, || rig.app.hits(), 5);
     assert_eq!(smtp.connections(), connections);
     assert!(smtp.messages().is_empty());
     rig.assert_scaling_invariants();
@@ -641,11 +643,12 @@ fn an_smtp_server_that_rejects_is_logged_retried_slowly_and_never_stops_scaling(
 // ---------------------------------------------------------------------------------------------
 // Actor panics, through the binary's test hook
 
-/// `actor` panics every 1.5 s: each panic is logged and the actor restarted; after three,
-/// scaling still works.
+/// `actor` panics every 0.8 s: each panic is logged and the actor restarted; after three,
+/// scaling still works. Through the binary for the one actor the in-process tests cannot run
+/// on paused time (the real API actor talks HTTP); the others are in tests/actors.rs.
 fn an_actor_panicking_repeatedly(actor: &str) {
     let rig = Rig::new(1);
-    let schedule = format!("{actor}:1.5");
+    let schedule = format!("{actor}:0.8");
     let worker = rig.run(&[("HEROKU_AUTOSCALE_INJECT_PANICS", schedule.as_str())]);
     expect_line(
         &worker,
@@ -669,28 +672,8 @@ fn an_actor_panicking_repeatedly(actor: &str) {
 }
 
 #[test]
-fn the_heartbeat_panicking_repeatedly_is_restarted_and_scaling_goes_on() {
-    an_actor_panicking_repeatedly("heartbeat");
-}
-
-#[test]
-fn the_judge_panicking_repeatedly_is_restarted_and_scaling_goes_on() {
-    an_actor_panicking_repeatedly("judge");
-}
-
-#[test]
-fn the_controller_panicking_repeatedly_is_restarted_and_scaling_goes_on() {
-    an_actor_panicking_repeatedly("controller");
-}
-
-#[test]
 fn the_api_client_panicking_repeatedly_is_restarted_and_scaling_goes_on() {
     an_actor_panicking_repeatedly("heroku_api");
-}
-
-#[test]
-fn the_notifier_panicking_repeatedly_is_restarted_and_scaling_goes_on() {
-    an_actor_panicking_repeatedly("notifier");
 }
 
 #[test]
@@ -717,22 +700,6 @@ fn a_burst_of_panics_beyond_the_restart_limit_ends_the_process_non_zero() {
 
 // ---------------------------------------------------------------------------------------------
 // SIGTERM
-
-#[test]
-fn sigterm_mid_scale_exits_0_promptly_and_leaves_nothing_half_done() {
-    let rig = Rig::new(1);
-    rig.app.set_latency(SLOW);
-    rig.api.set_patch_delay(HANG);
-    let worker = rig.run(&[]);
-    assert!(support::wait_until(SOON, || rig.api.patches_in_flight() == 1));
-    let started = Instant::now();
-    stop_cleanly(worker);
-    assert!(started.elapsed() < STOP);
-    // The abandoned PATCH was never applied: the formation is what it was.
-    assert!(support::wait_until(SOON, || rig.api.patches_in_flight() == 0));
-    assert!(rig.api.patches_applied().is_empty());
-    assert_eq!(rig.api.quantity(), 1);
-}
 
 #[test]
 fn sigterm_at_any_moment_exits_0_within_a_few_seconds() {
@@ -853,18 +820,6 @@ fn secrets_never_reach_any_output_of_a_full_fault_run() {
 /// Standard base64 without padding: finds a secret encoded from a 3-byte boundary (such as
 /// the start of a line or a credential) in an email.
 fn base64(text: &str) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut encoded = String::new();
-    for chunk in text.as_bytes().chunks(3) {
-        let bytes = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = u32::from(bytes[0]) << 16 | u32::from(bytes[1]) << 8 | u32::from(bytes[2]);
-        for i in 0..=chunk.len() {
-            encoded.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    encoded
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD_NO_PAD.encode(text)
 }

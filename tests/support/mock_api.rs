@@ -1,5 +1,9 @@
 //! A mock Heroku API *actor* (not an HTTP server): it answers the API messages from memory, so
 //! actor-level tests can run the real actors without the real API actor.
+//!
+//! [`MockApi::start_here`] runs it in the test's own actix system: use that under
+//! `tokio::time::pause()`, where its delays are virtual and an answer never leaves the runtime
+//! idle (an idle paused runtime jumps to its next timer, e.g. the next heartbeat).
 
 use std::sync::{Arc, Mutex};
 
@@ -17,8 +21,8 @@ pub struct MockState {
     pub reads: usize,
     /// While set, every scale call fails with this error.
     pub fail_scales: Option<ApiError>,
-    /// While set, every scale call is answered only after this long (the mock runs on a thread
-    /// of its own, so only the mock waits).
+    /// While set, every scale call is answered only after this long (an async wait: the mock
+    /// goes on answering other calls meanwhile).
     pub scale_delay: Option<std::time::Duration>,
     /// The same for formation reads.
     pub read_delay: Option<std::time::Duration>,
@@ -54,6 +58,23 @@ impl MockApi {
         (ApiRecipients::of(&addr), state)
     }
 
+    /// Starts the mock in the actix system running on this thread (see the module docs).
+    pub fn start_here(
+        quantity: u32,
+        web_url: Option<&str>,
+    ) -> (ApiRecipients, Arc<Mutex<MockState>>) {
+        let state = Arc::new(Mutex::new(MockState {
+            quantity,
+            web_url: web_url.map(String::from),
+            ..MockState::default()
+        }));
+        let addr = MockApi {
+            state: state.clone(),
+        }
+        .start();
+        (ApiRecipients::of(&addr), state)
+    }
+
     fn formation(quantity: u32) -> Formation {
         Formation {
             process_type: "web".into(),
@@ -79,7 +100,7 @@ impl Handler<GetApp> for MockApi {
 }
 
 impl Handler<GetFormation> for MockApi {
-    type Result = Result<Formation, ApiError>;
+    type Result = ResponseFuture<Result<Formation, ApiError>>;
 
     fn handle(&mut self, _: GetFormation, _: &mut Context<Self>) -> Self::Result {
         let delay = {
@@ -87,16 +108,19 @@ impl Handler<GetFormation> for MockApi {
             state.reads += 1;
             state.read_delay
         };
-        if let Some(delay) = delay {
-            std::thread::sleep(delay);
-        }
-        let state = self.state.lock().unwrap();
-        Ok(Self::formation(state.quantity))
+        let state = self.state.clone();
+        Box::pin(async move {
+            if let Some(delay) = delay {
+                actix_rt::time::sleep(delay).await;
+            }
+            let state = state.lock().unwrap();
+            Ok(Self::formation(state.quantity))
+        })
     }
 }
 
 impl Handler<ScaleFormation> for MockApi {
-    type Result = Result<Formation, ApiError>;
+    type Result = ResponseFuture<Result<Formation, ApiError>>;
 
     fn handle(&mut self, msg: ScaleFormation, _: &mut Context<Self>) -> Self::Result {
         let delay = {
@@ -104,14 +128,17 @@ impl Handler<ScaleFormation> for MockApi {
             state.scales.push(msg.quantity);
             state.scale_delay
         };
-        if let Some(delay) = delay {
-            std::thread::sleep(delay);
-        }
-        let mut state = self.state.lock().unwrap();
-        if let Some(error) = &state.fail_scales {
-            return Err(error.clone());
-        }
-        state.quantity = msg.quantity;
-        Ok(Self::formation(state.quantity))
+        let state = self.state.clone();
+        Box::pin(async move {
+            if let Some(delay) = delay {
+                actix_rt::time::sleep(delay).await;
+            }
+            let mut state = state.lock().unwrap();
+            if let Some(error) = &state.fail_scales {
+                return Err(error.clone());
+            }
+            state.quantity = msg.quantity;
+            Ok(Self::formation(state.quantity))
+        })
     }
 }

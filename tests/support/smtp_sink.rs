@@ -1,7 +1,7 @@
 //! `SmtpSink`: a real SMTP server on 127.0.0.1 that keeps every message it accepts, so a test
 //! can send mail through lettre's real `AsyncSmtpTransport` and then read what arrived.
 //!
-//! It uses only std: a listener thread that accepts, and one thread per connection. It speaks
+//! It runs on std threads: a listener thread that accepts, and one thread per connection. It speaks
 //! the part of ESMTP that lettre uses over a plain connection: the 220 greeting, EHLO and HELO,
 //! AUTH PLAIN and AUTH LOGIN, MAIL FROM, RCPT TO, DATA (dot-unstuffed, ended by a lone `.`),
 //! RSET, NOOP and QUIT; anything else, STARTTLS included, gets 502. Several messages per
@@ -26,6 +26,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose;
+use base64::Engine as _;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// A line longer than this (a broken client, not lettre) ends the connection rather than
 /// growing a buffer without bound.
@@ -733,23 +737,21 @@ fn parse_plain(text: &str) -> Option<(String, String)> {
     Some((user.to_string(), pass.to_string()))
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters, which is always safe in
-/// the userinfo part of a URL.
+/// Everything but RFC 3986's unreserved characters is percent-encoded: always safe in the
+/// userinfo part of a URL.
+const USERINFO: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 fn percent_encode(text: &str) -> String {
-    let mut encoded = String::new();
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            encoded.push(char::from(byte));
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    encoded
+    utf8_percent_encode(text, USERINFO).to_string()
 }
 
 // ---------------------------------------------------------------------------------------------
 // Reading a message: headers, encoded-words, transfer encodings, multipart. Just enough for what
-// lettre writes, done by hand so the tests need no MIME crate.
+// lettre writes; the base64 and quoted-printable decoding are the crates'.
 
 /// Splits a MIME entity (a whole message or one part) into its unfolded headers and its body.
 /// A header line that starts with a blank continues the one before (RFC 5322 2.2.3 folding):
@@ -1005,99 +1007,31 @@ fn bytes_as_text(bytes: &[u8], charset: &str) -> String {
 }
 
 /// Quoted-printable (RFC 2045 6.7), or with `q_encoding` RFC 2047's Q encoding, where `_` is a
-/// space. `=XX` is a byte, `=` at a line end is a soft line break, and a malformed `=` is kept.
+/// space (a real `_` is always encoded there). Malformed input is kept as it is.
 fn decode_quoted_printable(input: &[u8], q_encoding: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while i < input.len() {
-        match input[i] {
-            b'=' => {
-                let rest = &input[i + 1..];
-                if rest.starts_with(b"\r\n") {
-                    i += 3;
-                } else if rest.starts_with(b"\n") {
-                    i += 2;
-                } else if let (Some(high), Some(low)) = (
-                    rest.first().and_then(|&c| hex_value(c)),
-                    rest.get(1).and_then(|&c| hex_value(c)),
-                ) {
-                    out.push((high << 4) | low);
-                    i += 3;
-                } else {
-                    out.push(b'=');
-                    i += 1;
-                }
-            }
-            b'_' if q_encoding => {
-                out.push(b' ');
-                i += 1;
-            }
-            byte => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    out
+    let input: Vec<u8> = if q_encoding {
+        input
+            .iter()
+            .map(|&byte| if byte == b'_' { b' ' } else { byte })
+            .collect()
+    } else {
+        input.to_vec()
+    };
+    quoted_printable::decode(&input, quoted_printable::ParseMode::Robust).unwrap_or(input)
 }
-
-fn hex_value(digit: u8) -> Option<u8> {
-    char::from(digit)
-        .to_digit(16)
-        .and_then(|value| u8::try_from(value).ok())
-}
-
-const BASE64_ALPHABET: &[u8; 64] =
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// Standard base64 with padding, for SMTP AUTH challenges.
 fn encode_base64(input: &[u8]) -> String {
-    let mut out = String::new();
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (position, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
-            if position <= chunk.len() {
-                out.push(char::from(BASE64_ALPHABET[((n >> shift) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    general_purpose::STANDARD.encode(input)
 }
 
 /// Standard base64; line breaks and other blanks are skipped (a body is wrapped at 76
-/// columns), padding is optional. `None` for any other character or a dangling 6 bits.
+/// columns), padding is optional. `None` if it is not base64.
 fn decode_base64(input: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(input.len() * 3 / 4);
-    let mut buffer: u32 = 0;
-    let mut bits = 0;
-    for byte in input.bytes() {
-        let value = match byte {
-            b'A'..=b'Z' => byte - b'A',
-            b'a'..=b'z' => byte - b'a' + 26,
-            b'0'..=b'9' => byte - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            b' ' | b'\t' | b'\r' | b'\n' => continue,
-            _ => return None,
-        };
-        // Only the low 14 bits are ever still needed: mask so the buffer never overflows.
-        buffer = ((buffer << 6) | u32::from(value)) & 0x3FFF;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(((buffer >> bits) & 0xFF) as u8);
-        }
-    }
-    // Leftover bits are padding (2 or 4 of them); 6 means a character too many or too few.
-    (bits < 6).then_some(out)
+    let compact: String = input.split_ascii_whitespace().collect();
+    general_purpose::STANDARD_PAD_INDIFFERENT
+        .decode(compact)
+        .ok()
 }
 
 /// Base64 that must decode to UTF-8 text (SMTP AUTH responses).
