@@ -106,6 +106,13 @@ impl Autoscaler {
         self
     }
 
+    /// Gives up each Heroku API request after `timeout` instead of
+    /// [`crate::heroku::API_TIMEOUT`] (tests of a hung API use a short one).
+    pub fn with_api_timeout(mut self, timeout: Duration) -> Self {
+        self.wiring.api_timeout = timeout;
+        self
+    }
+
     /// Reads schedules against another clock (tests).
     pub fn with_clock(mut self, clock: WallClock) -> Self {
         self.wiring.clock = clock;

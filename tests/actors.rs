@@ -128,6 +128,37 @@ async fn bounds_are_enforced_at_start_without_any_streak() {
 }
 
 #[actix_rt::test]
+async fn the_local_formation_is_restarted_after_a_panic_and_keeps_its_count() {
+    tokio::time::pause();
+    let app = FakeApp::start();
+    app.set_latency(HANG);
+    let log = CapturedLog::default();
+    let settings = quick_settings(&app.heartbeat_url(), &[("AUTOSCALE_MAX_DYNOS", "3")]);
+    let actors = Autoscaler::new(settings)
+        .with_logger(log.logger())
+        .with_local_formation(1)
+        .start();
+    let formation = actors
+        .local_formation
+        .clone()
+        .expect("local mode runs the in-memory formation");
+    assert!(eventually(BEAT * 10, || log.count("scaled web from=1 to=2") == 1).await);
+    formation.do_send(InjectPanic);
+    assert!(
+        eventually(BEAT * 10, || log.count("restarting actor=local_formation")
+            == 1)
+        .await
+    );
+    // Still answering, from the count it had: the next step goes from 2 to 3.
+    assert!(
+        eventually(BEAT * 10, || log.count("scaled web from=2 to=3") == 1).await,
+        "{}",
+        log.lines().join("\n")
+    );
+    assert!(formation.connected());
+}
+
+#[actix_rt::test]
 async fn a_failed_scale_is_retried_and_the_streaks_are_kept() {
     tokio::time::pause();
     let app = FakeApp::start();
@@ -235,7 +266,7 @@ async fn the_controller_panicking_repeatedly_is_restarted_and_scaling_goes_on() 
 
 #[actix_rt::test]
 async fn the_notifier_panicking_repeatedly_is_restarted_and_scaling_goes_on() {
-    an_actor_panicking_repeatedly(ActorName::NotifierActor, "notifier").await;
+    an_actor_panicking_repeatedly(ActorName::Notifier, "notifier").await;
 }
 
 #[actix_rt::test]

@@ -501,33 +501,6 @@ fn api_server_errors_500_and_503_back_off_then_scaling_resumes() {
 }
 
 #[test]
-fn a_hung_scale_call_times_out_and_is_never_doubled() {
-    let rig = Rig::new(1);
-    rig.app.set_latency(SLOW);
-    rig.api.set_patch_delay(HANG);
-    let mut worker = rig.run(&[]);
-    assert!(rig.api.wait_for_patches(1, SOON));
-    // While the PATCH hangs, heartbeats go on and nothing else is asked of the API.
-    let requests = rig.api.requests().len();
-    assert_still_beating(&mut worker, || rig.app.hits(), 10);
-    assert_eq!(rig.api.requests().len(), requests);
-    assert_eq!(rig.api.patches_in_flight(), 1);
-    // The API client gives up after 10 s, then asks again once the API answers.
-    let line = expect_line(
-        &worker,
-        "did not answer within 10 s",
-        Duration::from_secs(15),
-    );
-    assert!(line.contains("scale formation failed"), "{line}");
-    rig.api.set_patch_delay(Duration::ZERO);
-    assert!(rig.api.wait_for_quantity(2, SOON), "{}", worker.output());
-    assert_eq!(rig.api.max_concurrent_patches(), 1);
-    assert_eq!(rig.api.patches_applied(), [2]);
-    rig.assert_scaling_invariants();
-    stop_cleanly(worker);
-}
-
-#[test]
 fn an_answer_that_is_not_json_is_reported_and_backed_off() {
     let rig = Rig::new(1);
     rig.app.set_latency(SLOW);

@@ -85,6 +85,8 @@ pub struct Wiring {
     pub email_retry: Backoff,
     /// How long one SMTP exchange may take.
     pub smtp_timeout: std::time::Duration,
+    /// How long one Heroku API request may take.
+    pub api_timeout: std::time::Duration,
     /// Actors made to panic at a fixed period (a test hook; empty in production).
     pub injected_panics: Vec<fault_injection::PanicSchedule>,
 }
@@ -100,6 +102,7 @@ impl Wiring {
             clock: Arc::new(Utc::now),
             email_retry: EMAIL_RETRY,
             smtp_timeout: SMTP_TIMEOUT,
+            api_timeout: crate::heroku::API_TIMEOUT,
             injected_panics: Vec::new(),
         }
     }
@@ -164,7 +167,8 @@ pub fn start(settings: Arc<Settings>, wiring: Wiring) -> Actors {
             let addr = actix::Supervisor::start({
                 let link = link("heroku_api");
                 let settings = settings.clone();
-                move |_| HerokuApiActor::new(settings, link)
+                let timeout = wiring.api_timeout;
+                move |_| HerokuApiActor::new(settings, link).with_timeout(timeout)
             });
             heroku_api = Some(addr.clone());
             ApiRecipients::of(&addr)

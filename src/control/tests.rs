@@ -250,22 +250,9 @@ fn a_restart_forgets_the_count_and_the_streaks_and_reads_again() {
     assert_eq!(c.on_verdict(Slow, BOUNDS, now), []);
 }
 
-/// A small deterministic generator, so the property test needs no extra crate.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n
-    }
-}
-
 #[test]
 fn random_runs_never_leave_the_bounds_nor_overlap_calls() {
-    let mut rng = Lcg(42);
+    let mut rng = fastrand::Rng::with_seed(42);
     let start = Instant::now();
     let mut c = Controller::new(CONFIG);
     let mut pending = c.start().pop();
@@ -278,11 +265,11 @@ fn random_runs_never_leave_the_bounds_nor_overlap_calls() {
         } else {
             Bounds { min: 2, max: 6 }
         };
-        if rng.below(200) == 0 {
-            actual = rng.below(9) as u32;
+        if rng.u64(..200) == 0 {
+            actual = rng.u64(..9) as u32;
         }
-        let succeeds = rng.below(5) != 0;
-        let actions = match (rng.below(3), pending.take()) {
+        let succeeds = rng.u64(..5) != 0;
+        let actions = match (rng.u64(..3), pending.take()) {
             (0, Some(Action::ReadFormation)) => {
                 let read = if succeeds {
                     Ok(actual)
@@ -298,7 +285,7 @@ fn random_runs_never_leave_the_bounds_nor_overlap_calls() {
             (0, Some(Action::Scale { .. })) => c.on_scaled(Err(unavailable()), now),
             (_, still_pending) => {
                 pending = still_pending;
-                let verdict = [Slow, Fast, Neutral][rng.below(3) as usize];
+                let verdict = [Slow, Fast, Neutral][rng.u64(..3) as usize];
                 c.on_verdict(verdict, bounds, now)
             }
         };

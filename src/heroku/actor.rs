@@ -28,6 +28,7 @@ pub struct HerokuApiActor {
     scaling: bool,
     /// The answers owed to scale requests waiting for the call in flight.
     waiting_for_scale: Vec<oneshot::Sender<()>>,
+    timeout: std::time::Duration,
 }
 
 impl HerokuApiActor {
@@ -40,7 +41,14 @@ impl HerokuApiActor {
             gate: ApiGate::default(),
             scaling: false,
             waiting_for_scale: Vec::new(),
+            timeout: API_TIMEOUT,
         }
+    }
+
+    /// Gives up each request after `timeout` instead of [`API_TIMEOUT`].
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// Runs one call unless the gate holds calls back; records the outcome in the gate.
@@ -108,7 +116,7 @@ impl Actor for HerokuApiActor {
                 settings.heroku_app_name.clone(),
                 settings.process_type.clone(),
                 settings.heroku_api_key.clone(),
-                API_TIMEOUT,
+                act.timeout,
             ));
         });
     }

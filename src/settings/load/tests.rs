@@ -292,36 +292,15 @@ fn unknown_variables_are_warned_about_with_the_nearest_name() {
     assert_eq!(loaded.settings.max_dynos, DynoLimit::Fixed(3));
 }
 
-fn toml_file(text: &str) -> tempfile_path::TempToml {
-    tempfile_path::TempToml::new(text)
-}
-
-/// A TOML file under the target directory, removed when dropped.
-mod tempfile_path {
-    use std::path::PathBuf;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    pub struct TempToml(pub PathBuf);
-
-    impl TempToml {
-        pub fn new(text: &str) -> Self {
-            static COUNTER: AtomicUsize = AtomicUsize::new(0);
-            let path = std::env::temp_dir().join(format!(
-                "heroku-autoscale-test-{}-{}.toml",
-                std::process::id(),
-                COUNTER.fetch_add(1, Ordering::SeqCst)
-            ));
-            let mut file = std::fs::File::create(&path).expect("create temp settings file");
-            super::Write::write_all(&mut file, text.as_bytes()).expect("write settings");
-            TempToml(path)
-        }
-    }
-
-    impl Drop for TempToml {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
+/// A settings file holding `text`, removed when dropped.
+fn toml_file(text: &str) -> tempfile::NamedTempFile {
+    let mut file = tempfile::Builder::new()
+        .prefix("heroku-autoscale-test-")
+        .suffix(".toml")
+        .tempfile()
+        .expect("create a temporary settings file");
+    file.write_all(text.as_bytes()).expect("write the settings");
+    file
 }
 
 #[test]
@@ -337,7 +316,7 @@ time_zone = "America/Vancouver"
 "#,
     );
     let mut source = SettingsSource::from_vars([("AUTOSCALE_HEROKU_API_KEY", KEY)]);
-    source.config_file = Some(file.0.clone());
+    source.config_file = Some(file.path().to_path_buf());
     let s = load(&source).unwrap().settings;
     assert_eq!(s.max_dynos.to_string(), "0:00=2,9:00=5,17:00=2");
     assert_eq!(s.heartbeat_interval, Duration::from_millis(2500));
@@ -349,7 +328,8 @@ time_zone = "America/Vancouver"
     assert_eq!(s.time_zone, chrono_tz::America::Vancouver);
 
     // AUTOSCALE_CONFIG names the file when --config is not given.
-    let via_env = SettingsSource::from_vars([("AUTOSCALE_CONFIG", file.0.display().to_string())]);
+    let via_env =
+        SettingsSource::from_vars([("AUTOSCALE_CONFIG", file.path().display().to_string())]);
     assert_eq!(
         load(&via_env).unwrap().settings.heroku_api_key.expose(),
         "from-file"
@@ -360,8 +340,8 @@ time_zone = "America/Vancouver"
 fn a_bad_value_in_the_file_is_named_by_its_key_and_file() {
     let file = toml_file("heroku_app_name = \"acme-shop\"\nincrement = \"zero\"\nmax_dyno = 4\n");
     let mut source = SettingsSource::from_vars([("AUTOSCALE_HEROKU_API_KEY", KEY)]);
-    source.config_file = Some(file.0.clone());
-    let path = file.0.display().to_string();
+    source.config_file = Some(file.path().to_path_buf());
+    let path = file.path().display().to_string();
     let error = load(&source).unwrap_err().to_string();
     assert_eq!(
         error,
@@ -369,7 +349,7 @@ fn a_bad_value_in_the_file_is_named_by_its_key_and_file() {
     );
 
     let file = toml_file("heroku_app_name = \"acme-shop\"\nmax_dyno = 4\n");
-    source.config_file = Some(file.0.clone());
+    source.config_file = Some(file.path().to_path_buf());
     let warnings = load(&source).unwrap().warnings;
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
@@ -390,7 +370,7 @@ fn a_missing_or_broken_file_is_refused() {
         "{error}"
     );
     let broken = toml_file("max_dynos = {");
-    source.config_file = Some(broken.0.clone());
+    source.config_file = Some(broken.path().to_path_buf());
     assert!(load(&source).is_err());
 }
 
@@ -398,14 +378,14 @@ fn a_missing_or_broken_file_is_refused() {
 fn a_broken_file_never_quotes_a_secret() {
     let broken = toml_file("heroku_app_name = \"acme-shop\"\nheroku_api_key = \"SUPERSECRET-123\n");
     let mut source = SettingsSource::from_vars([("PATH", "/bin")]);
-    source.config_file = Some(broken.0.clone());
+    source.config_file = Some(broken.path().to_path_buf());
     let error = load(&source).unwrap_err().to_string();
     assert!(error.contains("line 2"), "{error}");
     assert!(!error.contains("SUPERSECRET"), "{error}");
 
     let listed =
         toml_file("heroku_app_name = \"acme-shop\"\nheroku_api_key = [\"SUPERSECRET-123\"]\n");
-    source.config_file = Some(listed.0.clone());
+    source.config_file = Some(listed.path().to_path_buf());
     let error = load(&source).unwrap_err().to_string();
     assert!(error.contains("must be a single value"), "{error}");
     assert!(!error.contains("SUPERSECRET"), "{error}");
@@ -559,7 +539,7 @@ fn toml_numbers_and_booleans_read_like_the_environment_and_wrong_types_are_named
          notify_repeat_after_in_minutes = 0.5\nmin_dynos = 0\n",
     );
     let mut source = SettingsSource::from_vars([("AUTOSCALE_HEROKU_API_KEY", KEY)]);
-    source.config_file = Some(file.0.clone());
+    source.config_file = Some(file.path().to_path_buf());
     let s = load(&source).unwrap().settings;
     assert_eq!(s.increment, 2);
     assert!(s.notify_on_scale_fails);
@@ -570,8 +550,8 @@ fn toml_numbers_and_booleans_read_like_the_environment_and_wrong_types_are_named
         "heroku_app_name = 12\nincrement = true\nlog_level = 3\n\
          process_type = { web = 1 }\nmin_dynos = [1, 2]\n",
     );
-    source.config_file = Some(file.0.clone());
-    let path = file.0.display().to_string();
+    source.config_file = Some(file.path().to_path_buf());
+    let path = file.path().display().to_string();
     let error = load(&source).unwrap_err();
     let lines: Vec<String> = error.problems.iter().map(ToString::to_string).collect();
     let expected = [
