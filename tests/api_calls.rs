@@ -60,7 +60,7 @@ fn start(
 #[actix_rt::test]
 async fn a_controller_restarted_mid_scale_waits_for_the_call_in_flight_instead_of_failing() {
     // Long enough for the restarted controller to build a new streak and decide meanwhile.
-    let delay = Duration::from_millis(1500);
+    let delay = Duration::from_secs(3);
     let scale_fails = [("AUTOSCALE_NOTIFY_ON_SCALE_FAILS", "true")];
     let (_app, api, log, actors) = start(delay, &scale_fails, Duration::from_secs(10));
 
@@ -72,9 +72,17 @@ async fn a_controller_restarted_mid_scale_waits_for_the_call_in_flight_instead_o
         "the restarted controller's scale never met the call in flight:\n{}",
         log.lines().join("\n")
     );
-    // Decided again on what the first call left (2): one more dyno, as the streak asks.
+    // Decided again on what the first call left (2), after a fresh streak: one more dyno.
     assert!(wait_until_async(SOON, || api.quantity() == 3).await);
     assert_eq!(api.patches_applied(), [2, 3]);
+    let lines = log.lines();
+    let position = |needle: &str| lines.iter().position(|line| line.contains(needle));
+    let (waited, scaled) = (position(busy), position("scaled web from=2 to=3"));
+    let slow_beats_between = lines[waited.unwrap()..scaled.unwrap()]
+        .iter()
+        .filter(|line| line.contains("verdict=slow"))
+        .count();
+    assert!(slow_beats_between >= 2, "{}", lines.join("\n"));
     assert_eq!(api.max_concurrent_patches(), 1);
     for line in log.lines() {
         assert!(
@@ -92,7 +100,7 @@ async fn a_hung_scale_call_times_out_and_is_never_doubled() {
     assert!(wait_until_async(SOON, || api.patches_in_flight() == 1).await);
     // While the PATCH hangs, heartbeats go on and nothing else is asked of the API.
     let (requests, beats) = (api.requests().len(), app.hits());
-    actix_rt::time::sleep(Duration::from_millis(500)).await;
+    actix_rt::time::sleep(Duration::from_millis(800)).await;
     assert!(app.hits() >= beats + 2, "heartbeats stopped");
     assert_eq!(api.requests().len(), requests);
     assert_eq!(api.patches_in_flight(), 1);

@@ -146,6 +146,10 @@ impl ControllerActor {
             move |answer, act, ctx| {
                 let outcome = flatten(answer).map(|formation| formation.quantity);
                 act.log_scale(from, to, reason, &outcome);
+                // Busy asks for a fresh read, which a stop must not start.
+                if act.stopping && outcome == Err(ApiError::Busy) {
+                    return act.logic.abandon_scale();
+                }
                 let actions = act.logic.on_scaled(outcome, now());
                 act.perform(actions, ctx);
             },

@@ -44,9 +44,18 @@ impl Streaks {
         };
     }
 
-    /// Whether these streaks carry on `earlier` ones: the same streak, as long or longer.
-    pub fn continues(&self, earlier: Streaks) -> bool {
-        self.slow >= earlier.slow && self.fast >= earlier.fast
+    /// The streaks to decide on when `earlier` ones started a call that has just been
+    /// answered: these, unless they are the same evidence grown weaker (a neutral beat, or one
+    /// and a new shorter streak, came in between), which must not cancel what `earlier` asked
+    /// for. A streak the other way is newer evidence, and wins.
+    pub fn or_earlier(self, earlier: Streaks) -> Streaks {
+        let reversed = (self.slow > 0 && earlier.fast > 0) || (self.fast > 0 && earlier.slow > 0);
+        let weaker = self.slow < earlier.slow || self.fast < earlier.fast;
+        if weaker && !reversed {
+            earlier
+        } else {
+            self
+        }
     }
 }
 
@@ -210,6 +219,18 @@ mod tests {
         assert_eq!(after(Verdict::Neutral), Streaks::default());
         assert_eq!(after(Verdict::Fast), fast(1));
         assert_eq!(after(Verdict::Fast), fast(2));
+    }
+
+    #[test]
+    fn a_read_is_answered_on_the_newest_evidence_that_is_not_weaker() {
+        // Grown: the newer streak. Broken by a neutral, or rebuilt shorter: the earlier one.
+        assert_eq!(slow(4).or_earlier(slow(3)), slow(4));
+        assert_eq!(Streaks::default().or_earlier(slow(3)), slow(3));
+        assert_eq!(slow(1).or_earlier(slow(3)), slow(3));
+        assert_eq!(fast(2).or_earlier(fast(5)), fast(5));
+        // Reversed: the newer streak, however short.
+        assert_eq!(fast(1).or_earlier(slow(3)), fast(1));
+        assert_eq!(slow(2).or_earlier(fast(5)), slow(2));
     }
 
     #[test]

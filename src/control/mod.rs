@@ -145,7 +145,7 @@ impl Controller {
         match decide(known.quantity, bounds, self.streaks, self.config.policy) {
             // Someone may have scaled by hand since the last read: check before acting.
             Decision::Scale { .. } => self.read(),
-            decision => self.report(decision, known.quantity, bounds, now),
+            decision => self.report(decision, known.quantity, bounds, self.streaks, now),
         }
     }
 
@@ -157,11 +157,7 @@ impl Controller {
         now: Instant,
     ) -> Vec<Action> {
         let streaks = match self.pending.take() {
-            // The streaks now, if they carry on the streak the read began with (it has grown
-            // while the read was in flight); else that streak: a neutral beat arriving during
-            // the read must not cancel the scale the threshold asked for.
-            Some(Pending::Read { streaks }) if self.streaks.continues(streaks) => self.streaks,
-            Some(Pending::Read { streaks }) => streaks,
+            Some(Pending::Read { streaks }) => self.streaks.or_earlier(streaks),
             // Not an answer to a read of ours: the scale in flight stays the one call.
             Some(scale @ Pending::Scale { .. }) => {
                 self.pending = Some(scale);
@@ -192,7 +188,7 @@ impl Controller {
                     reason,
                 }]
             }
-            decision => self.report(decision, quantity, bounds, now),
+            decision => self.report(decision, quantity, bounds, streaks, now),
         }
     }
 
@@ -224,9 +220,11 @@ impl Controller {
                     .collect()
             }
             // A call from before a restart was still in flight and has ended now: not a
-            // failure. Read what it left and decide on that, with the streaks as they are.
+            // failure. Read what it left and decide on that. Its scale, like one of ours, needs
+            // a fresh streak after it: the beats counted meanwhile came before its dynos served.
             Err(ApiError::Busy) => {
                 self.known = None;
+                self.streaks = Streaks::default();
                 self.read()
             }
             Err(error) => {
@@ -300,6 +298,7 @@ impl Controller {
         decision: Decision,
         quantity: u32,
         bounds: Bounds,
+        streaks: Streaks,
         now: Instant,
     ) -> Vec<Action> {
         let mut actions = Vec::new();
@@ -307,7 +306,7 @@ impl Controller {
             let notice = Notice::NeedsAboveMax {
                 quantity,
                 bounds,
-                slow_streak: self.streaks.slow,
+                slow_streak: streaks.slow,
             };
             actions.extend(self.notify_if_due(notice, now));
         } else if quantity < bounds.max {
@@ -317,7 +316,7 @@ impl Controller {
             let notice = Notice::NeedsBelowMin {
                 quantity,
                 bounds,
-                fast_streak: self.streaks.fast,
+                fast_streak: streaks.fast,
             };
             actions.extend(self.notify_if_due(notice, now));
         } else if quantity > bounds.min {

@@ -179,16 +179,12 @@ fn a_busy_api_is_waited_for_then_the_count_is_read_afresh_without_a_notice() {
         c.on_scaled(Err(ApiError::Busy), now),
         [Action::ReadFormation]
     );
-    // It had scaled to 2 already: the streak still asks for one more than that.
-    assert_eq!(
-        c.on_formation(Ok(2), BOUNDS, now),
-        [Action::Scale {
-            from: 2,
-            to: 3,
-            reason: ScaleReason::SlowStreak
-        }]
-    );
-    assert_eq!(c.on_scaled(Ok(3), now), []);
+    // It had scaled to 2 already. Like a scale of ours, it starts the streaks afresh: the slow
+    // beats counted while it was in flight came before its dyno was serving.
+    assert_eq!(c.on_formation(Ok(2), BOUNDS, now), []);
+    assert_eq!(c.quantity(), Some(2));
+    assert_eq!(feed(&mut c, Slow, 2, BOUNDS, now), []);
+    assert_eq!(c.on_verdict(Slow, BOUNDS, now), [Action::ReadFormation]);
 }
 
 #[test]
@@ -368,6 +364,40 @@ fn a_streak_that_grows_during_a_refresh_read_decides_its_answer() {
             to: 2,
             reason: ScaleReason::SlowStreak
         }]
+    );
+}
+
+#[test]
+fn a_streak_the_other_way_during_a_read_decides_its_answer() {
+    let now = Instant::now();
+    let mut c = started_at(2, now);
+    assert_eq!(feed(&mut c, Slow, 3, BOUNDS, now), [Action::ReadFormation]);
+    // Five fast beats while the read hangs: newer evidence than the slow streak that began it.
+    feed(&mut c, Fast, 5, BOUNDS, now);
+    assert_eq!(
+        c.on_formation(Ok(2), BOUNDS, now),
+        [Action::Scale {
+            from: 2,
+            to: 1,
+            reason: ScaleReason::FastStreak
+        }]
+    );
+}
+
+#[test]
+fn a_notice_decided_on_a_reads_streaks_reports_those_streaks() {
+    let now = Instant::now();
+    let mut c = started_at(1, now);
+    assert_eq!(feed(&mut c, Slow, 3, BOUNDS, now), [Action::ReadFormation]);
+    c.on_verdict(Neutral, BOUNDS, now);
+    // Someone scaled to the max meanwhile; the notice tells of the streak that was decided on.
+    let actions = c.on_formation(Ok(3), BOUNDS, now);
+    assert!(
+        matches!(
+            actions.as_slice(),
+            [Action::Notify(Notice::NeedsAboveMax { slow_streak: 3, .. })]
+        ),
+        "{actions:?}"
     );
 }
 

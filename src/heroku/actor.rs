@@ -128,7 +128,8 @@ impl Supervised for HerokuApiActor {
         // A PATCH under way was dropped with the old context.
         self.client = None;
         self.scaling = false;
-        // Dropping the answers owed tells the waiting requests the call in flight is over.
+        // The requests waiting for it went with the old context too (their senders see the
+        // API actor unavailable, a failure like any other): their answers are owed no more.
         self.waiting_for_scale.clear();
         self.link.restarting();
     }

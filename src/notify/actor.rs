@@ -119,7 +119,8 @@ impl NotifierActor {
         match builder.body(text.body) {
             Ok(message) => {
                 if self.queue.len() >= MAX_QUEUED {
-                    if let Some(dropped) = self.queue.pop_front() {
+                    let front_in_delivery = !matches!(self.state, Delivery::Idle);
+                    if let Some(dropped) = drop_oldest_waiting(&mut self.queue, front_in_delivery) {
                         warn!(
                             self.link.log(),
                             "email queue full: dropped the oldest notice kind={}", dropped.kind
@@ -222,6 +223,13 @@ impl NotifierActor {
     }
 }
 
+/// Makes room in a full queue: drops the oldest email that is only waiting its turn. The front
+/// one, while it is being sent or waits to be retried, stays: its outcome is booked against it,
+/// and its retry schedule must hold.
+fn drop_oldest_waiting<T>(queue: &mut VecDeque<T>, front_in_delivery: bool) -> Option<T> {
+    queue.remove(usize::from(front_in_delivery))
+}
+
 impl Actor for NotifierActor {
     type Context = Context<Self>;
 
@@ -298,5 +306,19 @@ impl Handler<InjectPanic> for NotifierActor {
 
     fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {
         guarded(self, ctx, |_, _| panic!("injected panic in the notifier"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_queue_drops_the_oldest_waiting_email_never_the_one_in_delivery() {
+        let mut queue: VecDeque<u32> = (1..=4).collect();
+        assert_eq!(drop_oldest_waiting(&mut queue, true), Some(2));
+        assert_eq!(queue, [1, 3, 4]);
+        assert_eq!(drop_oldest_waiting(&mut queue, false), Some(1));
+        assert_eq!(queue, [3, 4]);
     }
 }
