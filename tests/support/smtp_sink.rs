@@ -29,6 +29,8 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose;
 use base64::Engine as _;
+use mail_parser::parsers::MessageStream;
+use mail_parser::{Message, MessageParser};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// A line longer than this (a broken client, not lettre) ends the connection rather than
@@ -58,13 +60,39 @@ impl ReceivedMail {
     /// The first header called `name` (any case), unfolded, with RFC 2047 encoded-words
     /// (`=?utf-8?b?...?=`, `=?utf-8?q?...?=`) decoded, and surrounding whitespace trimmed.
     pub fn header(&self, name: &str) -> Option<String> {
-        let (headers, _) = split_entity(&self.data);
-        find_header(&headers, name).map(|value| decode_encoded_words(value.trim()))
+        self.headers()
+            .into_iter()
+            .find(|(header, _)| header.eq_ignore_ascii_case(name))
+            .map(|(_, value)| decode_encoded_words(value.trim()))
     }
 
     /// All headers in order as (name, unfolded raw value); encoded-words are left as they are.
     pub fn headers(&self) -> Vec<(String, String)> {
-        split_entity(&self.data).0
+        let Some(message) = self.parsed() else {
+            return Vec::new();
+        };
+        message
+            .headers()
+            .iter()
+            .map(|header| {
+                // The offsets fall next to ASCII (the colon, line ends): always char boundaries.
+                let text = |from: u32, to: u32| {
+                    self.data
+                        .get(from as usize..to as usize)
+                        .unwrap_or_default()
+                };
+                // The name as written (mail-parser spells the ones it knows its own way).
+                let name = text(header.offset_field, header.offset_start);
+                let name = name.trim_end_matches(':').trim();
+                // Unfolding drops each line break and keeps the blank after it (RFC 5322 2.2.3).
+                let value = text(header.offset_start, header.offset_end);
+                let value = value.trim_start().trim_end_matches(['\r', '\n']);
+                (
+                    name.to_string(),
+                    value.replace("\r\n", "").replace('\n', ""),
+                )
+            })
+            .collect()
     }
 
     /// The decoded `Subject` header.
@@ -74,11 +102,26 @@ impl ReceivedMail {
 
     /// The body as readable text: undone quoted-printable or base64 transfer encoding (lettre
     /// picks 7bit, quoted-printable or base64 by itself for a text body, or 8bit if asked), read
-    /// as UTF-8, with CRLF line ends turned back into `\n`. For a multipart message, the first
-    /// `text/plain` part (else the first part), searched depth first.
+    /// in its charset, with CRLF line ends turned back into `\n`. For a multipart message, the
+    /// first text body part (`text/plain` preferred, searched depth first); failing any, the
+    /// first part that is not multipart, read as UTF-8.
     pub fn body(&self) -> String {
-        let (headers, body) = split_entity(&self.data);
-        decode_entity_body(&headers, body).replace("\r\n", "\n")
+        let Some(message) = self.parsed() else {
+            return String::new();
+        };
+        // The text part as it is (HTML left HTML); else the first part that is not multipart.
+        let part = message
+            .text_part(0)
+            .or_else(|| message.parts.iter().find(|part| !part.is_multipart()));
+        part.map_or_else(String::new, |part| {
+            String::from_utf8_lossy(part.contents()).replace("\r\n", "\n")
+        })
+    }
+
+    /// The message parsed by mail-parser: folded headers, encoded-words, transfer encodings,
+    /// multipart and charsets are its business. `None` only for an empty message.
+    fn parsed(&self) -> Option<Message<'_>> {
+        MessageParser::default().parse(self.data.as_bytes())
     }
 }
 
@@ -749,275 +792,39 @@ fn percent_encode(text: &str) -> String {
     utf8_percent_encode(text, USERINFO).to_string()
 }
 
-// ---------------------------------------------------------------------------------------------
-// Reading a message: headers, encoded-words, transfer encodings, multipart. Just enough for what
-// lettre writes; the base64 and quoted-printable decoding are the crates'.
-
-/// Splits a MIME entity (a whole message or one part) into its unfolded headers and its body.
-/// A header line that starts with a blank continues the one before (RFC 5322 2.2.3 folding):
-/// unfolding drops the line break and keeps the blank.
-fn split_entity(raw: &str) -> (Vec<(String, String)>, &str) {
-    let (head, body) = if let Some(body) = raw.strip_prefix("\r\n") {
-        ("", body) // No headers at all.
-    } else if let Some(body) = raw.strip_prefix('\n') {
-        ("", body)
-    } else if let Some(at) = raw.find("\r\n\r\n") {
-        (&raw[..at], &raw[at + 4..])
-    } else if let Some(at) = raw.find("\n\n") {
-        (&raw[..at], &raw[at + 2..])
-    } else {
-        (raw, "") // Headers only.
-    };
-    let mut headers: Vec<(String, String)> = Vec::new();
-    for line in head.lines() {
-        let line = line.trim_end_matches('\r');
-        if line.starts_with([' ', '\t']) {
-            if let Some((_, value)) = headers.last_mut() {
-                value.push_str(line);
-            }
-        } else if let Some((name, value)) = line.split_once(':') {
-            headers.push((name.trim().to_string(), value.trim_start().to_string()));
-        }
-    }
-    (headers, body)
-}
-
-fn find_header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
-    headers
-        .iter()
-        .find(|(header, _)| header.eq_ignore_ascii_case(name))
-        .map(|(_, value)| value.as_str())
-}
-
-/// The decoded body of an entity: its transfer encoding undone, or for a multipart entity the
-/// decoded body of its first `text/plain` part.
-fn decode_entity_body(headers: &[(String, String)], body: &str) -> String {
-    let content_type = find_header(headers, "Content-Type").unwrap_or("text/plain");
-    if content_type
-        .trim_start()
-        .to_ascii_lowercase()
-        .starts_with("multipart/")
-    {
-        if let Some(boundary) = header_parameter(content_type, "boundary") {
-            let parts: Vec<(Vec<(String, String)>, &str)> = multipart_parts(body, &boundary)
-                .into_iter()
-                .map(split_entity)
-                .collect();
-            let plain = parts.iter().find(|(headers, _)| {
-                find_header(headers, "Content-Type").is_none_or(|value| {
-                    value
-                        .trim_start()
-                        .to_ascii_lowercase()
-                        .starts_with("text/plain")
-                })
-            });
-            // A nested multipart (plain+html inside mixed, say) has the text one level down.
-            let nested = parts.iter().find(|(headers, _)| {
-                find_header(headers, "Content-Type").is_some_and(|value| {
-                    value
-                        .trim_start()
-                        .to_ascii_lowercase()
-                        .starts_with("multipart/")
-                })
-            });
-            if let Some((headers, body)) = plain.or(nested).or(parts.first()) {
-                return decode_entity_body(headers, body);
-            }
-        }
-    }
-    let encoding = find_header(headers, "Content-Transfer-Encoding")
-        .unwrap_or("7bit")
-        .trim()
-        .to_ascii_lowercase();
-    match encoding.as_str() {
-        "quoted-printable" => {
-            String::from_utf8_lossy(&decode_quoted_printable(body.as_bytes(), false)).into_owned()
-        }
-        "base64" => match decode_base64(body) {
-            Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            None => body.to_string(), // Not base64 after all: better raw than nothing.
-        },
-        _ => body.to_string(), // 7bit, 8bit, binary: already the text.
-    }
-}
-
-/// The raw parts between `--boundary` delimiter lines (RFC 2046 5.1.1). The line break before
-/// each delimiter belongs to the delimiter; the preamble and epilogue are dropped.
-fn multipart_parts<'b>(body: &'b str, boundary: &str) -> Vec<&'b str> {
-    let delimiter = format!("--{boundary}");
-    let mut parts = Vec::new();
-    let mut rest = body;
-    // Skip the preamble: up to the first delimiter at the start of a line.
-    match find_delimiter(rest, &delimiter) {
-        Some((_, after)) => rest = after,
-        None => return parts,
-    }
-    loop {
-        // `rest` is just past a delimiter: `--` closes, anything else to the line end is padding.
-        if rest.starts_with("--") {
-            return parts;
-        }
-        let Some(line_end) = rest.find('\n') else {
-            return parts;
-        };
-        rest = &rest[line_end + 1..];
-        match find_delimiter(rest, &delimiter) {
-            Some((part, after)) => {
-                parts.push(part);
-                rest = after;
-            }
-            None => {
-                parts.push(rest); // No closing delimiter: take what there is.
-                return parts;
-            }
-        }
-    }
-}
-
-/// Finds `delimiter` at the start of a line in `text`; returns the text before it (without the
-/// line break that precedes it) and the text after it.
-fn find_delimiter<'t>(text: &'t str, delimiter: &str) -> Option<(&'t str, &'t str)> {
-    let mut search_from = 0;
-    while let Some(found) = text[search_from..].find(delimiter) {
-        let at = search_from + found;
-        if at == 0 || text.as_bytes()[at - 1] == b'\n' {
-            let before = &text[..at];
-            let before = before
-                .strip_suffix("\r\n")
-                .or_else(|| before.strip_suffix('\n'))
-                .unwrap_or(before);
-            return Some((before, &text[at + delimiter.len()..]));
-        }
-        search_from = at + delimiter.len();
-    }
-    None
-}
-
-/// A parameter of a structured header value, e.g. `boundary` in
-/// `multipart/alternative; boundary="abc"`; the name in any case, quotes removed.
-fn header_parameter(value: &str, name: &str) -> Option<String> {
-    value.split(';').skip(1).find_map(|parameter| {
-        let (key, raw) = parameter.split_once('=')?;
-        if !key.trim().eq_ignore_ascii_case(name) {
-            return None;
-        }
-        let raw = raw.trim();
-        let unquoted = raw
-            .strip_prefix('"')
-            .and_then(|inner| inner.strip_suffix('"'))
-            .unwrap_or(raw);
-        Some(unquoted.to_string())
-    })
-}
-
-/// Decodes RFC 2047 encoded-words (`=?charset?B|Q?text?=`) in a header value. Blanks between
-/// two adjacent encoded-words are dropped (RFC 2047 6.2), and their bytes are joined before
-/// being read as text, since an encoder may split a character's bytes across two words. Text
-/// that is not a well-formed encoded-word is kept as it is.
+/// Decodes the RFC 2047 encoded-words in an unfolded header value, each by mail-parser. Blanks
+/// between two adjacent encoded-words are dropped (RFC 2047 6.2); all other text is kept as it
+/// is, blanks included (mail-parser's own header reading would squeeze a run of blanks at a
+/// fold or beside an encoded-word into one space).
 fn decode_encoded_words(value: &str) -> String {
-    enum Piece {
-        Text(String),
-        Encoded(Vec<u8>, String), // bytes, charset (lower case)
-    }
-    let mut pieces: Vec<Piece> = Vec::new();
+    let mut decoded = String::new();
     let mut rest = value;
-    while !rest.is_empty() {
-        let Some(start) = rest.find("=?") else {
-            pieces.push(Piece::Text(rest.to_string()));
-            break;
-        };
-        match parse_encoded_word(&rest[start..]) {
-            Some((bytes, charset, length)) => {
-                if start > 0 {
-                    pieces.push(Piece::Text(rest[..start].to_string()));
+    let mut after_word = false;
+    while let Some(start) = rest.find("=?") {
+        // mail-parser reads a word from just past its `=`.
+        let mut stream = MessageStream::new(&rest.as_bytes()[start + 1..]);
+        let word = stream.decode_rfc2047();
+        let end = start + 1 + stream.offset();
+        // An encoded-word never contains blanks: this is not one.
+        match word.filter(|_| !rest[start..end].contains([' ', '\t'])) {
+            Some(text) => {
+                let between = &rest[..start];
+                if !(after_word && between.trim().is_empty()) {
+                    decoded.push_str(between);
                 }
-                pieces.push(Piece::Encoded(bytes, charset));
-                rest = &rest[start + length..];
+                decoded.push_str(&text);
+                after_word = true;
+                rest = &rest[end..];
             }
             None => {
-                pieces.push(Piece::Text(rest[..start + 2].to_string()));
+                decoded.push_str(&rest[..start + 2]);
+                after_word = false;
                 rest = &rest[start + 2..];
             }
         }
     }
-    let mut decoded = String::new();
-    let mut pending: Vec<u8> = Vec::new();
-    let mut pending_charset = String::new();
-    for (i, piece) in pieces.iter().enumerate() {
-        match piece {
-            Piece::Encoded(bytes, charset) => {
-                if charset != &pending_charset {
-                    decoded.push_str(&bytes_as_text(&pending, &pending_charset));
-                    pending.clear();
-                    pending_charset = charset.clone();
-                }
-                pending.extend_from_slice(bytes);
-            }
-            Piece::Text(text) => {
-                let between_words = text.trim().is_empty()
-                    && i > 0
-                    && matches!(pieces.get(i + 1), Some(Piece::Encoded(..)))
-                    && matches!(pieces[i - 1], Piece::Encoded(..));
-                if between_words {
-                    continue;
-                }
-                decoded.push_str(&bytes_as_text(&pending, &pending_charset));
-                pending.clear();
-                decoded.push_str(text);
-            }
-        }
-    }
-    decoded.push_str(&bytes_as_text(&pending, &pending_charset));
+    decoded.push_str(rest);
     decoded
-}
-
-/// Parses one encoded-word at the start of `text`: its decoded bytes, its charset in lower case
-/// and its length in `text`.
-fn parse_encoded_word(text: &str) -> Option<(Vec<u8>, String, usize)> {
-    let inner = text.strip_prefix("=?")?;
-    let (charset, inner) = inner.split_once('?')?;
-    let (encoding, inner) = inner.split_once('?')?;
-    let end = inner.find("?=")?;
-    let payload = &inner[..end];
-    if payload.contains([' ', '\t', '\r', '\n']) {
-        return None; // An encoded-word never contains blanks: this is not one.
-    }
-    let bytes = match encoding {
-        "B" | "b" => decode_base64(payload)?,
-        "Q" | "q" => decode_quoted_printable(payload.as_bytes(), true),
-        _ => return None,
-    };
-    let length = "=?".len() + charset.len() + 1 + encoding.len() + 1 + payload.len() + "?=".len();
-    // `charset*language` (RFC 2231) may name a language: not needed to decode.
-    let charset = charset
-        .split('*')
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    Some((bytes, charset, length))
-}
-
-/// Decoded bytes as text: ISO-8859-1 maps byte for byte, everything else is read as UTF-8 (what
-/// lettre always uses), invalid sequences replaced.
-fn bytes_as_text(bytes: &[u8], charset: &str) -> String {
-    match charset {
-        "iso-8859-1" | "latin1" | "latin-1" => bytes.iter().map(|&b| char::from(b)).collect(),
-        _ => String::from_utf8_lossy(bytes).into_owned(),
-    }
-}
-
-/// Quoted-printable (RFC 2045 6.7), or with `q_encoding` RFC 2047's Q encoding, where `_` is a
-/// space (a real `_` is always encoded there). Malformed input is kept as it is.
-fn decode_quoted_printable(input: &[u8], q_encoding: bool) -> Vec<u8> {
-    let input: Vec<u8> = if q_encoding {
-        input
-            .iter()
-            .map(|&byte| if byte == b'_' { b' ' } else { byte })
-            .collect()
-    } else {
-        input.to_vec()
-    };
-    quoted_printable::decode(&input, quoted_printable::ParseMode::Robust).unwrap_or(input)
 }
 
 /// Standard base64 with padding, for SMTP AUTH challenges.
@@ -1025,18 +832,14 @@ fn encode_base64(input: &[u8]) -> String {
     general_purpose::STANDARD.encode(input)
 }
 
-/// Standard base64; line breaks and other blanks are skipped (a body is wrapped at 76
-/// columns), padding is optional. `None` if it is not base64.
-fn decode_base64(input: &str) -> Option<Vec<u8>> {
-    let compact: String = input.split_ascii_whitespace().collect();
-    general_purpose::STANDARD_PAD_INDIFFERENT
-        .decode(compact)
-        .ok()
-}
-
-/// Base64 that must decode to UTF-8 text (SMTP AUTH responses).
+/// Base64 that must decode to UTF-8 text (SMTP AUTH responses); blanks are skipped, padding is
+/// optional.
 fn decode_base64_text(input: &str) -> Option<String> {
-    String::from_utf8(decode_base64(input)?).ok()
+    let compact: String = input.split_ascii_whitespace().collect();
+    let bytes = general_purpose::STANDARD_PAD_INDIFFERENT
+        .decode(compact)
+        .ok()?;
+    String::from_utf8(bytes).ok()
 }
 
 impl fmt::Display for ReceivedMail {
