@@ -25,6 +25,7 @@ use heroku_autoscale::Autoscaler;
 use support::fake_app::FakeApp;
 use support::log_capture::CapturedLog;
 use support::mock_api::{MockApi, MockState};
+use support::wait_until_async;
 
 /// Settings for quick tests: a beat every 0.2 s, slow above 150 ms, fast below 60 ms, three in a
 /// row to act, 1 to 2 dynos. On paused time the figures are virtual.
@@ -53,19 +54,6 @@ const BEAT: Duration = Duration::from_millis(200);
 const SLOW: Duration = Duration::from_millis(600);
 /// An app that never answers: on paused time, every probe is judged slow.
 const HANG: Duration = Duration::from_secs(3600);
-
-/// Waits (without blocking the actors) until `condition` holds, up to `limit` (virtual time
-/// on paused time).
-async fn eventually(limit: Duration, condition: impl Fn() -> bool) -> bool {
-    let deadline = actix_rt::time::Instant::now() + limit;
-    while actix_rt::time::Instant::now() < deadline {
-        if condition() {
-            return true;
-        }
-        actix_rt::time::sleep(Duration::from_millis(20)).await;
-    }
-    condition()
-}
 
 fn scales(state: &Arc<Mutex<MockState>>) -> Vec<u32> {
     state.lock().unwrap().scales.clone()
@@ -105,9 +93,9 @@ fn line_index(log: &CapturedLog, needle: &str) -> Option<usize> {
 #[actix_rt::test]
 async fn a_slow_streak_produces_exactly_one_scale_call() {
     let (_app, state, log, _actors) = paused_worker(1, &[], Vec::new());
-    assert!(eventually(BEAT * 10, || !scales(&state).is_empty()).await);
+    assert!(wait_until_async(BEAT * 10, || !scales(&state).is_empty()).await);
     // At the max of 2 the slow beats go on: no further call, a notice instead.
-    assert!(eventually(BEAT * 10, || log.count("kind=needs_above_max") == 1).await);
+    assert!(wait_until_async(BEAT * 10, || log.count("kind=needs_above_max") == 1).await);
     // Twenty more slow beats (several streaks' worth) change nothing.
     actix_rt::time::sleep(BEAT * 20).await;
     assert_eq!(scales(&state), [2]);
@@ -123,7 +111,7 @@ async fn a_slow_streak_produces_exactly_one_scale_call() {
 async fn bounds_are_enforced_at_start_without_any_streak() {
     let (_app, state, log, _actors) = paused_worker(5, &[], Vec::new());
     // Before the first streak of three beats could end.
-    assert!(eventually(BEAT * 2, || scales(&state) == [2]).await);
+    assert!(wait_until_async(BEAT * 2, || scales(&state) == [2]).await);
     assert_eq!(log.count("scaled web from=5 to=2 reason=above_max"), 1);
 }
 
@@ -142,16 +130,16 @@ async fn the_local_formation_is_restarted_after_a_panic_and_keeps_its_count() {
         .local_formation
         .clone()
         .expect("local mode runs the in-memory formation");
-    assert!(eventually(BEAT * 10, || log.count("scaled web from=1 to=2") == 1).await);
+    assert!(wait_until_async(BEAT * 10, || log.count("scaled web from=1 to=2") == 1).await);
     formation.do_send(InjectPanic);
     assert!(
-        eventually(BEAT * 10, || log.count("restarting actor=local_formation")
+        wait_until_async(BEAT * 10, || log.count("restarting actor=local_formation")
             == 1)
         .await
     );
     // Still answering, from the count it had: the next step goes from 2 to 3.
     assert!(
-        eventually(BEAT * 10, || log.count("scaled web from=2 to=3") == 1).await,
+        wait_until_async(BEAT * 10, || log.count("scaled web from=2 to=3") == 1).await,
         "{}",
         log.lines().join("\n")
     );
@@ -174,14 +162,14 @@ async fn a_failed_scale_is_retried_and_the_streaks_are_kept() {
         .with_logger(log.logger())
         .with_api(api)
         .start();
-    assert!(eventually(BEAT * 30, || scales(&state).len() >= 2).await);
+    assert!(wait_until_async(BEAT * 30, || scales(&state).len() >= 2).await);
     assert_eq!(
         log.count("kind=scale_failed"),
         1,
         "one notice while failures last"
     );
     state.lock().unwrap().fail_scales = None;
-    assert!(eventually(BEAT * 30, || state.lock().unwrap().quantity == 2).await);
+    assert!(wait_until_async(BEAT * 30, || state.lock().unwrap().quantity == 2).await);
 }
 
 #[actix_rt::test]
@@ -195,12 +183,12 @@ async fn actors_that_panic_are_restarted_and_scaling_goes_on() {
     for actor in ["heartbeat", "judge", "controller", "notifier"] {
         let needle = format!("restarting actor={actor}");
         assert!(
-            eventually(BEAT * 15, || log.count(&needle) == 1).await,
+            wait_until_async(BEAT * 15, || log.count(&needle) == 1).await,
             "{actor} was not restarted"
         );
     }
     // Every actor is needed for a scale: heartbeat → judge → controller → API.
-    assert!(eventually(BEAT * 30, || scales(&state) == [2]).await);
+    assert!(wait_until_async(BEAT * 30, || scales(&state) == [2]).await);
     let scaled = line_index(&log, "scaled web from=1 to=2").expect("the scale is logged");
     for actor in ["heartbeat", "judge", "controller", "notifier"] {
         let restarted = line_index(&log, &format!("restarting actor={actor}"));
@@ -215,7 +203,8 @@ async fn actors_that_panic_are_restarted_and_scaling_goes_on() {
 /// `actor` panics every 1.5 s (the test hook behind `HEROKU_AUTOSCALE_INJECT_PANICS`): each
 /// panic is logged and the actor restarted; after three, scaling still goes on. The max is 10,
 /// so slow beats go on asking for more dynos the whole time.
-async fn an_actor_panicking_repeatedly(actor: ActorName, name: &str) {
+async fn an_actor_panicking_repeatedly(actor: ActorName) {
+    let name = actor.to_string();
     let every = Duration::from_millis(1500);
     let (_app, state, log, _actors) = paused_worker(
         1,
@@ -224,7 +213,7 @@ async fn an_actor_panicking_repeatedly(actor: ActorName, name: &str) {
     );
     let restarting = format!("restarting actor={name}");
     assert!(
-        eventually(every * 4, || log.count(&restarting) >= 3).await,
+        wait_until_async(every * 4, || log.count(&restarting) >= 3).await,
         "fewer than 3 restarts: {:?}",
         log.lines()
     );
@@ -237,7 +226,7 @@ async fn an_actor_panicking_repeatedly(actor: ActorName, name: &str) {
     // A scale after the third restart: scaling goes on while the actor goes on panicking.
     let scales_then = scales(&state).len();
     assert!(
-        eventually(BEAT * 15, || scales(&state).len() > scales_then).await,
+        wait_until_async(BEAT * 15, || scales(&state).len() > scales_then).await,
         "no scale after the restarts: {:?}",
         log.lines()
     );
@@ -251,22 +240,22 @@ async fn an_actor_panicking_repeatedly(actor: ActorName, name: &str) {
 
 #[actix_rt::test]
 async fn the_heartbeat_panicking_repeatedly_is_restarted_and_scaling_goes_on() {
-    an_actor_panicking_repeatedly(ActorName::Heartbeat, "heartbeat").await;
+    an_actor_panicking_repeatedly(ActorName::Heartbeat).await;
 }
 
 #[actix_rt::test]
 async fn the_judge_panicking_repeatedly_is_restarted_and_scaling_goes_on() {
-    an_actor_panicking_repeatedly(ActorName::Judge, "judge").await;
+    an_actor_panicking_repeatedly(ActorName::Judge).await;
 }
 
 #[actix_rt::test]
 async fn the_controller_panicking_repeatedly_is_restarted_and_scaling_goes_on() {
-    an_actor_panicking_repeatedly(ActorName::Controller, "controller").await;
+    an_actor_panicking_repeatedly(ActorName::Controller).await;
 }
 
 #[actix_rt::test]
 async fn the_notifier_panicking_repeatedly_is_restarted_and_scaling_goes_on() {
-    an_actor_panicking_repeatedly(ActorName::Notifier, "notifier").await;
+    an_actor_panicking_repeatedly(ActorName::Notifier).await;
 }
 
 #[actix_rt::test]
@@ -277,7 +266,7 @@ async fn fast_beats_scale_down_to_the_min_and_stop_there() {
         .with_logger(CapturedLog::default().logger())
         .with_api(api)
         .start();
-    assert!(eventually(Duration::from_secs(5), || scales(&state) == [1]).await);
+    assert!(wait_until_async(Duration::from_secs(5), || scales(&state) == [1]).await);
     // A full streak's worth of fast beats at the min asks for nothing more.
     actix_rt::time::sleep(BEAT * 4).await;
     assert_eq!(scales(&state), [1]);
@@ -292,7 +281,7 @@ async fn a_relative_heartbeat_path_is_joined_to_the_apps_web_url() {
         .with_logger(CapturedLog::default().logger())
         .with_api(api)
         .start();
-    assert!(eventually(Duration::from_secs(3), || app.hits() >= 2).await);
+    assert!(wait_until_async(Duration::from_secs(3), || app.hits() >= 2).await);
     assert!(app
         .paths()
         .iter()
@@ -312,7 +301,7 @@ async fn the_real_api_actor_is_restarted_after_a_panic() {
     let api = actors.heroku_api.expect("the real API actor runs");
     api.do_send(InjectPanic);
     assert!(
-        eventually(Duration::from_secs(3), || log
+        wait_until_async(Duration::from_secs(3), || log
             .count("restarting actor=heroku_api")
             == 1)
         .await

@@ -27,7 +27,7 @@ use messages::{GetApp, GetFormation, ScaleFormation};
 /// The wall clock the schedules are read against (tests substitute their own).
 pub type WallClock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
-/// Where the controller and the heartbeat send their API requests: the real [`HerokuApiActor`] actor,
+/// Where the controller and the heartbeat send their API requests: the real [`HerokuApiActor`],
 /// or any actor that answers the same messages (a mock in tests).
 #[derive(Clone)]
 pub struct ApiRecipients {
@@ -59,7 +59,7 @@ impl ApiRecipients {
 /// Which API the worker scales through.
 #[derive(Clone)]
 pub enum ApiBackend {
-    /// The real [`HerokuApiActor`] actor (production).
+    /// The real [`HerokuApiActor`] (production).
     Heroku,
     /// An in-memory formation starting at this many dynos ([`LocalFormationActor`]; `run
     /// --local-formation N`).

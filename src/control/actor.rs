@@ -1,6 +1,7 @@
 //! The scaling controller actor: a thin shell that carries out [`Controller`]'s actions.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -210,21 +211,31 @@ impl ControllerActor {
 
     /// One debug line per heartbeat, with the streaks it leaves.
     fn log_heartbeat(&self, msg: &VerdictReached) {
-        let outcome = match &msg.sample.outcome {
-            ProbeOutcome::Status(status) => format!("status={status}"),
-            ProbeOutcome::TimedOut => "status=timeout".to_string(),
-            ProbeOutcome::Failed(error) => format!("status=error error=\"{error}\""),
-        };
         let streaks = self.logic.streaks();
         debug!(
             self.link.log(),
-            "heartbeat beat={} latency_ms={} {outcome} verdict={} slow_streak={} fast_streak={}",
+            "heartbeat beat={} latency_ms={} {} verdict={} slow_streak={} fast_streak={}",
             msg.beat,
             msg.sample.latency.as_millis(),
+            OutcomeField(&msg.sample.outcome),
             msg.verdict,
             streaks.slow,
             streaks.fast
         );
+    }
+}
+
+/// A probe's outcome as the heartbeat line shows it. Formatted only when the line is written,
+/// so a beat at the info level costs no string.
+struct OutcomeField<'a>(&'a ProbeOutcome);
+
+impl fmt::Display for OutcomeField<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            ProbeOutcome::Status(status) => write!(f, "status={status}"),
+            ProbeOutcome::TimedOut => f.write_str("status=timeout"),
+            ProbeOutcome::Failed(error) => write!(f, "status=error error=\"{error}\""),
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use slog::{error, info, warn};
 use crate::actors::messages::{InjectPanic, SendNotice};
 use crate::backoff::Backoff;
 use crate::notify::email::{compose, is_emailed};
-use crate::notify::smtp::{describe, mailer, scrubbed, Mailer};
+use crate::notify::smtp::{describe, mailer, no_answer_within, scrubbed, Mailer};
 use crate::notify::NoticeKind;
 use crate::settings::Settings;
 use crate::supervision::{guarded, guarded_call, Link, Supervisable};
@@ -24,7 +24,8 @@ use crate::supervision::{guarded, guarded_call, Link, Supervisable};
 pub const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
 /// Attempts per email before it is given up (with the backoff, about two hours).
 const MAX_ATTEMPTS: u32 = 10;
-/// Emails waiting beyond this are dropped, oldest first: a dead server must not eat memory.
+/// Emails waiting beyond this are dropped, the oldest waiting one first: a dead server must not
+/// eat memory.
 const MAX_QUEUED: usize = 50;
 
 /// How failed emails are retried: 30 s, doubling to 30 min.
@@ -159,10 +160,7 @@ impl NotifierActor {
                 Ok(outcome) => outcome
                     .map(|_| ())
                     .map_err(|e| describe(&e, settings.smtp.as_ref())),
-                Err(_) => Err(format!(
-                    "no answer from the SMTP server within {} s",
-                    timeout.as_secs_f64()
-                )),
+                Err(_) => Err(no_answer_within(timeout)),
             }
         };
         let delivered = guarded_call(

@@ -66,11 +66,16 @@ pub async fn try_login(smtp: &SmtpSettings, timeout: Duration) -> Result<(), Str
         Ok(Ok(true)) => Ok(()),
         Ok(Ok(false)) => Err("the SMTP server did not answer NOOP after the login".into()),
         Ok(Err(error)) => Err(describe(&error, Some(smtp))),
-        Err(_) => Err(format!(
-            "no answer from the SMTP server within {} s",
-            timeout.as_secs_f64()
-        )),
+        Err(_) => Err(no_answer_within(timeout)),
     }
+}
+
+/// An SMTP exchange that outlasted `timeout`, as the log and `check --online` say it.
+pub fn no_answer_within(timeout: Duration) -> String {
+    format!(
+        "no answer from the SMTP server within {} s",
+        timeout.as_secs_f64()
+    )
 }
 
 /// A user and password are configured but the server offers no login lettre can use: said
