@@ -542,12 +542,71 @@ fn a_quantity_other_than_asked_is_believed_and_brought_back_within_bounds() {
     // Asked for 2, Heroku reports 5 (someone else scaled at the same moment, say).
     rig.api.set_patch_quantity_override(Some(5));
     let worker = rig.run(&[]);
-    expect_line(&worker, "asked Heroku for 2 web dynos, it reports 5", SOON);
+    // One honest line: what was asked and what Heroku reports, not "scaled ... to=5".
+    expect_line(
+        &worker,
+        "scale web from=1 to=2 reason=slow_streak: Heroku reports quantity=5 instead",
+        SOON,
+    );
+    assert!(
+        !worker.output().contains("scaled web from=1"),
+        "{}",
+        worker.output()
+    );
     rig.api.set_patch_quantity_override(None);
     expect_line(&worker, "scaled web from=5 to=3 reason=above_max", SOON);
     assert_eq!(rig.api.patches(), [2, 3]);
     assert_eq!(rig.api.quantity(), 3);
     rig.assert_scaling_invariants();
+    stop_cleanly(worker);
+}
+
+#[test]
+fn an_api_that_keeps_reporting_a_count_above_max_is_not_patched_every_beat() {
+    let rig = Rig::new(1);
+    rig.app.set_latency(SLOW);
+    // Every scale call is answered (and applied) as 9 dynos, above the max of 3.
+    rig.api.set_patch_quantity_override(Some(9));
+    let smtp = SmtpSink::start();
+    let smtp_url = smtp.url_with_credentials("mailer", "smtp-pw-faults");
+    let worker = rig.run(&[
+        ("AUTOSCALE_ADMINS", "ops@example.com"),
+        ("AUTOSCALE_SMTP_URL", smtp_url.as_str()),
+    ]);
+    expect_line(&worker, "Heroku reports quantity=9 instead", SOON);
+    let notice = expect_line(&worker, "notice kind=correction_undone", SOON);
+    assert!(
+        notice.contains("keeps going back to 9 dynos after being scaled to 3"),
+        "{notice}"
+    );
+    // Always emailed: the bounds are not being held.
+    expect_line(&worker, "emailed notice kind=correction_undone", SOON);
+    let subjects: Vec<String> = smtp.messages().iter().filter_map(|m| m.subject()).collect();
+    assert_eq!(
+        subjects,
+        ["[heroku-autoscale] acme-shop: web keeps going back to 9 dynos after being scaled to 3"]
+    );
+    // Two dozen beats and three formation refreshes later: the slow-streak step and one
+    // correction, then a wait of a minute before the next; not a PATCH per beat.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(rig.api.patches(), [2, 3], "{}", worker.output());
+    stop_cleanly(worker);
+}
+
+#[test]
+fn an_answer_about_another_process_type_is_not_taken_as_ours() {
+    let rig = Rig::new(1);
+    rig.api.corrupt_next(1, Corruption::OtherProcessType);
+    let worker = rig.run(&[]);
+    expect_line(
+        &worker,
+        "the answer is about process type \"worker\", not \"web\"",
+        SOON,
+    );
+    expect_line(&worker, "watching app=", SOON);
+    let output = worker.output();
+    assert!(!output.contains("process=worker"), "{output}");
+    assert!(!output.contains("quantity=9"), "{output}");
     stop_cleanly(worker);
 }
 

@@ -163,18 +163,16 @@ impl ControllerActor {
         let process = &self.settings.process_type;
         let log = self.link.log();
         match outcome {
-            Ok(quantity) => {
-                info!(
-                    log,
-                    "scaled {process} from={from} to={quantity} reason={reason}"
-                );
-                if *quantity != to {
-                    warn!(
-                        log,
-                        "asked Heroku for {to} {process} dynos, it reports {quantity}"
-                    );
-                }
+            Ok(quantity) if *quantity == to => {
+                info!(log, "scaled {process} from={from} to={to} reason={reason}")
             }
+            // What was asked and what Heroku reports, in one line: the report is the truth the
+            // next decision starts from.
+            Ok(quantity) => warn!(
+                log,
+                "scale {process} from={from} to={to} reason={reason}: Heroku reports \
+                 quantity={quantity} instead"
+            ),
             Err(ApiError::Busy) => info!(
                 log,
                 "scale {process} from={from} to={to} reason={reason} waited for a scale call \

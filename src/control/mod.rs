@@ -14,6 +14,7 @@ pub use decide::{decide, Bounds, Decision, Policy, ScaleReason, Streaks};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::backoff::Backoff;
 use crate::heroku::ApiError;
 use crate::judge::Verdict;
 use crate::notify::{Notice, NoticeGate, NoticeKind};
@@ -56,6 +57,26 @@ struct Known {
     read_at: Instant,
 }
 
+/// A correction into the bounds that did not hold: Heroku reported `from` dynos again after
+/// being asked for `to`. Something else keeps scaling the app (another autoscaler, a script),
+/// or the API does not apply the change; either way a PATCH per heartbeat would not help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Correction {
+    from: u32,
+    to: u32,
+    /// Corrections sent in this episode.
+    sent: u32,
+    last_sent: Instant,
+}
+
+/// The wait before correcting the same count again, after each correction that did not hold.
+const CORRECTION_BACKOFF: Backoff =
+    Backoff::new(Duration::from_secs(60), Duration::from_secs(3600));
+
+/// A correction not needed again for this long is forgotten: the next one starts afresh. Twice
+/// the longest wait, so an episode at the longest wait goes on.
+const CORRECTION_MEMORY: Duration = Duration::from_secs(2 * 3600);
+
 /// Settings the controller needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ControllerConfig {
@@ -79,6 +100,7 @@ pub struct Controller {
     notices: NoticeGate,
     /// Dyno counts set (before and after each scale) within the scale-diff period.
     history: VecDeque<(Instant, u32)>,
+    correction: Option<Correction>,
 }
 
 impl Controller {
@@ -91,6 +113,7 @@ impl Controller {
             streaks: Streaks::default(),
             notices: NoticeGate::new(config.notice_repeat),
             history: VecDeque::new(),
+            correction: None,
         }
     }
 
@@ -143,6 +166,13 @@ impl Controller {
             return self.read();
         }
         match decide(known.quantity, bounds, self.streaks, self.config.policy) {
+            // Waiting out a correction that did not hold: no read needed to know that.
+            Decision::Scale { to, reason }
+                if self.correction_waits(known.quantity, to, reason, now) =>
+            {
+                let (_, notice) = self.correct(known.quantity, to, reason, now);
+                notice.into_iter().collect()
+            }
             // Someone may have scaled by hand since the last read: check before acting.
             Decision::Scale { .. } => self.read(),
             decision => self.report(decision, known.quantity, bounds, self.streaks, now),
@@ -175,18 +205,31 @@ impl Controller {
             quantity,
             read_at: now,
         });
+        if self
+            .correction
+            .is_some_and(|correction| correction.from != quantity)
+        {
+            // The last correction held (or the count moved on): a new one starts afresh.
+            self.correction = None;
+            self.notices.clear(NoticeKind::CorrectionUndone);
+        }
         match decide(quantity, bounds, streaks, self.config.policy) {
             Decision::Scale { to, reason } => {
-                self.pending = Some(Pending::Scale {
-                    from: quantity,
-                    to,
-                    reason,
-                });
-                vec![Action::Scale {
-                    from: quantity,
-                    to,
-                    reason,
-                }]
+                let (go, notice) = self.correct(quantity, to, reason, now);
+                let mut actions: Vec<Action> = notice.into_iter().collect();
+                if go {
+                    self.pending = Some(Pending::Scale {
+                        from: quantity,
+                        to,
+                        reason,
+                    });
+                    actions.push(Action::Scale {
+                        from: quantity,
+                        to,
+                        reason,
+                    });
+                }
+                actions
             }
             decision => self.report(decision, quantity, bounds, streaks, now),
         }
@@ -241,6 +284,79 @@ impl Controller {
                 actions
             }
         }
+    }
+
+    /// Whether a scale from `from` to `to` is a correction into the bounds that Heroku undid
+    /// and whose wait has not passed.
+    fn correction_waits(&self, from: u32, to: u32, reason: ScaleReason, now: Instant) -> bool {
+        self.repeated_correction(from, to, reason, now)
+            .is_some_and(|correction| now < Self::next_correction_at(correction))
+    }
+
+    /// The same correction as the last one, still remembered.
+    fn repeated_correction(
+        &self,
+        from: u32,
+        to: u32,
+        reason: ScaleReason,
+        now: Instant,
+    ) -> Option<Correction> {
+        let correcting = matches!(reason, ScaleReason::BelowMin | ScaleReason::AboveMax);
+        self.correction.filter(|correction| {
+            correcting
+                && correction.from == from
+                && correction.to == to
+                && now.saturating_duration_since(correction.last_sent) <= CORRECTION_MEMORY
+        })
+    }
+
+    fn next_correction_at(correction: Correction) -> Instant {
+        correction.last_sent + CORRECTION_BACKOFF.after(correction.sent)
+    }
+
+    /// Decides whether a scale may be sent now (`true`) and records it if it is a correction
+    /// into the bounds. A correction that Heroku undid waits longer each time it is needed
+    /// again, and the admins hear of it.
+    fn correct(
+        &mut self,
+        from: u32,
+        to: u32,
+        reason: ScaleReason,
+        now: Instant,
+    ) -> (bool, Option<Action>) {
+        if !matches!(reason, ScaleReason::BelowMin | ScaleReason::AboveMax) {
+            return (true, None);
+        }
+        let Some(repeated) = self.repeated_correction(from, to, reason, now) else {
+            self.correction = Some(Correction {
+                from,
+                to,
+                sent: 1,
+                last_sent: now,
+            });
+            return (true, None);
+        };
+        let next_at = Self::next_correction_at(repeated);
+        let go = now >= next_at;
+        let sent = if go { repeated.sent + 1 } else { repeated.sent };
+        if go {
+            self.correction = Some(Correction {
+                sent,
+                last_sent: now,
+                ..repeated
+            });
+        }
+        let notice = Notice::CorrectionUndone {
+            from,
+            to,
+            corrections: sent,
+            next_in: if go {
+                CORRECTION_BACKOFF.after(sent)
+            } else {
+                next_at - now
+            },
+        };
+        (go, self.notify_if_due(notice, now))
     }
 
     /// A refused key is worth a notice of its own: nothing scales until someone fixes it. Sent

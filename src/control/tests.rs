@@ -495,3 +495,101 @@ fn a_wide_swing_within_the_period_sends_the_scale_diff_notice_once() {
     let later = start + 60 * minute;
     assert_eq!(diff_notices(scale_through(&mut c, 5, 6, wide, later)), 0);
 }
+
+/// What an API that disagrees with the worker did to it over a run.
+#[derive(Debug, Default)]
+struct Run {
+    /// Seconds into the run of each scale call, with the count asked for.
+    scales: Vec<(u64, u32)>,
+    /// Seconds into the run of each undone-correction notice.
+    undone_notices: Vec<u64>,
+}
+
+/// Drives `c` with a neutral heartbeat every 30 s for `seconds`, answering every read with
+/// `read(asked so far)` and every scale call with `answer(asked)`.
+fn run_against(
+    c: &mut Controller,
+    seconds: u64,
+    read: impl Fn(Option<u32>) -> u32,
+    answer: impl Fn(u32) -> u32,
+) -> Run {
+    let start = Instant::now();
+    let mut run = Run::default();
+    let mut asked = None;
+    let mut actions: Vec<Action> = c.start();
+    for second in (0..=seconds).step_by(30) {
+        let now = start + Duration::from_secs(second);
+        actions.extend(c.on_verdict(Neutral, BOUNDS, now));
+        while let Some(action) = actions.pop() {
+            match action {
+                Action::ReadFormation => {
+                    actions.extend(c.on_formation(Ok(read(asked)), BOUNDS, now))
+                }
+                Action::Scale { to, .. } => {
+                    run.scales.push((second, to));
+                    asked = Some(to);
+                    actions.extend(c.on_scaled(Ok(answer(to)), now));
+                }
+                Action::Notify(Notice::CorrectionUndone { .. }) => run.undone_notices.push(second),
+                Action::Notify(_) => {}
+            }
+        }
+    }
+    run
+}
+
+#[test]
+fn an_api_that_keeps_answering_a_count_above_max_is_corrected_less_and_less_often() {
+    let mut c = Controller::new(CONFIG);
+    let two_hours = 2 * 3600;
+    // Every read and every scale call says 9, whatever was asked (max is 3).
+    let run = run_against(&mut c, two_hours, |_| 9, |_| 9);
+    let seconds: Vec<u64> = run.scales.iter().map(|(at, _)| *at).collect();
+    // Waits of 1, 2, 4, 8, 16, 32, then 60 minutes between corrections: not one per beat.
+    assert_eq!(seconds, [0, 60, 180, 420, 900, 1860, 3780], "{run:?}");
+    assert!(run.scales.iter().all(|(_, to)| *to == 3));
+    // The admins hear of it at the first correction undone, and again an hour on.
+    assert_eq!(run.undone_notices, [30, 3630], "{run:?}");
+}
+
+#[test]
+fn a_count_something_else_keeps_setting_back_is_corrected_less_and_less_often() {
+    let mut c = Controller::new(CONFIG);
+    // Scale calls are applied (the answer says 3), but every read finds 9 again.
+    let run = run_against(&mut c, 3600, |_| 9, |asked| asked);
+    let seconds: Vec<u64> = run.scales.iter().map(|(at, _)| *at).collect();
+    assert_eq!(seconds, [0, 60, 180, 420, 900, 1860], "{run:?}");
+    assert_eq!(run.undone_notices, [60], "{run:?}");
+}
+
+#[test]
+fn a_correction_that_holds_leaves_the_next_one_immediate() {
+    // Someone scales to 9 by hand every 20 minutes; in between the correction to 3 holds.
+    let start = Instant::now();
+    let mut c = started_at(3, start);
+    let minute = Duration::from_secs(60);
+    let mut corrections = 0;
+    for episode in 1..=3u32 {
+        let at = start + 20 * minute * episode;
+        assert_eq!(c.on_verdict(Neutral, BOUNDS, at), [Action::ReadFormation]);
+        assert_eq!(
+            c.on_formation(Ok(9), BOUNDS, at),
+            [Action::Scale {
+                from: 9,
+                to: 3,
+                reason: ScaleReason::AboveMax
+            }],
+            "episode {episode}: corrected at once, without a notice"
+        );
+        corrections += 1;
+        assert_eq!(c.on_scaled(Ok(3), at), []);
+        // The next refresh read finds the correction held.
+        let read_at = at + 2 * minute;
+        assert_eq!(
+            c.on_verdict(Neutral, BOUNDS, read_at),
+            [Action::ReadFormation]
+        );
+        assert_eq!(c.on_formation(Ok(3), BOUNDS, read_at), []);
+    }
+    assert_eq!(corrections, 3);
+}

@@ -130,7 +130,7 @@ impl HerokuClient {
     pub async fn formation(&self) -> Result<Formation, ApiError> {
         let url = self.formation_url();
         let body: FormationBody = self.call(Method::GET, url, None).await?;
-        formation(body)
+        self.our_formation(body)
     }
 
     /// `PATCH /apps/{app}/formation/{type}` with `{"quantity": N}`; returns the formation the
@@ -139,6 +139,19 @@ impl HerokuClient {
         let url = self.formation_url();
         let request = serde_json::json!({ "quantity": quantity });
         let body: FormationBody = self.call(Method::PATCH, url, Some(request)).await?;
+        self.our_formation(body)
+    }
+
+    /// The formation in an answer, if it is the one asked about: a count for another process
+    /// type would be scaled as if it were ours.
+    fn our_formation(&self, body: FormationBody) -> Result<Formation, ApiError> {
+        if body.process_type != self.process_type {
+            return Err(ApiError::BadResponse(format!(
+                "the answer is about process type \"{}\", not \"{}\"",
+                short(&body.process_type),
+                self.process_type
+            )));
+        }
         formation(body)
     }
 

@@ -24,6 +24,8 @@ pub fn is_emailed(kind: NoticeKind, settings: &Settings) -> bool {
         NoticeKind::ScaleDiff => settings.notify_scale_diff.is_some(),
         // A refused key stops all scaling: always worth a human's attention.
         NoticeKind::ApiKeyRefused => true,
+        // So is a count that something else keeps changing: the bounds are not being held.
+        NoticeKind::CorrectionUndone => true,
     }
 }
 
@@ -47,6 +49,9 @@ pub fn compose(notice: &Notice, context: &NoticeContext, settings: &Settings) ->
         ),
         Notice::ScaleFailed { from, to, .. } => {
             format!("scaling {process} from {from} to {to} failed")
+        }
+        Notice::CorrectionUndone { from, to, .. } => {
+            format!("{process} keeps going back to {from} dynos after being scaled to {to}")
         }
     };
     // A dry run carries its would-be dyno count forward; its notices must not pass for real ones.
@@ -143,6 +148,12 @@ fn advice(notice: &Notice) -> String {
             heartbeat once the API's hold-back for this error has passed. If it lasts, the error \
             above says what to fix."
             .into(),
+        Notice::CorrectionUndone { .. } => "find what else scales the app and stop it: another \
+            autoscaler, Heroku's own autoscaling (Performance dynos), a scheduled `heroku \
+            ps:scale`, a second copy of this worker with other bounds. If nothing does, the \
+            Heroku API is not applying the change: contact Heroku support. Or change \
+            AUTOSCALE_MIN_DYNOS / AUTOSCALE_MAX_DYNOS if the count it goes back to is right."
+            .into(),
     }
 }
 
@@ -157,7 +168,7 @@ fn switch(kind: NoticeKind) -> &'static str {
             " Turn it off by unsetting AUTOSCALE_NOTIFY_IF_SCALE_DIFF_EXCEEDS_THRESHOLD and \
              AUTOSCALE_NOTIFY_IF_SCALE_DIFF_EXCEEDS_PERIOD_IN_MINUTES."
         }
-        NoticeKind::ApiKeyRefused => "",
+        NoticeKind::ApiKeyRefused | NoticeKind::CorrectionUndone => "",
     }
 }
 
@@ -303,6 +314,12 @@ mod tests {
                     message: "Service Unavailable".into(),
                 },
             },
+            Notice::CorrectionUndone {
+                from: 9,
+                to: 3,
+                corrections: 2,
+                next_in: Duration::from_secs(120),
+            },
         ];
         let subjects: Vec<String> = notices
             .iter()
@@ -321,6 +338,8 @@ mod tests {
                 "[heroku-autoscale] acme-shop: the Heroku API refused the API key",
                 "[heroku-autoscale] acme-shop: web dynos ranged from 1 to 8 within 30 minutes",
                 "[heroku-autoscale] acme-shop: scaling web from 2 to 3 failed",
+                "[heroku-autoscale] acme-shop: web keeps going back to 9 dynos after being \
+                 scaled to 3",
             ]
         );
     }

@@ -63,6 +63,18 @@ pub enum Notice {
         /// What went wrong.
         error: ApiError,
     },
+    /// A correction into the bounds keeps being undone: Heroku reports `from` dynos again
+    /// after being asked for `to`.
+    CorrectionUndone {
+        /// The count Heroku keeps reporting.
+        from: u32,
+        /// The count the bounds call for.
+        to: u32,
+        /// Corrections sent so far in this episode.
+        corrections: u32,
+        /// How soon the worker corrects it again at the earliest.
+        next_in: Duration,
+    },
 }
 
 /// What the admins need to read a notice: the state of things when it was sent.
@@ -93,6 +105,8 @@ pub enum NoticeKind {
     ScaleDiff,
     /// See [`Notice::ScaleFailed`].
     ScaleFailed,
+    /// See [`Notice::CorrectionUndone`].
+    CorrectionUndone,
 }
 
 impl fmt::Display for NoticeKind {
@@ -103,6 +117,7 @@ impl fmt::Display for NoticeKind {
             NoticeKind::ApiKeyRefused => "api_key_refused",
             NoticeKind::ScaleDiff => "scale_diff",
             NoticeKind::ScaleFailed => "scale_failed",
+            NoticeKind::CorrectionUndone => "correction_undone",
         })
     }
 }
@@ -116,6 +131,7 @@ impl Notice {
             Notice::ApiKeyRefused { .. } => NoticeKind::ApiKeyRefused,
             Notice::ScaleDiff { .. } => NoticeKind::ScaleDiff,
             Notice::ScaleFailed { .. } => NoticeKind::ScaleFailed,
+            Notice::CorrectionUndone { .. } => NoticeKind::CorrectionUndone,
         }
     }
 
@@ -164,6 +180,18 @@ impl Notice {
             } => format!(
                 "scaling {process_type} from {from} to {to} ({reason}) failed: {error}; {}",
                 error.advice()
+            ),
+            Notice::CorrectionUndone {
+                from,
+                to,
+                corrections,
+                next_in,
+            } => format!(
+                "{process_type} keeps going back to {from} dynos after being scaled to {to} \
+                 (corrected {corrections} time(s) so far); the worker corrects it again no sooner than \
+                 {} minute(s) from now. Something else scales this app (another autoscaler, \
+                 Heroku's own autoscaling, a script), or the API does not apply the change",
+                next_in.as_secs().div_ceil(60)
             ),
         }
     }

@@ -352,6 +352,8 @@ pub enum Corruption {
     WrongShape,
     /// The object asked for, with `"quantity": -1`.
     NegativeQuantity,
+    /// Another process type's formation (`worker`, 9 dynos) instead of the one asked for.
+    OtherProcessType,
     /// JSON that never ends: streamed until the client hangs up.
     EndlessBody,
 }
@@ -716,6 +718,14 @@ fn corrupted(reply: Reply, corruption: Corruption) -> HttpResponse {
         Corruption::NegativeQuantity => {
             let mut body = reply.body;
             body["quantity"] = json!(-1);
+            response
+                .content_type("application/json")
+                .body(body.to_string())
+        }
+        Corruption::OtherProcessType => {
+            let mut body = reply.body;
+            body["type"] = json!("worker");
+            body["quantity"] = json!(9);
             response
                 .content_type("application/json")
                 .body(body.to_string())
