@@ -4,14 +4,17 @@
 //! deploying rather than in the worker's log afterwards.
 
 use std::fmt;
+use std::future::Future;
 
+use actix_rt::time::Instant;
 use url::Url;
 
 use crate::heroku::API_TIMEOUT;
-use crate::heroku::{ApiError, HerokuClient};
+use crate::heroku::{ApiError, Formation, HerokuClient};
 use crate::judge::{classify, Limits, ProbeOutcome, Verdict};
 use crate::notify::actor::SMTP_TIMEOUT;
 use crate::notify::smtp::try_login;
+use crate::secret::{printable, redacted};
 use crate::settings::{HeartbeatUrl, Settings, SmtpSettings};
 
 /// The result of one check.
@@ -51,40 +54,76 @@ pub async fn check_online(settings: &Settings) -> Vec<CheckLine> {
         settings.heroku_api_key.clone(),
         API_TIMEOUT,
     );
+    let (mut lines, web_url) = check_api(&client, settings).await;
+    lines.push(check_heartbeat(settings, web_url.as_ref()).await);
+    if let (Some(smtp), false) = (&settings.smtp, settings.admins.is_empty()) {
+        lines.push(check_smtp(smtp).await);
+    }
+    lines
+}
+
+/// Reads the app, then the formation, all within one [`API_TIMEOUT`]: an API that does not
+/// answer costs one wait, not one per request (nor one per retry).
+async fn check_api(client: &HerokuClient, settings: &Settings) -> (Vec<CheckLine>, Option<Url>) {
+    let deadline = Instant::now() + API_TIMEOUT;
     let mut lines = Vec::new();
-    let web_url = match retry_network_once(|| client.app()).await {
+    let app = before(deadline, retry_network_once(|| client.app())).await;
+    let web_url = match app {
         Ok(app) => {
             let shown = app
                 .web_url
                 .as_ref()
-                .map_or_else(|| "none".to_string(), Url::to_string);
+                .map_or_else(|| "none".to_string(), redacted);
             lines.push(line(
                 true,
                 "heroku api",
-                format!("the key can read app {} (web URL {shown})", app.name),
+                format!(
+                    "the key can read app {} (web URL {shown})",
+                    printable(&app.name)
+                ),
             ));
             app.web_url
+        }
+        Err(error @ ApiError::Timeout(_)) => {
+            lines.push(api_failure("heroku api", &error));
+            let skipped = format!("not asked: {error} (see above)");
+            lines.push(line(false, "formation", skipped));
+            return (lines, None);
         }
         Err(error) => {
             lines.push(api_failure("heroku api", &error));
             None
         }
     };
+    let formation = before(deadline, retry_network_once(|| client.formation())).await;
+    lines.push(formation_line(settings, formation));
+    (lines, web_url)
+}
 
+/// `read`'s answer, or a timeout at `deadline`.
+async fn before<T>(
+    deadline: Instant,
+    read: impl Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    actix_rt::time::timeout(left, read)
+        .await
+        .unwrap_or(Err(ApiError::Timeout(API_TIMEOUT)))
+}
+
+fn formation_line(settings: &Settings, formation: Result<Formation, ApiError>) -> CheckLine {
     let process = &settings.process_type;
     let bounds = settings.bounds_at(chrono::Utc::now());
-    match retry_network_once(|| client.formation()).await {
-        Ok(formation) if (bounds.min..=bounds.max).contains(&formation.quantity) => {
-            lines.push(line(
-                true,
-                "formation",
-                format!(
-                    "{process} runs {} dynos, within the bounds in force now ({bounds})",
-                    formation.quantity
-                ),
-            ))
-        }
-        Ok(formation) => lines.push(line(
+    match formation {
+        Ok(formation) if (bounds.min..=bounds.max).contains(&formation.quantity) => line(
+            true,
+            "formation",
+            format!(
+                "{process} runs {} dynos, within the bounds in force now ({bounds})",
+                formation.quantity
+            ),
+        ),
+        Ok(formation) => line(
             true,
             "formation",
             format!(
@@ -92,15 +131,9 @@ pub async fn check_online(settings: &Settings) -> Vec<CheckLine> {
                  worker will scale it into them at start",
                 formation.quantity
             ),
-        )),
-        Err(error) => lines.push(api_failure("formation", &error)),
+        ),
+        Err(error) => api_failure("formation", &error),
     }
-
-    lines.push(check_heartbeat(settings, web_url.as_ref()).await);
-    if let (Some(smtp), false) = (&settings.smtp, settings.admins.is_empty()) {
-        lines.push(check_smtp(smtp).await);
-    }
-    lines
 }
 
 /// Reads once more after a network failure: a pooled connection the server has just closed
@@ -126,7 +159,7 @@ async fn check_heartbeat(settings: &Settings, web_url: Option<&Url>) -> CheckLin
                 return line(
                     false,
                     WHAT,
-                    format!("cannot join the path to {web_url}: {error}"),
+                    format!("cannot join the path to {}: {error}", redacted(web_url)),
                 )
             }
         },
@@ -153,6 +186,8 @@ async fn check_heartbeat(settings: &Settings, web_url: Option<&Url>) -> CheckLin
     .await;
     let millis = sample.latency.as_millis();
     let verdict = classify(&sample, limits);
+    // The URL may carry a password (basic auth to the app): every line shows it masked.
+    let url = redacted(&url);
     match &sample.outcome {
         ProbeOutcome::Status(status) if (200..300).contains(status) => {
             let meaning = match verdict {
@@ -193,8 +228,8 @@ async fn check_heartbeat(settings: &Settings, web_url: Option<&Url>) -> CheckLin
 
 async fn check_smtp(smtp: &SmtpSettings) -> CheckLine {
     const WHAT: &str = "smtp";
-    match (try_login(smtp, SMTP_TIMEOUT).await, &smtp.credentials) {
-        (Ok(()), Some((user, _))) => line(
+    match (try_login(smtp, SMTP_TIMEOUT).await, smtp.user_shown()) {
+        (Ok(()), Some(user)) => line(
             true,
             WHAT,
             format!("{smtp} accepted the login of {user} (no mail sent)"),

@@ -21,7 +21,7 @@ impl Secret {
 
     /// The masked form shown wherever a secret would be printed.
     pub fn masked(&self) -> &'static str {
-        "********"
+        MASK
     }
 }
 
@@ -57,15 +57,159 @@ pub fn smtp_scrubbed(text: &str, user: &str, password: &Secret) -> String {
     })
 }
 
-/// A URL for display, with any password in it replaced by `********`.
+/// Whether a URL's or SMTP login's user must be masked as well as its password: when it is the
+/// password itself (Postmark's add-on gives one token for both) or stands alone without a
+/// password (`https://TOKEN@host`), the two ways a token is put in a user's place. Compared
+/// percent-decoded, so `a%40b` and `a@b` are the same user.
+pub fn user_is_secret(user: &str, password: Option<&str>) -> bool {
+    let decoded = |text: &str| percent_encoding::percent_decode_str(text).collect::<Vec<u8>>();
+    match password {
+        _ if user.is_empty() => false,
+        None => true,
+        Some(password) => decoded(user) == decoded(password),
+    }
+}
+
+/// A URL for display: any password replaced by `********`, and the user too when
+/// [`user_is_secret`].
 pub fn redacted(url: &url::Url) -> String {
-    if url.password().is_none() {
+    let mask_user = user_is_secret(url.username(), url.password());
+    if url.password().is_none() && !mask_user {
         return url.to_string();
     }
     let mut shown = url.clone();
-    // Only fails for URLs that cannot have credentials, which have no password to hide.
-    let _ = shown.set_password(Some("********"));
+    // Both only fail for URLs that cannot have credentials, which have none to hide.
+    if url.password().is_some() {
+        let _ = shown.set_password(Some(MASK));
+    }
+    if mask_user {
+        let _ = shown.set_username(MASK);
+    }
     shown.to_string()
+}
+
+/// `text` as written, with every `scheme://user:password@` in it masked as [`redacted`] masks
+/// a URL. Works on the text rather than a parsed URL, so that a setting refused for not being
+/// a valid URL (a space in the host, say) is still quoted as the user wrote it, minus the
+/// secrets.
+pub fn redacted_text(text: &str) -> String {
+    // In a valid URL the user and password end at the first `/`; in one that is not, a `/` may
+    // be part of an unencoded password, so they run to the last `@` before a query, a fragment
+    // or a space: better to mask a path than to show half a password.
+    let valid = url::Url::parse(text.trim()).is_ok();
+    let authority_end = |after: &str| match valid {
+        true => after.find(['/', '?', '#']),
+        false => after.find(|c: char| c == '?' || c == '#' || c.is_whitespace()),
+    };
+    let mut shown = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (before, after) = rest.split_at(at + 3);
+        shown.push_str(before);
+        let (authority, tail) = after.split_at(authority_end(after).unwrap_or(after.len()));
+        match authority.rsplit_once('@') {
+            Some((userinfo, host)) => {
+                shown.push_str(&redacted_userinfo(userinfo));
+                shown.push('@');
+                shown.push_str(host);
+            }
+            None => shown.push_str(authority),
+        }
+        rest = tail;
+    }
+    shown.push_str(rest);
+    shown
+}
+
+fn redacted_userinfo(userinfo: &str) -> String {
+    let (user, password) = match userinfo.split_once(':') {
+        Some((user, password)) => (user, Some(password)),
+        None => (userinfo, None),
+    };
+    let user = if user_is_secret(user, password) {
+        MASK
+    } else {
+        user
+    };
+    match password {
+        Some(_) => format!("{user}:{MASK}"),
+        None => user.to_string(),
+    }
+}
+
+/// What a secret is replaced with.
+const MASK: &str = "********";
+
+/// `text` with `secret` masked wherever it appears as itself or as an answer may encode it: in
+/// JSON (`\/`, `\"`, `\\`, `\u0068`) or percent-encoded (`%2F`), each character either way. For
+/// bodies from the other end, before they are decoded, so the secret cannot come out of the
+/// decoding either.
+pub fn masked_echoes(text: &[u8], secret: &str) -> Vec<u8> {
+    let secret = secret.as_bytes();
+    if secret.is_empty() {
+        return text.to_vec();
+    }
+    let mut masked = Vec::with_capacity(text.len());
+    let mut at = 0;
+    while at < text.len() {
+        match echo_length(&text[at..], secret) {
+            Some(length) => {
+                masked.extend_from_slice(MASK.as_bytes());
+                at += length;
+            }
+            None => {
+                masked.push(text[at]);
+                at += 1;
+            }
+        }
+    }
+    masked
+}
+
+/// The length of the echo of `secret` that `text` starts with, if it starts with one.
+fn echo_length(text: &[u8], secret: &[u8]) -> Option<usize> {
+    secret.iter().try_fold(0, |at, &wanted| {
+        let rest = text.get(at..)?;
+        let escaped = |prefix: &[u8], digits: usize| {
+            let hex = rest.strip_prefix(prefix)?.get(..digits)?;
+            let value = u32::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+            (value == u32::from(wanted)).then_some(prefix.len() + digits)
+        };
+        let length = match rest {
+            [first, ..] if *first == wanted => Some(1),
+            [b'\\', second, ..] if *second == wanted && b"/\"\\".contains(&wanted) => Some(2),
+            _ if wanted.is_ascii() => escaped(b"\\u", 4).or_else(|| escaped(b"%", 2)),
+            _ => None,
+        };
+        length.map(|length| at + length)
+    })
+}
+
+/// `text` made safe to put in a log line or an email: control characters (C0, DEL, C1) and the
+/// Unicode controls that reorder text are shown escaped (`\u{1b}`), line breaks and tabs as a
+/// space. For texts from the other end (API error bodies, SMTP replies, the app), which could
+/// otherwise recolour a terminal, forge a log line or hide what follows.
+pub fn printable(text: &str) -> String {
+    let mut shown = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\t' | '\n' | '\r' | '\u{0b}' | '\u{0c}' => shown.push(' '),
+            c if c.is_control() || is_bidi_control(c) => shown.extend(c.escape_unicode()),
+            c => shown.push(c),
+        }
+    }
+    shown
+}
+
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` from the other end, fit for a log line or an email: `secret` masked in any form
+/// [`masked_echoes`] knows, then [`printable`].
+pub fn scrubbed(text: &str, secret: &str) -> String {
+    let masked = masked_echoes(text.as_bytes(), secret);
+    printable(&String::from_utf8_lossy(&masked))
 }
 
 #[cfg(test)]
@@ -107,6 +251,89 @@ mod tests {
         assert_eq!(redacted(&url), "https://user:********@example.com/health");
         let plain = url::Url::parse("https://example.com/").unwrap();
         assert_eq!(redacted(&plain), "https://example.com/");
+    }
+
+    #[test]
+    fn a_user_that_is_a_token_is_masked_with_the_password() {
+        let shown = |text: &str| redacted(&url::Url::parse(text).unwrap());
+        // Postmark: the token is both user and password.
+        assert_eq!(
+            shown("smtp://pmTOKEN:pmTOKEN@smtp.postmarkapp.com:587"),
+            "smtp://********:********@smtp.postmarkapp.com:587"
+        );
+        assert_eq!(
+            shown("https://TOKEN@example.com/up"),
+            "https://********@example.com/up"
+        );
+        assert_eq!(
+            shown("smtp://apikey:SG.key@smtp.sendgrid.net"),
+            "smtp://apikey:********@smtp.sendgrid.net"
+        );
+        assert!(user_is_secret("a%40b", Some("a@b")));
+        assert!(!user_is_secret("", None));
+    }
+
+    #[test]
+    fn urls_in_text_are_masked_as_written_even_when_they_do_not_parse() {
+        assert_eq!(
+            redacted_text("http://user:pw@example.com"),
+            "http://user:********@example.com"
+        );
+        assert_eq!(
+            redacted_text("https://user:pw@exa mple.com/a@b?c=d:e@f"),
+            "https://user:********@exa mple.com/a@b?c=d:e@f"
+        );
+        assert_eq!(
+            redacted_text("a tok@x ftp://TOK@h/p and smtp://t:t@h"),
+            "a tok@x ftp://********@h/p and smtp://********:********@h"
+        );
+        // A password with an @ or a / in it, unencoded: the host starts after the last @.
+        assert_eq!(
+            redacted_text("smtp://u:p@ss@h:25"),
+            "smtp://u:********@h:25"
+        );
+        assert_eq!(
+            redacted_text("https://u:pa/ss@host/up"),
+            "https://u:********@host/up"
+        );
+        for plain in [
+            "",
+            "/heroku-autoscale/heartbeat/v1",
+            "https://example.com/a@b",
+            "3",
+        ] {
+            assert_eq!(redacted_text(plain), plain);
+        }
+    }
+
+    #[test]
+    fn a_secret_is_masked_in_every_form_an_answer_may_echo_it() {
+        let masked =
+            |text: &str| String::from_utf8(masked_echoes(text.as_bytes(), "hk/se\"c")).unwrap();
+        assert_eq!(masked(r#"Bearer hk/se"c."#), "Bearer ********.");
+        assert_eq!(masked(r#"Bearer hk\/se\"c."#), "Bearer ********.");
+        assert_eq!(masked(r"\u0068\u006B\u002fse\u0022c"), "********");
+        assert_eq!(masked("hk%2Fse%22c"), "********");
+        assert_eq!(masked(r#"hk\/se\"chk/se\u0022c"#), "****************");
+        // Almost the secret, and escapes of other characters, stay as they were.
+        for text in [r"hk\/se", r#"\u0069k/se\"c"#, r"hk\\se", "", r"\u00", "%2"] {
+            assert_eq!(masked(text), text);
+        }
+        assert_eq!(masked_echoes(b"abc", ""), b"abc");
+    }
+
+    #[test]
+    fn control_characters_are_shown_escaped() {
+        assert_eq!(
+            printable("\u{1b}[31mred\u{1b}[0m\u{7}\u{9b}\u{7f}"),
+            r"\u{1b}[31mred\u{1b}[0m\u{7}\u{9b}\u{7f}"
+        );
+        assert_eq!(printable("two\r\nlines\tand é"), "two  lines and é");
+        assert_eq!(printable("evil\u{202e}txt"), r"evil\u{202e}txt");
+        assert_eq!(
+            scrubbed("\u{1b}]0;k\u{7} key", "key"),
+            r"\u{1b}]0;k\u{7} ********"
+        );
     }
 
     #[test]

@@ -1,21 +1,30 @@
-//! One heartbeat request: GET the URL, read the body up to a cap, time it all.
+//! One heartbeat request: GET the URL, following redirects, read the body up to a cap, time it
+//! all.
 
 use std::time::Duration;
 
+use awc::http::{header, StatusCode};
 use futures_util::StreamExt;
 use url::Url;
 
 use crate::judge::{ProbeOutcome, Sample};
+use crate::secret::{printable, redacted, redacted_text};
 
 /// The probe reads at most this much of the body: enough to time a real response, never a
 /// memory risk when an endpoint streams without end.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// An HTTP client for heartbeats (redirects followed, rustls, keep-alive). Build it on the
-/// thread that uses it: awc clients are not `Send`.
+/// The most redirects one heartbeat follows, as many as awc and browsers allow.
+pub const MAX_REDIRECTS: usize = 10;
+
+/// An HTTP client for heartbeats (rustls, keep-alive). Build it on the thread that uses it:
+/// awc clients are not `Send`. It follows no redirects itself: [`probe`] does, so that a loop or
+/// a redirect to another scheme is reported as such, where awc would answer with the last 302
+/// or a connection error that names neither.
 pub fn client() -> awc::Client {
     awc::Client::builder()
-        .add_default_header((awc::http::header::USER_AGENT, crate::USER_AGENT))
+        .add_default_header((header::USER_AGENT, crate::USER_AGENT))
+        .disable_redirects()
         .disable_timeout()
         .finish()
 }
@@ -24,30 +33,122 @@ pub fn client() -> awc::Client {
 /// then `TimedOut`, which is slow, and nothing waits for a late answer.
 pub async fn probe(client: awc::Client, url: Url, deadline: Duration) -> Sample {
     let started = actix_rt::time::Instant::now();
-    let exchange = async {
-        let mut response = client
-            .get(url.as_str())
-            .send()
-            .await
-            .map_err(|error| error.to_string())?;
-        let mut read = 0;
-        while let Some(chunk) = response.next().await {
-            read += chunk
-                .map_err(|error| format!("reading the body: {error}"))?
-                .len();
-            if read >= MAX_BODY_BYTES {
-                break;
-            }
-        }
-        Ok::<u16, String>(response.status().as_u16())
-    };
-    let outcome = match actix_rt::time::timeout(deadline, exchange).await {
+    let outcome = match actix_rt::time::timeout(deadline, follow(&client, url)).await {
         Ok(Ok(status)) => ProbeOutcome::Status(status),
-        Ok(Err(error)) => ProbeOutcome::Failed(error),
+        // The text may quote the app (a Location header): no control characters in the log.
+        Ok(Err(error)) => ProbeOutcome::Failed(printable(&error)),
         Err(_) => ProbeOutcome::TimedOut,
     };
     Sample {
         latency: started.elapsed(),
         outcome,
+    }
+}
+
+/// GETs `url` and follows redirects (301, 302, 303, 307 and 308 with a `Location`, as awc
+/// would) to an answer; returns its status.
+async fn follow(client: &awc::Client, url: Url) -> Result<u16, String> {
+    let mut visited = vec![url];
+    loop {
+        let current = visited.last().expect("visited starts with the URL");
+        let (status, location) = get(client, current).await?;
+        let Some(location) = location.filter(|_| is_redirect(status)) else {
+            return Ok(status);
+        };
+        let next = redirect_target(current, &location)?;
+        if visited.contains(&next) {
+            return Err(format!(
+                "redirect loop: {} redirects back to {}",
+                redacted(current),
+                redacted(&next)
+            ));
+        }
+        if visited.len() > MAX_REDIRECTS {
+            return Err(format!(
+                "too many redirects (more than {MAX_REDIRECTS}), the last to {}",
+                redacted(&next)
+            ));
+        }
+        visited.push(next);
+    }
+}
+
+/// One GET: the status and the `Location` header, the body read up to the cap (it is part of
+/// the response time, and a connection is only reused once its body has been read).
+async fn get(client: &awc::Client, url: &Url) -> Result<(u16, Option<String>), String> {
+    let mut response = client
+        .get(url.as_str())
+        .send()
+        .await
+        .map_err(|error| error.to_string())?;
+    let mut read = 0;
+    while let Some(chunk) = response.next().await {
+        read += chunk
+            .map_err(|error| format!("reading the body: {error}"))?
+            .len();
+        if read >= MAX_BODY_BYTES {
+            break;
+        }
+    }
+    let location = response
+        .headers()
+        .get(header::LOCATION)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+    Ok((response.status().as_u16(), location))
+}
+
+fn is_redirect(status: u16) -> bool {
+    [
+        StatusCode::MOVED_PERMANENTLY,
+        StatusCode::FOUND,
+        StatusCode::SEE_OTHER,
+        StatusCode::TEMPORARY_REDIRECT,
+        StatusCode::PERMANENT_REDIRECT,
+    ]
+    .iter()
+    .any(|redirect| redirect.as_u16() == status)
+}
+
+/// Where a `Location` (absolute, or relative to `current`) leads, if the probe can go there.
+fn redirect_target(current: &Url, location: &str) -> Result<Url, String> {
+    let next = current.join(location).map_err(|error| {
+        let shown = printable(&redacted_text(location));
+        format!("redirect to an invalid location \"{shown}\" ({error})")
+    })?;
+    match next.scheme() {
+        "http" | "https" => Ok(next),
+        other => Err(format!(
+            "redirect to unsupported scheme {other} ({})",
+            redacted(&next)
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_targets_are_joined_and_limited_to_http() {
+        let current = Url::parse("https://u:pw@app.example.com/a/b").unwrap();
+        let target = |location| redirect_target(&current, location);
+        assert_eq!(
+            target("/c").unwrap().as_str(),
+            "https://u:pw@app.example.com/c"
+        );
+        assert_eq!(
+            target("http://other.example/").unwrap().as_str(),
+            "http://other.example/"
+        );
+        assert_eq!(
+            target("ftp://u:secret@files.example/x").unwrap_err(),
+            "redirect to unsupported scheme ftp (ftp://u:********@files.example/x)"
+        );
+        let invalid = target("http://[bad\u{1b}").unwrap_err();
+        assert!(
+            invalid.starts_with("redirect to an invalid location \"http://[bad\\u{1b}\""),
+            "{invalid}"
+        );
+        assert!(is_redirect(308) && !is_redirect(304) && !is_redirect(200));
     }
 }

@@ -216,7 +216,9 @@ impl HerokuClient {
                 ))
             });
         }
-        Err(error_from(status, retry_after, &body))
+        // Masked again after decoding: an echo in a form `mask` does not know must not come
+        // out of the JSON decoding as the key itself. Control characters are escaped there too.
+        Err(error_from(status, retry_after, &body).scrubbed(self.key.expose()))
     }
 }
 
@@ -266,24 +268,10 @@ fn error_from(status: StatusCode, retry_after: Option<Duration>, body: &[u8]) ->
     }
 }
 
-/// `body` with every occurrence of `secret` replaced by `********`.
+/// `body` with every occurrence of `secret` replaced by `********`, as itself and JSON-escaped
+/// or percent-encoded (`hk\/...`, `\u0068k...`), before anything decodes it.
 fn mask(body: &[u8], secret: &str) -> Vec<u8> {
-    let secret = secret.as_bytes();
-    if secret.is_empty() {
-        return body.to_vec();
-    }
-    let mut masked = Vec::with_capacity(body.len());
-    let mut rest = body;
-    while let Some(at) = rest
-        .windows(secret.len())
-        .position(|window| window == secret)
-    {
-        masked.extend_from_slice(&rest[..at]);
-        masked.extend_from_slice(b"********");
-        rest = &rest[at + secret.len()..];
-    }
-    masked.extend_from_slice(rest);
-    masked
+    crate::secret::masked_echoes(body, secret)
 }
 
 /// One line of at most [`MAX_MESSAGE_CHARS`] characters.
@@ -354,6 +342,20 @@ mod tests {
         assert_eq!(mask(b"no secret here", "k3y"), b"no secret here");
         assert_eq!(mask(b"k3yk3y", "k3y"), b"****************");
         assert_eq!(mask(b"abc", ""), b"abc");
+    }
+
+    #[test]
+    fn a_key_echoed_json_escaped_is_masked_before_and_after_decoding() {
+        let key = "hk/secret/7Qx2";
+        let body = br#"{"id":"bad_gateway","message":"Bearer hk\/secret\/7Qx2, \u0068\u006B/secret/7Qx2"}"#;
+        let error = error_from(StatusCode::BAD_GATEWAY, None, &mask(body, key)).scrubbed(key);
+        assert_eq!(
+            error.to_string(),
+            "the Heroku API failed (HTTP 502 bad_gateway: Bearer ********, ********)"
+        );
+        // Decoding alone would give the key back: the scrub after it catches that too.
+        let decoded = error_from(StatusCode::BAD_GATEWAY, None, body).scrubbed(key);
+        assert!(!decoded.to_string().contains(key), "{decoded}");
     }
 
     #[test]

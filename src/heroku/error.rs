@@ -5,7 +5,8 @@ use std::time::Duration;
 use crate::backoff::Backoff;
 
 /// A failed API call. Messages come from Heroku's `{id, message}` error bodies or from the
-/// network layer; none of them contain the API key.
+/// network layer; the client passes the texts from an answer through [`ApiError::scrubbed`],
+/// so none of them contain the API key or a control character.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
     /// 401 or 403: the key is wrong, revoked, or lacks access to the app.
@@ -99,6 +100,65 @@ impl ApiError {
         }
     }
 
+    /// The same error with `key` masked in every text it carries, in any form an answer may
+    /// echo it (plain, JSON-escaped, percent-encoded), and control characters escaped: for
+    /// errors built from what the other end sent, which go on to log lines and emails.
+    pub fn scrubbed(self, key: &str) -> ApiError {
+        let clean = |text: String| crate::secret::scrubbed(&text, key);
+        match self {
+            ApiError::Unauthorized {
+                status,
+                id,
+                message,
+            } => ApiError::Unauthorized {
+                status,
+                id: clean(id),
+                message: clean(message),
+            },
+            ApiError::NotFound { id, message } => ApiError::NotFound {
+                id: clean(id),
+                message: clean(message),
+            },
+            ApiError::Unprocessable { id, message } => ApiError::Unprocessable {
+                id: clean(id),
+                message: clean(message),
+            },
+            ApiError::RateLimited {
+                message,
+                retry_after,
+            } => ApiError::RateLimited {
+                message: clean(message),
+                retry_after,
+            },
+            ApiError::Server {
+                status,
+                id,
+                message,
+            } => ApiError::Server {
+                status,
+                id: clean(id),
+                message: clean(message),
+            },
+            ApiError::Unexpected {
+                status,
+                id,
+                message,
+            } => ApiError::Unexpected {
+                status,
+                id: clean(id),
+                message: clean(message),
+            },
+            ApiError::Network(text) => ApiError::Network(clean(text)),
+            ApiError::BadResponse(text) => ApiError::BadResponse(clean(text)),
+            ApiError::Unavailable(text) => ApiError::Unavailable(clean(text)),
+            ApiError::Deferred { remaining, cause } => ApiError::Deferred {
+                remaining,
+                cause: Box::new(cause.scrubbed(key)),
+            },
+            ApiError::Timeout(_) | ApiError::Busy => self,
+        }
+    }
+
     /// Whether this is a request held back by the client itself (nothing was sent).
     pub fn is_deferred(&self) -> bool {
         matches!(self, ApiError::Deferred { .. })
@@ -173,6 +233,34 @@ mod tests {
         assert_eq!(error.backoff(1), Duration::from_secs(1));
         assert_eq!(error.backoff(3), Duration::from_secs(4));
         assert_eq!(error.backoff(30), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn scrubbing_masks_the_key_after_decoding_and_escapes_control_characters() {
+        let echoed = ApiError::Server {
+            status: 502,
+            id: "bad\u{1b}[2Jgateway".into(),
+            message: "Bearer hk/secret/7Qx2 \u{1b}[31mred".into(),
+        };
+        assert_eq!(
+            echoed.scrubbed("hk/secret/7Qx2").to_string(),
+            r"the Heroku API failed (HTTP 502 bad\u{1b}[2Jgateway: Bearer ******** \u{1b}[31mred)"
+        );
+        let deferred = ApiError::Deferred {
+            remaining: Duration::from_secs(1),
+            cause: Box::new(unauthorized()),
+        };
+        assert_eq!(
+            deferred.clone().scrubbed("Invalid"),
+            ApiError::Deferred {
+                remaining: Duration::from_secs(1),
+                cause: Box::new(ApiError::Unauthorized {
+                    status: 401,
+                    id: "unauthorized".into(),
+                    message: "******** credentials provided.".into(),
+                }),
+            }
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Turning a notice into an email an admin can act on: a subject that tells the story alone,
 //! and a plain-text body with what happened, the state of things, and which setting to change.
-//! Notices carry no secrets, and nothing here reads one.
+//! Notices carry no secrets, and nothing here reads one. What a notice quotes from elsewhere (an
+//! API error's message) has its control characters escaped, as in the log.
 
 use crate::judge::{ProbeOutcome, Sample, Verdict};
 use crate::notify::{Notice, NoticeContext, NoticeKind};
@@ -93,7 +94,7 @@ pub fn compose(notice: &Notice, context: &NoticeContext, settings: &Settings) ->
          This notice is sent when its condition begins and repeated at most every {repeat} \
          minutes while it lasts (AUTOSCALE_NOTIFY_REPEAT_AFTER_IN_MINUTES).{switch}\n\
          -- \nheroku-autoscale {version}, emailing AUTOSCALE_ADMINS\n",
-        what = notice.describe(process),
+        what = crate::secret::printable(&notice.describe(process)),
         min = context.bounds.min,
         max = context.bounds.max,
         max_ms = settings.max_response_time.as_millis(),

@@ -8,7 +8,7 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::transport::smtp::Error;
 use lettre::{AsyncSmtpTransport, Tokio1Executor};
 
-use crate::secret::smtp_scrubbed;
+use crate::secret::{printable, smtp_scrubbed};
 use crate::settings::{SmtpSecurity, SmtpSettings};
 
 /// The transport the notifier sends with.
@@ -84,13 +84,15 @@ const NO_LOGIN: &str = "the SMTP server offers no login (AUTH PLAIN or LOGIN) on
     connection; remove the user and password from AUTOSCALE_SMTP_URL, or use smtps:// or a \
     port that offers STARTTLS";
 
-/// `text` with the SMTP password (plain, and as AUTH PLAIN and LOGIN encode it) masked, fit
-/// for the log: error texts may echo what a server said about the exchange.
+/// `text` with the SMTP password (plain, and as AUTH PLAIN and LOGIN encode it) masked and
+/// control characters escaped, fit for the log: error texts may echo what a server said about
+/// the exchange. A user that is a token is the password itself, so it is masked with it.
 pub fn scrubbed(text: &str, smtp: Option<&SmtpSettings>) -> String {
-    match smtp.and_then(|smtp| smtp.credentials.as_ref()) {
+    let masked = match smtp.and_then(|smtp| smtp.credentials.as_ref()) {
         Some((user, password)) => smtp_scrubbed(text, user, password),
         None => text.to_string(),
-    }
+    };
+    printable(&masked)
 }
 
 #[cfg(test)]
@@ -112,6 +114,29 @@ mod tests {
             .filter_map(|_| TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok())
             .collect();
         (listener, filling, addr)
+    }
+
+    #[test]
+    fn a_token_user_and_control_characters_are_scrubbed() {
+        let smtp = crate::settings::load(&crate::settings::SettingsSource::from_vars([
+            ("AUTOSCALE_HEROKU_APP_NAME", "acme-shop"),
+            ("AUTOSCALE_HEROKU_API_KEY", "smtp-unit-key"),
+            ("POSTMARK_SMTP_SERVER", "smtp.postmarkapp.com"),
+            ("POSTMARK_API_TOKEN", "pmTOKEN"),
+        ]))
+        .expect("valid settings")
+        .settings
+        .smtp
+        .expect("the add-on's server");
+        assert_eq!(
+            scrubbed("535 \u{1b}[31mno\u{1b}[0m for pmTOKEN\r\n", Some(&smtp)),
+            r"535 \u{1b}[31mno\u{1b}[0m for ********  "
+        );
+        assert_eq!(smtp.user_shown(), Some("********"));
+        assert_eq!(
+            smtp.to_string(),
+            "smtp://********:********@smtp.postmarkapp.com:587"
+        );
     }
 
     #[actix_rt::test]

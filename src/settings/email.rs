@@ -7,7 +7,7 @@ use std::time::Duration;
 use lettre::message::Mailbox;
 use url::{Host, Url};
 
-use crate::secret::{redacted, Secret};
+use crate::secret::{redacted, user_is_secret, Secret};
 
 /// How the connection to the SMTP server is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub enum SmtpSecurity {
 }
 
 /// Where and how to send email.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SmtpSettings {
     /// The server's host name or address.
     pub host: String,
@@ -36,9 +36,39 @@ pub struct SmtpSettings {
     pub shown: String,
 }
 
+impl SmtpSettings {
+    /// The login's user as it may be shown: masked when it is a token
+    /// ([`crate::secret::user_is_secret`]); `None` without a login.
+    pub fn user_shown(&self) -> Option<&str> {
+        let (user, password) = self.credentials.as_ref()?;
+        match user_is_secret(user, Some(password.expose())) {
+            true => Some(password.masked()),
+            false => Some(user),
+        }
+    }
+}
+
 impl fmt::Display for SmtpSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.shown)
+    }
+}
+
+/// By hand, so that a user that is a token is masked like the password (a derived `Debug`
+/// would print the user as it is, in any `{:?}` of the settings).
+impl fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let credentials = self
+            .credentials
+            .as_ref()
+            .map(|(_, password)| (self.user_shown().unwrap_or_default(), password));
+        f.debug_struct("SmtpSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("credentials", &credentials)
+            .field("shown", &self.shown)
+            .finish()
     }
 }
 

@@ -306,18 +306,16 @@ impl Validator {
     }
 }
 
-/// `text` as a problem may show it: a secret URL setting with its password masked, any other
-/// secret masked whole (a key pasted in URL form must not show its user part).
+/// `text` as a problem may show it: any URL in it with its password (and a token user) masked,
+/// even one too broken to parse; a secret masked whole unless it is a URL setting with such
+/// credentials (a key pasted in URL form must not show its user part).
 fn shown(input: &Input, text: &str) -> String {
-    if !input.setting.secret {
-        return text.to_string();
+    let redacted = crate::secret::redacted_text(text);
+    let url_credentials = input.setting.key.ends_with("_url") && redacted != text;
+    if input.setting.secret && !url_credentials {
+        return Secret::new(text).to_string();
     }
-    match Url::parse(text) {
-        Ok(url) if input.setting.key.ends_with("_url") && url.password().is_some() => {
-            crate::secret::redacted(&url)
-        }
-        _ => Secret::new(text).to_string(),
-    }
+    redacted
 }
 
 /// The key travels in an HTTP header: printable ASCII without spaces.

@@ -1,6 +1,6 @@
 //! `FakeApp`: the user's app, whose heartbeat answers with the latency and status the test sets.
 //!
-//! Every path and method answers the same way, so a test using the default relative heartbeat
+//! Every path and method answers the same way (except paths given to `redirect`), so a test using the default relative heartbeat
 //! path and one using an absolute URL both work; `paths()` shows what was asked.
 //!
 //! Latency and status are read when a request arrives: changing them affects later requests,
@@ -56,6 +56,22 @@ impl FakeApp {
         StatusCode::from_u16(status)
             .unwrap_or_else(|e| panic!("FakeApp::set_status({status}): {e}"));
         self.shared.lock().status = status;
+    }
+
+    /// Later requests for `path` are answered `302 Found` with `Location: location` (any text,
+    /// relative or absolute), at once; other paths answer as usual. For redirect loops and
+    /// redirects the probe must refuse.
+    pub fn redirect(&self, path: &str, location: &str) {
+        let mut state = self.lock_redirects();
+        state.retain(|(from, _)| from != path);
+        state.push((path.to_string(), location.to_string()));
+    }
+
+    fn lock_redirects(&self) -> MutexGuard<'_, Vec<(String, String)>> {
+        self.shared
+            .redirects
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Requests received so far, answered or not.
@@ -163,6 +179,8 @@ impl Default for State {
 #[derive(Default)]
 struct Shared {
     state: Mutex<State>,
+    /// (path, Location) pairs set with `FakeApp::redirect`.
+    redirects: Mutex<Vec<(String, String)>>,
 }
 
 impl Shared {
@@ -185,6 +203,19 @@ impl Shared {
     }
 }
 
+impl Shared {
+    fn redirect_for(&self, path: &str) -> Option<String> {
+        let redirects = self
+            .redirects
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        redirects
+            .iter()
+            .find(|(from, _)| from == path)
+            .map(|(_, location)| location.clone())
+    }
+}
+
 /// Counts a request as in flight for as long as it lives (answered, or dropped mid-wait).
 struct InFlight(web::Data<Shared>);
 
@@ -196,6 +227,12 @@ impl Drop for InFlight {
 
 async fn handle_request(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
     let (latency, status) = shared.arrive(&req);
+    if let Some(location) = shared.redirect_for(req.path()) {
+        shared.lock().in_flight -= 1;
+        return HttpResponse::Found()
+            .insert_header(("Location", location))
+            .body("302 Found\n");
+    }
     let _in_flight = InFlight(shared.clone());
     if !latency.is_zero() {
         actix_rt::time::sleep(latency).await;

@@ -17,7 +17,8 @@
 //!    object with an integer `quantity` ≥ 0 → 422 `invalid_params`; above the limit set with
 //!    `set_quantity_limit` → 422 `cannot_run_above_limit`.
 //!
-//! Every response is `Content-Type: application/json` with an `{id, message}` body on errors,
+//! Every response is `Content-Type: application/json` with an `{id, message}` body on errors
+//! (or an injected failure's raw body, `Failure::with_raw_body`),
 //! and carries `RateLimit-Remaining` (4500 unless changed) and a `Request-Id`; except that a 200
 //! answer can be spoiled on demand (`corrupt_next`, `corrupt_always`: not JSON, JSON of the wrong
 //! shape, a negative quantity, a body without end), and a PATCH can be made to set another
@@ -55,6 +56,8 @@ pub struct Failure {
     pub id: String,
     pub message: String,
     pub headers: Vec<(String, String)>,
+    /// Sent as the body as it is, in place of the `{id, message}` JSON (see `with_raw_body`).
+    pub raw_body: Option<String>,
 }
 
 impl Failure {
@@ -69,7 +72,15 @@ impl Failure {
             id: id.to_string(),
             message: message.to_string(),
             headers: Vec::new(),
+            raw_body: None,
         }
+    }
+
+    /// Answers with `body` byte for byte instead of the `{id, message}` JSON: for bodies that
+    /// serde_json would never write, such as `\/` or `\u0068` escapes, or raw control bytes.
+    pub fn with_raw_body(mut self, body: &str) -> Failure {
+        self.raw_body = Some(body.to_string());
+        self
     }
 
     /// Adds a response header. Panics at once on a name or value HTTP cannot carry.
@@ -414,6 +425,8 @@ struct Reply {
     status: u16,
     body: Value,
     headers: Vec<(String, String)>,
+    /// Sent instead of `body` when set.
+    raw_body: Option<String>,
 }
 
 impl Reply {
@@ -422,6 +435,7 @@ impl Reply {
             status: 200,
             body,
             headers: Vec::new(),
+            raw_body: None,
         }
     }
 
@@ -430,12 +444,14 @@ impl Reply {
             status,
             body: json!({ "id": id, "message": message }),
             headers: Vec::new(),
+            raw_body: None,
         }
     }
 
     fn from_failure(failure: &Failure) -> Reply {
         Reply {
             headers: failure.headers.clone(),
+            raw_body: failure.raw_body.clone(),
             ..Reply::error(failure.status, &failure.id, &failure.message)
         }
     }
@@ -660,7 +676,10 @@ impl Shared {
         for (name, value) in reply.headers {
             response.insert_header((name, value));
         }
-        response.body(reply.body.to_string())
+        match reply.raw_body {
+            Some(raw) => response.body(raw),
+            None => response.body(reply.body.to_string()),
+        }
     }
 }
 

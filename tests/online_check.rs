@@ -1,0 +1,159 @@
+//! `check --online` and the heartbeat probe it shares with the worker (issue 12): a heartbeat
+//! URL's password stays masked, a hung API costs one timeout rather than one per request, and
+//! redirects the probe cannot follow are named for what they are.
+
+mod support;
+
+use std::time::Duration;
+
+use heroku_autoscale::heartbeat::probe::{client, probe};
+use heroku_autoscale::heroku::API_TIMEOUT;
+use heroku_autoscale::judge::ProbeOutcome;
+use heroku_autoscale::online_check::check_online;
+use heroku_autoscale::settings::{self, Settings, SettingsSource};
+use support::{FakeApp, FakeHeroku};
+
+const APP: &str = "acme-shop";
+const KEY: &str = "online-check-key-8e2a";
+
+fn settings(api_url: &str, heartbeat_url: &str) -> Settings {
+    let vars = [
+        ("AUTOSCALE_HEROKU_APP_NAME", APP),
+        ("AUTOSCALE_HEROKU_API_KEY", KEY),
+        ("AUTOSCALE_HEROKU_API_URL", api_url),
+        ("AUTOSCALE_HEARTBEAT_URL", heartbeat_url),
+        ("AUTOSCALE_MAX_RESPONSE_TIME_IN_MS", "200"),
+        ("AUTOSCALE_MIN_RESPONSE_TIME_IN_MS", "50"),
+    ];
+    settings::load(&SettingsSource::from_vars(vars))
+        .expect("valid settings")
+        .settings
+}
+
+async fn check_lines(settings: &Settings) -> String {
+    let lines: Vec<String> = check_online(settings)
+        .await
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    lines.join("\n")
+}
+
+#[actix_rt::test]
+async fn check_online_masks_the_heartbeat_urls_password() {
+    heroku_autoscale::install_crypto_provider();
+    let (app, api) = support::fake_app_and_api(APP, KEY, 1);
+    let heartbeat = app
+        .heartbeat_url()
+        .replace("http://", "http://user:hbSECRETpw@");
+    let text = check_lines(&settings(&api.url(), &heartbeat)).await;
+    assert!(
+        text.contains("ok   heartbeat: http://user:********@127.0.0.1:"),
+        "{text}"
+    );
+    assert!(!text.contains("hbSECRETpw"), "{text}");
+
+    // Failing lines quote the URL too.
+    app.set_status(503);
+    let text = check_lines(&settings(&api.url(), &heartbeat)).await;
+    assert!(
+        text.contains("FAIL heartbeat: http://user:********@"),
+        "{text}"
+    );
+    assert!(!text.contains("hbSECRETpw"), "{text}");
+}
+
+#[actix_rt::test]
+async fn check_online_waits_for_a_hung_api_once_not_once_per_request() {
+    heroku_autoscale::install_crypto_provider();
+    let app = FakeApp::start();
+    let api = FakeHeroku::start(APP, "web", KEY, 1, &format!("{}/", app.url()));
+    api.set_delay(Duration::from_secs(3600));
+    let settings = settings(&api.url(), &app.heartbeat_url());
+    // On tokio's paused clock: the timeouts pass in virtual time, and the elapsed time is exact.
+    tokio::time::pause();
+    let started = tokio::time::Instant::now();
+    let text = check_lines(&settings).await;
+    let took = started.elapsed();
+    // One API timeout, plus the heartbeat's 200 ms at most (it may time out on this clock too).
+    let bound = API_TIMEOUT + Duration::from_millis(500);
+    assert!(took <= bound, "check --online took {took:?}:\n{text}");
+    assert!(
+        text.contains("FAIL heroku api: the Heroku API did not answer within 10 s"),
+        "{text}"
+    );
+    assert!(
+        text.contains("FAIL formation: not asked: the Heroku API did not answer within 10 s"),
+        "{text}"
+    );
+    // The formation was not asked for once the API had used up the wait. (Whether the first
+    // request itself got there before the timeout on this clock is left open.)
+    std::thread::sleep(Duration::from_millis(200));
+    let formation_reads = api
+        .requests()
+        .iter()
+        .filter(|request| request.path.contains("/formation"))
+        .count();
+    assert_eq!(formation_reads, 0, "{:?}", api.requests());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redirects the probe cannot follow
+
+async fn probe_outcome(url: &str) -> ProbeOutcome {
+    heroku_autoscale::install_crypto_provider();
+    let url = url::Url::parse(url).expect("a URL");
+    probe(client(), url, Duration::from_secs(5)).await.outcome
+}
+
+#[actix_rt::test]
+async fn a_redirect_loop_is_called_a_redirect_loop() {
+    let app = FakeApp::start();
+    app.redirect("/a", "/b");
+    app.redirect("/b", "/a");
+    let outcome = probe_outcome(&format!("{}/a", app.url())).await;
+    match &outcome {
+        ProbeOutcome::Failed(error) => {
+            assert!(error.contains("redirect loop"), "{error}");
+            assert!(error.contains("/a"), "{error}");
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+#[actix_rt::test]
+async fn a_redirect_to_another_scheme_is_called_unsupported() {
+    let app = FakeApp::start();
+    app.redirect("/up", "ftp://127.0.0.1/up");
+    let outcome = probe_outcome(&format!("{}/up", app.url())).await;
+    match &outcome {
+        ProbeOutcome::Failed(error) => {
+            assert!(error.contains("unsupported scheme ftp"), "{error}");
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+#[actix_rt::test]
+async fn redirects_are_still_followed_to_the_answer() {
+    let app = FakeApp::start();
+    app.redirect("/old", "/new");
+    app.redirect("/new", &format!("{}/newest", app.url()));
+    let outcome = probe_outcome(&format!("{}/old", app.url())).await;
+    assert_eq!(outcome, ProbeOutcome::Status(200));
+    assert_eq!(app.paths(), ["/old", "/new", "/newest"]);
+}
+
+#[actix_rt::test]
+async fn endless_redirects_to_new_places_give_up_after_ten() {
+    let app = FakeApp::start();
+    for hop in 0..20 {
+        app.redirect(&format!("/{hop}"), &format!("/{}", hop + 1));
+    }
+    let outcome = probe_outcome(&format!("{}/0", app.url())).await;
+    match &outcome {
+        ProbeOutcome::Failed(error) => assert!(error.contains("too many redirects"), "{error}"),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+    assert_eq!(app.hits(), 11, "{:?}", app.paths());
+}
