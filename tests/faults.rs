@@ -596,17 +596,20 @@ fn an_api_that_keeps_reporting_a_count_above_max_is_not_patched_every_beat() {
 #[test]
 fn an_answer_about_another_process_type_is_not_taken_as_ours() {
     let rig = Rig::new(1);
-    rig.api.corrupt_next(1, Corruption::OtherProcessType);
+    // A type with a terminal escape in it, too: it must reach the log escaped.
+    rig.api
+        .corrupt_next(1, Corruption::OtherProcessType("worker\u{1b}[31m"));
     let worker = rig.run(&[]);
     expect_line(
         &worker,
-        "the answer is about process type \"worker\", not \"web\"",
+        "the answer is about process type \"worker\\u{1b}[31m\", not \"web\"",
         SOON,
     );
     expect_line(&worker, "watching app=", SOON);
     let output = worker.output();
     assert!(!output.contains("process=worker"), "{output}");
     assert!(!output.contains("quantity=9"), "{output}");
+    assert!(!output.contains('\u{1b}'), "{output}");
     stop_cleanly(worker);
 }
 

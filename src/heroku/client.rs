@@ -113,7 +113,7 @@ impl HerokuClient {
         let body: AppBody = self.call(Method::GET, url, None).await?;
         let web_url = match body.web_url {
             Some(text) => Some(Url::parse(&text).map_err(|error| {
-                ApiError::BadResponse(format!(
+                self.unusable(format!(
                     "web_url \"{}\" is not a URL: {error}",
                     short(&text)
                 ))
@@ -146,13 +146,19 @@ impl HerokuClient {
     /// type would be scaled as if it were ours.
     fn our_formation(&self, body: FormationBody) -> Result<Formation, ApiError> {
         if body.process_type != self.process_type {
-            return Err(ApiError::BadResponse(format!(
+            return Err(self.unusable(format!(
                 "the answer is about process type \"{}\", not \"{}\"",
                 short(&body.process_type),
                 self.process_type
             )));
         }
         formation(body)
+    }
+
+    /// A 2xx answer that cannot be used; what it quotes of the answer is cleaned as an error
+    /// body's text is.
+    fn unusable(&self, text: String) -> ApiError {
+        ApiError::BadResponse(text).scrubbed(self.key.expose())
     }
 
     fn formation_url(&self) -> Url {
@@ -210,7 +216,7 @@ impl HerokuClient {
         let body = mask(&body, self.key.expose());
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|error| {
-                ApiError::BadResponse(format!(
+                self.unusable(format!(
                     "HTTP {} with a body that is not the expected JSON ({error})",
                     status.as_u16()
                 ))

@@ -363,8 +363,8 @@ pub enum Corruption {
     WrongShape,
     /// The object asked for, with `"quantity": -1`.
     NegativeQuantity,
-    /// Another process type's formation (`worker`, 9 dynos) instead of the one asked for.
-    OtherProcessType,
+    /// A formation of this other process type, with 9 dynos, instead of the one asked for.
+    OtherProcessType(&'static str),
     /// JSON that never ends: streamed until the client hangs up.
     EndlessBody,
 }
@@ -741,9 +741,9 @@ fn corrupted(reply: Reply, corruption: Corruption) -> HttpResponse {
                 .content_type("application/json")
                 .body(body.to_string())
         }
-        Corruption::OtherProcessType => {
+        Corruption::OtherProcessType(process_type) => {
             let mut body = reply.body;
-            body["type"] = json!("worker");
+            body["type"] = json!(process_type);
             body["quantity"] = json!(9);
             response
                 .content_type("application/json")
