@@ -262,7 +262,8 @@ type Variables<'a> = (&'static SettingInfo, Vec<(&'a String, &'a String)>);
 /// `AUTOSCALE_max_dynos`): the environment has no order, so which one won was chance.
 fn case_ambiguity(setting: &SettingInfo, variables: &[(&String, &String)]) -> Problem {
     let names: Vec<&str> = variables.iter().map(|(name, _)| name.as_str()).collect();
-    let values = if setting.secret {
+    // A secret, or a URL that may hold a password, is named but not shown.
+    let values = if setting.secret || setting.key.ends_with("_url") {
         String::new()
     } else {
         let values: Vec<String> = variables

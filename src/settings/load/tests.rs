@@ -634,6 +634,19 @@ fn variables_that_differ_only_in_case_are_refused_naming_both() {
         !line.contains("other-secret-55") && !line.contains(KEY),
         "{line}"
     );
+    // Nor are a URL's, which may hold a password.
+    let line = refusal(&[
+        (
+            "AUTOSCALE_HEARTBEAT_URL",
+            "https://u:url-pw-1@acme.example.com/a",
+        ),
+        (
+            "AUTOSCALE_heartbeat_url",
+            "https://u:url-pw-2@acme.example.com/b",
+        ),
+    ]);
+    assert!(line.contains("both set heartbeat_url,"), "{line}");
+    assert!(!line.contains("url-pw-"), "{line}");
     // One variable in mixed case is no ambiguity.
     assert_eq!(
         settings(&[("AUTOSCALE_Max_Dynos", "4")]).max_dynos,
