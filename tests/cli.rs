@@ -201,3 +201,46 @@ fn a_bad_panic_hook_value_is_refused_before_start() {
     );
     assert_eq!(app.hits(), 0);
 }
+
+// --- Settings messages (issue 12): what the binary prints for refused settings ---------------
+
+#[test]
+fn a_misspelt_variables_hint_is_printed_with_the_errors() {
+    let (status, output) = WorkerProcess::run_to_end(
+        &["check"],
+        &[
+            ("AUTOSCALE_HEROKU_APP", APP),
+            ("AUTOSCALE_HEROKU_API_KEY", KEY),
+            ("AUTOSCALE_INCREMENT", "0"),
+        ],
+        SOON,
+    );
+    assert_eq!(status.code(), Some(2), "{output}");
+    assert!(
+        output.contains("error: AUTOSCALE_HEROKU_APP_NAME: is required"),
+        "{output}"
+    );
+    assert!(
+        output.contains("did you mean AUTOSCALE_HEROKU_APP_NAME (heroku_app_name)?"),
+        "{output}"
+    );
+}
+
+#[test]
+fn variables_differing_only_in_case_stop_the_worker() {
+    let (status, output) = WorkerProcess::run_to_end(
+        &["check"],
+        &[
+            ("AUTOSCALE_HEROKU_APP_NAME", APP),
+            ("AUTOSCALE_HEROKU_API_KEY", KEY),
+            ("AUTOSCALE_MAX_DYNOS", "2"),
+            ("AUTOSCALE_max_dynos", "9"),
+        ],
+        SOON,
+    );
+    assert_eq!(status.code(), Some(2), "{output}");
+    assert!(
+        output.contains("error: AUTOSCALE_MAX_DYNOS and AUTOSCALE_max_dynos: both set max_dynos"),
+        "{output}"
+    );
+}

@@ -273,3 +273,59 @@ fn flags_in_the_docs_exist_in_the_command() {
         );
     }
 }
+
+/// The code spans of `text` (between backticks).
+fn code_spans(text: &str) -> Vec<&str> {
+    text.split('`').skip(1).step_by(2).collect()
+}
+
+/// Each example in a span must load: a bare number is a heartbeat interval given alone, and
+/// `AUTOSCALE_A=1 AUTOSCALE_B=2` is a set of variables given together.
+fn assert_interval_examples_load(place: &str, text: &str) -> usize {
+    let mut examples = 0;
+    for span in code_spans(text) {
+        let vars: Vec<(String, String)> = if span.parse::<f64>().is_ok() {
+            vec![(
+                "AUTOSCALE_HEARTBEAT_INTERVAL_IN_SECONDS".into(),
+                span.to_string(),
+            )]
+        } else if span.starts_with("AUTOSCALE_") && span.contains('=') {
+            span.split_whitespace()
+                .filter_map(|pair| pair.split_once('='))
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect()
+        } else {
+            continue;
+        };
+        let mut source = required_only();
+        source.env.extend(vars);
+        if let Err(error) = settings::load(&source) {
+            panic!("{place} offers `{span}` as valid, but it is refused:\n{error}");
+        }
+        examples += 1;
+    }
+    examples
+}
+
+#[test]
+fn the_heartbeat_intervals_the_docs_offer_are_valid() {
+    let (_, readme) = repo_file("README.md");
+    let row = readme
+        .lines()
+        .find(|line| line.starts_with("| `AUTOSCALE_HEARTBEAT_INTERVAL_IN_SECONDS` |"))
+        .expect("README.md has a row for the heartbeat interval");
+    let (_, doc) = repo_file("docs/settings.md");
+    let section = doc
+        .split("\n### ")
+        .find(|section| section.starts_with("`AUTOSCALE_HEARTBEAT_INTERVAL_IN_SECONDS`"))
+        .expect("docs/settings.md has a section for the heartbeat interval");
+    // What follows "Refused:" is examples of what is not valid.
+    let offered = section.split("Refused:").next().unwrap_or_default();
+    let decimals = |text: &str| code_spans(text).iter().any(|span| span.contains('.'));
+    assert!(
+        decimals(row) && decimals(offered),
+        "both show a decimal interval"
+    );
+    assert!(assert_interval_examples_load("README.md", row) >= 2);
+    assert!(assert_interval_examples_load("docs/settings.md", offered) >= 1);
+}

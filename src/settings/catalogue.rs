@@ -268,7 +268,7 @@ settings! {
     ),
     notify_repeat_after_in_minutes: defaulted(
         "60",
-        "While a condition lasts, its notice is repeated at most this often.",
+        "While a condition lasts, its notice is repeated at most this often (1 minute or more).",
         |s| minutes(s.notify_repeat_after),
     ),
 }
@@ -293,7 +293,8 @@ fn show_admins(settings: &Settings) -> String {
     admins.join(", ")
 }
 
-/// The known setting whose name is closest to an unknown one, if any is close enough to be a typo.
+/// The known setting whose name is closest to an unknown one, if any is close enough to be a
+/// typo, or the one setting whose name starts with it (`heroku_app` for `heroku_app_name`).
 pub fn nearest(unknown_key: &str) -> Option<&'static SettingInfo> {
     SETTINGS
         .iter()
@@ -301,11 +302,25 @@ pub fn nearest(unknown_key: &str) -> Option<&'static SettingInfo> {
         .filter(|(distance, _)| *distance <= 3 + unknown_key.len() / 6)
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, setting)| setting)
+        .or_else(|| only_one_starting_with(unknown_key))
 }
 
-/// Whether `key` names a setting.
-pub fn is_known(key: &str) -> bool {
-    SETTINGS.iter().any(|setting| setting.key == key)
+/// A name cut short at a word boundary points at a setting only when it is the only one that
+/// starts so: `heroku` could be any of three.
+fn only_one_starting_with(unknown_key: &str) -> Option<&'static SettingInfo> {
+    let prefix = format!("{unknown_key}_");
+    let mut candidates = SETTINGS
+        .iter()
+        .filter(|setting| setting.key.starts_with(&prefix));
+    match (candidates.next(), candidates.next()) {
+        (Some(only), None) => Some(only),
+        _ => None,
+    }
+}
+
+/// The setting `key` names, if any.
+pub fn find(key: &str) -> Option<&'static SettingInfo> {
+    SETTINGS.iter().find(|setting| setting.key == key)
 }
 
 #[cfg(test)]
@@ -364,7 +379,7 @@ mod tests {
         ("notify_on_scale_fails", "on", "true"),
         ("notify_if_scale_diff_exceeds_threshold", "6", "6"),
         ("notify_if_scale_diff_exceeds_period_in_minutes", "45", "45"),
-        ("notify_repeat_after_in_minutes", "0.5", "0.5"),
+        ("notify_repeat_after_in_minutes", "1.5", "1.5"),
     ];
 
     /// `check`'s lines for the required settings, a scale-diff notice and an SMTP server (the
@@ -443,5 +458,9 @@ mod tests {
             "heartbeat_interval_in_seconds"
         );
         assert!(nearest("something_else_entirely").is_none());
+        // Cut short at a word boundary: a guess only when one setting starts so.
+        assert_eq!(nearest("heroku_app").unwrap().key, "heroku_app_name");
+        assert!(nearest("heroku").is_none());
+        assert!(nearest("notify").is_none());
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use lettre::message::Mailbox;
 use url::{Host, Url};
 
+use super::Problem;
 use crate::secret::{redacted, user_is_secret, Secret};
 
 /// How the connection to the SMTP server is protected.
@@ -116,6 +117,10 @@ pub fn parse_smtp_url(text: &str) -> Result<SmtpSettings, String> {
             .ok_or_else(|| "has a user or password that is not valid UTF-8".to_string())
     };
     let credentials = match url.password() {
+        // A password is only ever sent with a user name: one alone is a mistake in the URL.
+        Some(_) if url.username().is_empty() => {
+            return Err("has a password but no user name: smtp://user:password@host:587".into())
+        }
         Some(password) => Some((decode(url.username())?, Secret::new(decode(password)?))),
         None if !url.username().is_empty() => {
             return Err("has a user name but no password: smtp://user:password@host:587".into())
@@ -143,45 +148,82 @@ fn percent_decode(text: &str) -> Option<String> {
         .map(|text| text.into_owned())
 }
 
-/// An SMTP URL built from the variables a Heroku mail add-on sets, and which add-on it was.
-/// Read only when `AUTOSCALE_SMTP_URL` is unset.
-pub fn smtp_url_from_addons(env: &HashMap<String, String>) -> Option<(String, &'static str)> {
+/// The SMTP server a Heroku mail add-on's variables describe.
+#[derive(Debug, PartialEq, Eq)]
+pub struct AddonSmtp {
+    /// The server as an SMTP URL, password included.
+    pub url: String,
+    /// Which variables it came from, to cite them by.
+    pub source: &'static str,
+    /// A variable that cannot be used: refused, never silently replaced by a default (a port
+    /// that is not a number must not become 587). `url` then uses the default, so that the
+    /// other checks still see a mail server and do not also say there is none.
+    pub problem: Option<Problem>,
+}
+
+/// The SMTP server from a Heroku mail add-on's variables, and which add-on it was. Read only
+/// when `AUTOSCALE_SMTP_URL` is unset.
+pub fn smtp_url_from_addons(env: &HashMap<String, String>) -> Option<AddonSmtp> {
     let get = |name: &str| env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
-    let url = |user: &str, password: &str, host: &str, port: &str| {
+    let url = |user: &str, password: &str, host: &str, port: u16| {
         let mut url = Url::parse("smtp://localhost").ok()?;
         url.set_host(Some(host)).ok()?;
-        url.set_port(port.parse().ok()).ok()?;
+        url.set_port(Some(port)).ok()?;
         url.set_username(user).ok()?;
         url.set_password(Some(password)).ok()?;
         Some(url.to_string())
+    };
+    let found = |url: Option<String>, source, problem| {
+        url.map(|url| AddonSmtp {
+            url,
+            source,
+            problem,
+        })
     };
     if let (Some(server), Some(login), Some(password)) = (
         get("MAILGUN_SMTP_SERVER"),
         get("MAILGUN_SMTP_LOGIN"),
         get("MAILGUN_SMTP_PASSWORD"),
     ) {
-        let port = get("MAILGUN_SMTP_PORT").unwrap_or("587");
-        return Some((url(login, password, server, port)?, "MAILGUN_SMTP_*"));
+        let port = get(MAILGUN_PORT_VARIABLE).map(|port| parse_port(MAILGUN_PORT_VARIABLE, port));
+        let (port, problem) = match port {
+            None => (587, None),
+            Some(Ok(port)) => (port, None),
+            Some(Err(problem)) => (587, Some(problem)),
+        };
+        return found(
+            url(login, password, server, port),
+            "MAILGUN_SMTP_*",
+            problem,
+        );
     }
     if let (Some(user), Some(password)) = (get("SENDGRID_USERNAME"), get("SENDGRID_PASSWORD")) {
-        return Some((
-            url(user, password, "smtp.sendgrid.net", "587")?,
-            "SENDGRID_USERNAME/SENDGRID_PASSWORD",
-        ));
+        let url = url(user, password, "smtp.sendgrid.net", 587);
+        return found(url, "SENDGRID_USERNAME/SENDGRID_PASSWORD", None);
     }
     if let Some(key) = get("SENDGRID_API_KEY") {
-        return Some((
-            url("apikey", key, "smtp.sendgrid.net", "587")?,
-            "SENDGRID_API_KEY",
-        ));
+        let url = url("apikey", key, "smtp.sendgrid.net", 587);
+        return found(url, "SENDGRID_API_KEY", None);
     }
     if let (Some(server), Some(token)) = (get("POSTMARK_SMTP_SERVER"), get("POSTMARK_API_TOKEN")) {
-        return Some((
-            url(token, token, server, "587")?,
-            "POSTMARK_SMTP_SERVER/POSTMARK_API_TOKEN",
-        ));
+        let url = url(token, token, server, 587);
+        return found(url, "POSTMARK_SMTP_SERVER/POSTMARK_API_TOKEN", None);
     }
     None
+}
+
+const MAILGUN_PORT_VARIABLE: &str = "MAILGUN_SMTP_PORT";
+
+/// A TCP port from the variable `name`; 0 is no port a server listens on.
+fn parse_port(name: &str, text: &str) -> Result<u16, Problem> {
+    match text.parse::<u16>() {
+        Ok(port) if port > 0 => Ok(port),
+        _ => Err(Problem {
+            setting: name.into(),
+            value: Some(text.into()),
+            message: "must be a port number from 1 to 65535, like 587".into(),
+        }),
+    }
 }
 
 /// Parses one address, `ops@example.com` or `Ops <ops@example.com>`.
@@ -222,7 +264,7 @@ pub fn parse_bool(text: &str) -> Result<bool, String> {
     match text.trim().to_ascii_lowercase().as_str() {
         "true" | "yes" | "1" | "on" => Ok(true),
         "false" | "no" | "0" | "off" => Ok(false),
-        _ => Err("must be true or false".into()),
+        _ => Err("must be true or false (also yes/no, on/off, 1/0, in any case)".into()),
     }
 }
 
@@ -313,9 +355,9 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        let (url, source) = smtp_url_from_addons(&env).unwrap();
-        assert_eq!(source, "MAILGUN_SMTP_*");
-        let smtp = parse_smtp_url(&url).unwrap();
+        let addon = smtp_url_from_addons(&env).unwrap();
+        assert_eq!((addon.source, addon.problem), ("MAILGUN_SMTP_*", None));
+        let smtp = parse_smtp_url(&addon.url).unwrap();
         assert_eq!((smtp.host.as_str(), smtp.port), ("smtp.mailgun.org", 2525));
         let (user, password) = smtp.credentials.unwrap();
         assert_eq!(user, "postmaster@acme.mailgun.org");
@@ -323,7 +365,7 @@ mod tests {
 
         let sendgrid: HashMap<String, String> =
             [("SENDGRID_API_KEY".to_string(), "SG.key".to_string())].into();
-        let (url, _) = smtp_url_from_addons(&sendgrid).unwrap();
+        let url = smtp_url_from_addons(&sendgrid).unwrap().url;
         assert_eq!(parse_smtp_url(&url).unwrap().host, "smtp.sendgrid.net");
         assert_eq!(smtp_url_from_addons(&HashMap::new()), None);
     }

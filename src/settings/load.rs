@@ -2,7 +2,7 @@
 //! merged by the config crate and deserialized into raw values, which [`validate`] turns into
 //! [`Settings`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use config::{Config, Environment, File, FileFormat};
@@ -16,6 +16,8 @@ use super::{Problem, Settings, SettingsError};
 
 const ENV_PREFIX: &str = "AUTOSCALE_";
 const CONFIG_FILE_VARIABLE: &str = "AUTOSCALE_CONFIG";
+/// How problems with a file given on the command line name it.
+const CONFIG_FILE_FLAG: &str = "--config";
 /// Fallbacks read when the `AUTOSCALE_` variable is not set: (setting key, variable).
 const ENV_FALLBACKS: &[(&str, &str)] = &[
     ("time_zone", "TIME_ZONE"),
@@ -72,25 +74,13 @@ pub struct Loaded {
 
 /// Reads and validates the settings; on failure, returns every problem found.
 pub fn load(source: &SettingsSource) -> Result<Loaded, SettingsError> {
-    let mut warnings = Vec::new();
-    let env = settings_from_env(&source.env, &mut warnings);
-    let config_file = source
-        .config_file
-        .clone()
-        .or_else(|| source.env.get(CONFIG_FILE_VARIABLE).map(PathBuf::from))
-        .filter(|path| !path.as_os_str().is_empty());
-    let raw = merged(config_file.as_deref(), env.values).map_err(|error| SettingsError {
-        problems: vec![Problem {
-            setting: CONFIG_FILE_VARIABLE.into(),
-            value: config_file.as_ref().map(|path| path.display().to_string()),
-            message: format!(
-                "the settings file could not be read: {}",
-                without_source_lines(&error.to_string())
-            ),
-        }],
+    let env = settings_from_env(&source.env);
+    let config_file = config_file(source);
+    let raw = read_sources(config_file.as_ref(), env.values).map_err(|problem| SettingsError {
+        problems: vec![problem],
     })?;
 
-    let file_name = config_file.map(|path| path.display().to_string());
+    let file_name = config_file.map(|(path, _)| path.display().to_string());
     let cite = |setting: &SettingInfo, given: bool| match env.names.get(setting.key) {
         Some(variable) => variable.clone(),
         None => match (&file_name, given) {
@@ -98,14 +88,72 @@ pub fn load(source: &SettingsSource) -> Result<Loaded, SettingsError> {
             _ => setting.env_name(),
         },
     };
-    let (inputs, unknown) = raw.into_inputs(cite);
-    // Unknown variables were dropped (with a warning) before merging: these are the file's.
-    for key in unknown.keys() {
-        let file = file_name.as_deref().unwrap_or("the settings file");
-        warnings.push(unknown_setting_warning(&format!("{key} in {file}"), key));
+    let (inputs, unknown_in_file) = raw.into_inputs(cite);
+    let mut unknown = env.unknown;
+    // Unknown variables were dropped before merging: these are the file's.
+    let file = file_name.as_deref().unwrap_or("the settings file");
+    unknown.extend(
+        unknown_in_file
+            .keys()
+            .map(|key| UnknownName::new(format!("{key} (in {file})"), key)),
+    );
+    let mut problems = env.problems;
+    match validate(inputs, source.local) {
+        Ok(settings) if problems.is_empty() => Ok(Loaded {
+            settings,
+            warnings: unknown.iter().map(UnknownName::warning).collect(),
+        }),
+        validated => {
+            problems.extend(validated.err().unwrap_or_default());
+            // A misspelt name is often why a setting is missing or refused: keep its hint.
+            problems.extend(unknown.iter().map(UnknownName::hint));
+            Err(SettingsError { problems })
+        }
     }
-    let settings = validate(inputs, source.local).map_err(|problems| SettingsError { problems })?;
-    Ok(Loaded { settings, warnings })
+}
+
+/// The settings file, if one is given, and how problems name it: `--config` or the variable.
+fn config_file(source: &SettingsSource) -> Option<(PathBuf, &'static str)> {
+    let (path, cited) = match &source.config_file {
+        Some(path) => (path.clone(), CONFIG_FILE_FLAG),
+        None => (
+            PathBuf::from(source.env.get(CONFIG_FILE_VARIABLE)?),
+            CONFIG_FILE_VARIABLE,
+        ),
+    };
+    (!path.as_os_str().is_empty()).then_some((path, cited))
+}
+
+/// The file (if any) and the environment, merged; a file that cannot be read is the problem.
+fn read_sources(
+    file: Option<&(PathBuf, &'static str)>,
+    env: config::Map<String, String>,
+) -> Result<RawSettings, Problem> {
+    let path = file.map(|(path, _)| path.as_path());
+    path.map_or(Ok(()), not_a_settings_file)
+        .and_then(|()| merged(path, env).map_err(|error| without_source_lines(&error.to_string())))
+        .map_err(|reason| Problem {
+            setting: file.map_or(CONFIG_FILE_VARIABLE, |(_, cited)| cited).into(),
+            value: path.map(|path| path.display().to_string()),
+            message: format!("the settings file could not be read: {reason}"),
+        })
+}
+
+/// Why `path` cannot be read as a settings file, if it cannot. The config crate calls a
+/// directory "not found", which sends the user looking for a file that is there.
+fn not_a_settings_file(path: &Path) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Ok(metadata) if metadata.is_dir() => Err(
+            "it is a directory, not a file: give the path of a TOML file, like \
+             settings/example.toml"
+                .into(),
+        ),
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            Err("there is no such file".into())
+        }
+        Err(error) => Err(error.to_string()),
+    }
 }
 
 /// The file (if any) under the environment, later wins, deserialized into one field per setting.
@@ -133,15 +181,61 @@ struct EnvSettings {
     values: config::Map<String, String>,
     /// For each setting key given, the variable it came from (so problems can name it).
     names: HashMap<String, String>,
+    /// Variables that are no setting.
+    unknown: Vec<UnknownName>,
+    /// Variables that cannot be used whatever the other settings are.
+    problems: Vec<Problem>,
 }
 
-/// Reads the `AUTOSCALE_*` variables, warning about unknown ones, then the fallbacks
-/// (`TIME_ZONE`, `HEROKU_API_KEY`, a mail add-on's variables) for settings still unset.
-fn settings_from_env(env: &HashMap<String, String>, warnings: &mut Vec<String>) -> EnvSettings {
-    let mut values = config::Map::new();
-    let mut names = HashMap::new();
+/// Reads the `AUTOSCALE_*` variables, noting unknown ones, then the fallbacks (`TIME_ZONE`,
+/// `HEROKU_API_KEY`, a mail add-on's variables) for settings still unset.
+fn settings_from_env(env: &HashMap<String, String>) -> EnvSettings {
+    let mut found = EnvSettings {
+        values: config::Map::new(),
+        names: HashMap::new(),
+        unknown: Vec::new(),
+        problems: Vec::new(),
+    };
+    for (setting, variables) in autoscale_variables(env, &mut found.unknown) {
+        if variables.len() > 1 {
+            found.problems.push(case_ambiguity(setting, &variables));
+        }
+        // With an ambiguity refused above, this only decides which value the checks between
+        // settings see, and always the same one: the upper-case name, which sorts first.
+        let (name, value) = variables[0];
+        found.values.insert(name.clone(), value.clone());
+        found.names.insert(setting.key.to_string(), name.clone());
+    }
+    for (key, fallback) in ENV_FALLBACKS {
+        let value = env.get(*fallback).filter(|value| !value.trim().is_empty());
+        if let (false, Some(value)) = (found.names.contains_key(*key), value) {
+            found.values.insert(
+                format!("{ENV_PREFIX}{}", key.to_ascii_uppercase()),
+                value.clone(),
+            );
+            found.names.insert(key.to_string(), fallback.to_string());
+        }
+    }
+    if !found.names.contains_key("smtp_url") {
+        if let Some(addon) = smtp_url_from_addons(env) {
+            found.values.insert("AUTOSCALE_SMTP_URL".into(), addon.url);
+            found.names.insert("smtp_url".into(), addon.source.into());
+            found.problems.extend(addon.problem);
+        }
+    }
+    found
+}
+
+/// The non-empty `AUTOSCALE_*` variables of known settings, grouped by setting (names that
+/// differ only in case set the same one), each group sorted by name; unknown names go to
+/// `unknown`.
+fn autoscale_variables<'a>(
+    env: &'a HashMap<String, String>,
+    unknown: &mut Vec<UnknownName>,
+) -> Vec<Variables<'a>> {
     let mut variables: Vec<(&String, &String)> = env.iter().collect();
     variables.sort();
+    let mut by_key: BTreeMap<&'static str, Variables<'a>> = BTreeMap::new();
     for (name, value) in variables {
         let Some(key) = name.strip_prefix(ENV_PREFIX) else {
             continue;
@@ -150,40 +244,81 @@ fn settings_from_env(env: &HashMap<String, String>, warnings: &mut Vec<String>) 
             continue;
         }
         let key = key.to_ascii_lowercase();
-        if !catalogue::is_known(&key) {
-            warnings.push(unknown_setting_warning(name, &key));
-            continue;
-        }
-        values.insert(name.clone(), value.clone());
-        names.insert(key, name.clone());
-    }
-    for (key, fallback) in ENV_FALLBACKS {
-        let value = env.get(*fallback).filter(|value| !value.trim().is_empty());
-        if let (false, Some(value)) = (names.contains_key(*key), value) {
-            values.insert(
-                format!("{ENV_PREFIX}{}", key.to_ascii_uppercase()),
-                value.clone(),
-            );
-            names.insert(key.to_string(), fallback.to_string());
+        match catalogue::find(&key) {
+            Some(setting) => {
+                let (_, group) = by_key.entry(setting.key).or_insert((setting, Vec::new()));
+                group.push((name, value));
+            }
+            None => unknown.push(UnknownName::new(name.clone(), &key)),
         }
     }
-    if !names.contains_key("smtp_url") {
-        if let Some((url, source)) = smtp_url_from_addons(env) {
-            values.insert("AUTOSCALE_SMTP_URL".into(), url);
-            names.insert("smtp_url".into(), source.into());
-        }
-    }
-    EnvSettings { values, names }
+    by_key.into_values().collect()
 }
 
-fn unknown_setting_warning(name: &str, key: &str) -> String {
-    match catalogue::nearest(key) {
-        Some(known) => format!(
-            "unknown setting {name} is ignored; did you mean {} ({})?",
-            known.env_name(),
-            known.key
+/// A setting and the variables that set it, as (name, value) pairs.
+type Variables<'a> = (&'static SettingInfo, Vec<(&'a String, &'a String)>);
+
+/// The problem with several variables for one setting (`AUTOSCALE_MAX_DYNOS` and
+/// `AUTOSCALE_max_dynos`): the environment has no order, so which one won was chance.
+fn case_ambiguity(setting: &SettingInfo, variables: &[(&String, &String)]) -> Problem {
+    let names: Vec<&str> = variables.iter().map(|(name, _)| name.as_str()).collect();
+    // A secret, or a URL that may hold a password, is named but not shown.
+    let values = if setting.secret || setting.key.ends_with("_url") {
+        String::new()
+    } else {
+        let values: Vec<String> = variables
+            .iter()
+            .map(|(_, value)| format!("\"{value}\""))
+            .collect();
+        format!(" ({})", values.join(" and "))
+    };
+    Problem {
+        setting: names.join(" and "),
+        value: None,
+        message: format!(
+            "both set {}{values}, and names that differ only in case are one setting: keep \
+             one, spelt {}",
+            setting.key,
+            setting.env_name()
         ),
-        None => format!("unknown setting {name} is ignored"),
+    }
+}
+
+/// A variable or file key that is no setting, and the setting it probably meant.
+struct UnknownName {
+    /// How to cite it: the variable, or `key (in file.toml)`.
+    name: String,
+    /// The known setting with the nearest name, if one is near enough to be meant.
+    nearest: Option<&'static SettingInfo>,
+}
+
+impl UnknownName {
+    fn new(name: String, key: &str) -> Self {
+        UnknownName {
+            name,
+            nearest: catalogue::nearest(key),
+        }
+    }
+
+    /// The guess at what was meant, if any: ` did you mean AUTOSCALE_X (x)?`.
+    fn guess(&self) -> String {
+        self.nearest.map_or_else(String::new, |known| {
+            format!("; did you mean {} ({})?", known.env_name(), known.key)
+        })
+    }
+
+    /// Logged at start when the settings are valid.
+    fn warning(&self) -> String {
+        format!("unknown setting {} is ignored{}", self.name, self.guess())
+    }
+
+    /// Listed with the problems when they are not: the misspelling may be their cause.
+    fn hint(&self) -> Problem {
+        Problem {
+            setting: self.name.clone(),
+            value: None,
+            message: format!("is not a setting and is ignored{}", self.guess()),
+        }
     }
 }
 

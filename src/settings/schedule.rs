@@ -5,6 +5,8 @@ use std::fmt;
 use chrono::{DateTime, Timelike, Utc};
 use chrono_tz::Tz;
 
+use super::raw::whole_number;
+
 /// A wall-clock time of day with minute resolution, 0:00 to 23:59.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TimeOfDay {
@@ -33,9 +35,10 @@ impl TimeOfDay {
     /// Parses `H:MM` or `HH:MM`.
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
-        let (hour, minute) = text
-            .split_once(':')
-            .ok_or_else(|| format!("time \"{text}\" is not H:MM or HH:MM"))?;
+        let not_a_time = || {
+            format!("time \"{text}\" is not a time of day: write H:MM or HH:MM, like 9:00 or 17:30")
+        };
+        let (hour, minute) = text.split_once(':').ok_or_else(not_a_time)?;
         let well_formed = (1..=2).contains(&hour.len())
             && minute.len() == 2
             && hour
@@ -43,7 +46,7 @@ impl TimeOfDay {
                 .chain(minute.chars())
                 .all(|c| c.is_ascii_digit());
         if !well_formed {
-            return Err(format!("time \"{text}\" is not H:MM or HH:MM"));
+            return Err(not_a_time());
         }
         let (hour, minute): (u32, u32) = (hour.parse().unwrap_or(99), minute.parse().unwrap_or(99));
         if hour > 23 {
@@ -87,14 +90,24 @@ impl DynoLimit {
         let braced = text
             .strip_prefix('{')
             .and_then(|inner| inner.strip_suffix('}'));
-        if braced.is_none() && !text.contains(':') {
+        // An `=` or a `:` makes it a schedule, so `9=5` is called a bad time, not a bad count.
+        if braced.is_none() && !text.contains([':', '=']) {
             return parse_count(text).map(DynoLimit::Fixed);
         }
-        let entries = braced
-            .unwrap_or(text)
+        let listed = braced.unwrap_or(text);
+        if listed.trim().is_empty() {
+            return Err("the schedule has no entries".into());
+        }
+        let entries = listed
             .split(',')
-            .filter(|part| !part.trim().is_empty())
             .map(|part| {
+                // A stray comma is refused rather than skipped: it may stand for a lost entry.
+                if part.trim().is_empty() {
+                    return Err(
+                        "the schedule has an empty entry (two commas in a row, or one at an end)"
+                            .to_string(),
+                    );
+                }
                 // In the JSON form the separator is the last colon: `"9:00": 5`.
                 let split = match part.split_once('=') {
                     Some(pair) => Some(pair),
@@ -188,8 +201,12 @@ fn unquoted(text: &str) -> String {
 
 fn parse_count(text: &str) -> Result<u32, String> {
     let text = text.trim();
-    text.parse::<u32>()
-        .map_err(|_| format!("\"{text}\" is not a whole number of dynos (0 or more)"))
+    whole_number(text).ok_or_else(|| {
+        format!(
+            "\"{text}\" is not a whole number of dynos from 0 to {}",
+            u32::MAX
+        )
+    })
 }
 
 #[cfg(test)]
@@ -276,6 +293,42 @@ mod tests {
         assert!(count.contains("whole number"), "{count}");
         assert!(DynoLimit::parse("three").is_err());
         assert!(DynoLimit::parse("").is_err());
+    }
+
+    #[test]
+    fn an_empty_entry_is_refused() {
+        for text in [
+            "0:00=2,,9:00=3",
+            "0:00=2,9:00=3,",
+            ",0:00=2",
+            "{\"0:00\": 2, }",
+        ] {
+            let error = DynoLimit::parse(text).unwrap_err();
+            assert!(error.contains("empty entry"), "{text}: {error}");
+        }
+        // Spaces after the commas are not empty entries.
+        assert!(DynoLimit::parse("0:00=2, 9:00=3").is_ok());
+    }
+
+    #[test]
+    fn an_hour_without_minutes_is_called_a_bad_time() {
+        let error = DynoLimit::parse("9=5").unwrap_err();
+        assert!(
+            error.starts_with("time \"9\" is not a time of day: write H:MM or HH:MM, like 9:00"),
+            "{error}"
+        );
+        assert!(!error.contains("whole number"), "{error}");
+    }
+
+    #[test]
+    fn counts_read_like_every_other_whole_number() {
+        assert_eq!(DynoLimit::parse("2.0").unwrap(), DynoLimit::Fixed(2));
+        assert_eq!(
+            DynoLimit::parse("0:00=1,9:00=3.0").unwrap().to_string(),
+            "0:00=1,9:00=3"
+        );
+        let error = DynoLimit::parse("9:00=2.5").unwrap_err();
+        assert!(error.contains("from 0 to 4294967295"), "{error}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::catalogue::Inputs;
 use super::email::{
     default_sender, parse_admins, parse_bool, parse_mailbox, parse_smtp_url, ScaleDiff,
 };
-use super::raw::{Input, RawValue};
+use super::raw::{whole_number, Input, RawValue};
 use super::schedule::{first_conflict, DynoLimit};
 use super::{HeartbeatUrl, LogLevel, Problem, Settings};
 use crate::secret::Secret;
@@ -23,6 +23,10 @@ pub(super) const LOCAL_APP_NAME: &str = "local";
 const LOCAL_API_KEY: &str = "local-mode-no-key";
 /// A heartbeat interval longer than a day is surely a mistake (a unit mix-up).
 const LONGEST_INTERVAL_SECONDS: f64 = 86_400.0;
+/// The longest period in minutes a notice setting takes; longer is surely a unit mix-up.
+const WEEK_IN_MINUTES: f64 = 10_080.0;
+/// The shortest repeat of a notice, in minutes.
+const SHORTEST_REPEAT_IN_MINUTES: f64 = 1.0;
 
 /// Validated settings from the inputs, or every problem found. `local` is `run
 /// --local-formation`: no app behind the worker, so the app name and key may be left out.
@@ -77,7 +81,8 @@ impl Validator {
         let notify_min = self.parse(&given.notify_if_needs_below_min, parse_bool);
         let notify_fails = self.parse(&given.notify_on_scale_fails, parse_bool);
         let notify_scale_diff = self.scale_diff(given);
-        let notify_repeat_after = self.parse(&given.notify_repeat_after_in_minutes, parse_minutes);
+        let notify_repeat_after =
+            self.parse(&given.notify_repeat_after_in_minutes, parse_repeat_minutes);
 
         if let (Some(Some(admins)), Some(None)) = (&admins, &smtp) {
             if !admins.is_empty() {
@@ -332,18 +337,38 @@ fn at_least_1(text: &str) -> Result<u32, String> {
 }
 
 fn parse_whole(text: &str, least: u32) -> Result<u32, String> {
-    match text.parse::<u32>() {
-        Ok(number) if number >= least => Ok(number),
-        _ => Err(format!("must be a whole number, {least} or more")),
+    match whole_number(text) {
+        Some(number) if number >= least => Ok(number),
+        _ => Err(format!(
+            "must be a whole number from {least} to {}",
+            u32::MAX
+        )),
     }
 }
 
+/// The scale-diff period: any length up to a week.
 fn parse_minutes(text: &str) -> Result<Duration, String> {
     match text.parse::<f64>() {
-        Ok(minutes) if minutes > 0.0 && minutes <= 7.0 * 24.0 * 60.0 => {
+        Ok(minutes) if minutes > 0.0 && minutes <= WEEK_IN_MINUTES => {
             Ok(Duration::from_secs_f64(minutes * 60.0))
         }
-        _ => Err("must be a number of minutes above 0 and at most a week (10080)".into()),
+        _ => Err(format!(
+            "must be a number of minutes above 0 and at most a week ({WEEK_IN_MINUTES})"
+        )),
+    }
+}
+
+/// How soon a lasting condition's notice is sent again. At least a minute: anything shorter
+/// would email about as often as the heartbeat beats, which the repeat exists to prevent.
+fn parse_repeat_minutes(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(minutes) if (SHORTEST_REPEAT_IN_MINUTES..=WEEK_IN_MINUTES).contains(&minutes) => {
+            Ok(Duration::from_secs_f64(minutes * 60.0))
+        }
+        _ => Err(format!(
+            "must be a number of minutes from {SHORTEST_REPEAT_IN_MINUTES} to \
+             {WEEK_IN_MINUTES} (a week), decimals allowed, like 1.5"
+        )),
     }
 }
 

@@ -140,11 +140,11 @@ fn the_refusals_name_the_setting_and_the_value() {
     let cases: &[(&[(&str, &str)], &str)] = &[
         (
             &[("AUTOSCALE_INCREMENT", "zero")],
-            "AUTOSCALE_INCREMENT=\"zero\": must be a whole number, 1 or more",
+            "AUTOSCALE_INCREMENT=\"zero\": must be a whole number from 1 to 4294967295",
         ),
         (
             &[("AUTOSCALE_INCREMENT", "0")],
-            "AUTOSCALE_INCREMENT=\"0\": must be a whole number, 1 or more",
+            "AUTOSCALE_INCREMENT=\"0\": must be a whole number from 1 to 4294967295",
         ),
         (
             &[("AUTOSCALE_MAX_DYNOS", "0:00=2,25:00=5")],
@@ -345,7 +345,11 @@ fn a_bad_value_in_the_file_is_named_by_its_key_and_file() {
     let error = load(&source).unwrap_err().to_string();
     assert_eq!(
         error,
-        format!("increment (in {path})=\"zero\": must be a whole number, 1 or more")
+        format!(
+            "increment (in {path})=\"zero\": must be a whole number from 1 to 4294967295\n\
+             max_dyno (in {path}): is not a setting and is ignored; did you mean \
+             AUTOSCALE_MAX_DYNOS (max_dynos)?"
+        )
     );
 
     let file = toml_file("heroku_app_name = \"acme-shop\"\nmax_dyno = 4\n");
@@ -363,10 +367,16 @@ fn a_missing_or_broken_file_is_refused() {
     let mut source = vars(&[]);
     source.config_file = Some("/nonexistent/settings.toml".into());
     let error = load(&source).unwrap_err().to_string();
+    assert_eq!(
+        error,
+        "--config=\"/nonexistent/settings.toml\": the settings file could not be read: there \
+         is no such file"
+    );
+    // Named by the variable when the variable gave it.
+    let via_env = vars(&[("AUTOSCALE_CONFIG", "/nonexistent/settings.toml")]);
+    let error = load(&via_env).unwrap_err().to_string();
     assert!(
-        error.starts_with(
-            "AUTOSCALE_CONFIG=\"/nonexistent/settings.toml\": the settings file could not be read"
-        ),
+        error.starts_with("AUTOSCALE_CONFIG=\"/nonexistent/settings.toml\": "),
         "{error}"
     );
     let broken = toml_file("max_dynos = {");
@@ -441,7 +451,7 @@ fn email_settings_are_read_with_their_defaults() {
             "AUTOSCALE_NOTIFY_IF_SCALE_DIFF_EXCEEDS_PERIOD_IN_MINUTES",
             "30",
         ),
-        ("AUTOSCALE_NOTIFY_REPEAT_AFTER_IN_MINUTES", "0.5"),
+        ("AUTOSCALE_NOTIFY_REPEAT_AFTER_IN_MINUTES", "1.5"),
     ]);
     assert_eq!(s.admins.len(), 2);
     let smtp = s.smtp.clone().unwrap();
@@ -453,7 +463,7 @@ fn email_settings_are_read_with_their_defaults() {
         (diff.threshold, diff.period),
         (4, Duration::from_secs(1800))
     );
-    assert_eq!(s.notify_repeat_after, Duration::from_secs(30));
+    assert_eq!(s.notify_repeat_after, Duration::from_secs(90));
     let shown: Vec<String> = s.effective_values().into_iter().map(|(_, v)| v).collect();
     assert!(!shown.iter().any(|v| v.contains("pw-123")), "{shown:?}");
     assert!(!format!("{s:?}").contains("pw-123"));
@@ -536,14 +546,14 @@ fn local_mode_needs_no_app_or_key_but_an_absolute_heartbeat_url() {
 fn toml_numbers_and_booleans_read_like_the_environment_and_wrong_types_are_named() {
     let file = toml_file(
         "heroku_app_name = \"acme-shop\"\nincrement = 2\nnotify_on_scale_fails = true\n\
-         notify_repeat_after_in_minutes = 0.5\nmin_dynos = 0\n",
+         notify_repeat_after_in_minutes = 1.5\nmin_dynos = 0\n",
     );
     let mut source = SettingsSource::from_vars([("AUTOSCALE_HEROKU_API_KEY", KEY)]);
     source.config_file = Some(file.path().to_path_buf());
     let s = load(&source).unwrap().settings;
     assert_eq!(s.increment, 2);
     assert!(s.notify_on_scale_fails);
-    assert_eq!(s.notify_repeat_after, Duration::from_secs(30));
+    assert_eq!(s.notify_repeat_after, Duration::from_secs(90));
     assert_eq!(s.min_dynos, DynoLimit::Fixed(0));
 
     let file = toml_file(
@@ -558,7 +568,7 @@ fn toml_numbers_and_booleans_read_like_the_environment_and_wrong_types_are_named
         "heroku_app_name (in PATH)=\"12\": must be a Heroku app name",
         "process_type (in PATH)=\"{ \"web\" = 1 }\": must be a single value, not a table or a list",
         "min_dynos (in PATH)=\"[1, 2]\": must be a single value, not a table or a list",
-        "increment (in PATH)=\"true\": must be a whole number, 1 or more",
+        "increment (in PATH)=\"true\": must be a whole number from 1 to 4294967295",
         "log_level (in PATH)=\"3\": must be one of error, warn, info, debug, trace",
     ];
     assert_eq!(lines.len(), expected.len(), "{error}");
@@ -569,4 +579,213 @@ fn toml_numbers_and_booleans_read_like_the_environment_and_wrong_types_are_named
             "{line}\n  expected: {expected}"
         );
     }
+}
+
+// --- Issue 12: messages that say what is wrong and what would be valid ---------------------
+
+#[test]
+fn hints_for_misspelt_names_are_shown_with_the_errors() {
+    let source = SettingsSource::from_vars([
+        ("AUTOSCALE_HEROKU_APP", "acme-shop"),
+        ("AUTOSCALE_HEROKU_API_KEY", KEY),
+    ]);
+    let error = load(&source).unwrap_err().to_string();
+    assert!(
+        error.contains("AUTOSCALE_HEROKU_APP_NAME: is required"),
+        "{error}"
+    );
+    assert!(
+        error.contains(
+            "AUTOSCALE_HEROKU_APP: is not a setting and is ignored; did you mean \
+             AUTOSCALE_HEROKU_APP_NAME (heroku_app_name)?"
+        ),
+        "{error}"
+    );
+    // A file's misspelt key, beside an unrelated refusal.
+    let file = toml_file("heroku_app_name = \"acme-shop\"\nmax_dyno = 4\nincrement = 0\n");
+    let mut source = SettingsSource::from_vars([("AUTOSCALE_HEROKU_API_KEY", KEY)]);
+    source.config_file = Some(file.path().to_path_buf());
+    let error = load(&source).unwrap_err().to_string();
+    assert!(
+        error.contains("did you mean AUTOSCALE_MAX_DYNOS"),
+        "{error}"
+    );
+}
+
+#[test]
+fn variables_that_differ_only_in_case_are_refused_naming_both() {
+    let error = load(&vars(&[
+        ("AUTOSCALE_MAX_DYNOS", "2"),
+        ("AUTOSCALE_max_dynos", "9"),
+    ]))
+    .expect_err("two values for one setting must not be settled by chance");
+    assert_eq!(error.problems.len(), 1, "{error}");
+    let line = error.to_string();
+    assert!(
+        line.starts_with(
+            "AUTOSCALE_MAX_DYNOS and AUTOSCALE_max_dynos: both set max_dynos (\"2\" and \"9\")"
+        ),
+        "{line}"
+    );
+    // A secret's values are not shown.
+    let line = refusal(&[("AUTOSCALE_heroku_api_key", "other-secret-55")]);
+    assert!(line.contains("AUTOSCALE_heroku_api_key"), "{line}");
+    assert!(
+        !line.contains("other-secret-55") && !line.contains(KEY),
+        "{line}"
+    );
+    // Nor are a URL's, which may hold a password.
+    let line = refusal(&[
+        (
+            "AUTOSCALE_HEARTBEAT_URL",
+            "https://u:url-pw-1@acme.example.com/a",
+        ),
+        (
+            "AUTOSCALE_heartbeat_url",
+            "https://u:url-pw-2@acme.example.com/b",
+        ),
+    ]);
+    assert!(line.contains("both set heartbeat_url,"), "{line}");
+    assert!(!line.contains("url-pw-"), "{line}");
+    // One variable in mixed case is no ambiguity.
+    assert_eq!(
+        settings(&[("AUTOSCALE_Max_Dynos", "4")]).max_dynos,
+        DynoLimit::Fixed(4)
+    );
+}
+
+#[test]
+fn whole_numbers_out_of_range_say_the_range() {
+    let line = refusal(&[("AUTOSCALE_INCREMENT", "4294967296")]);
+    assert_eq!(
+        line,
+        "AUTOSCALE_INCREMENT=\"4294967296\": must be a whole number from 1 to 4294967295"
+    );
+    let line = refusal(&[("AUTOSCALE_MAX_DYNOS", "4294967296")]);
+    assert!(line.contains("from 0 to 4294967295"), "{line}");
+}
+
+#[test]
+fn booleans_refused_say_every_spelling_accepted() {
+    let line = refusal(&[("AUTOSCALE_NOTIFY_ON_SCALE_FAILS", "maybe")]);
+    assert_eq!(
+        line,
+        "AUTOSCALE_NOTIFY_ON_SCALE_FAILS=\"maybe\": must be true or false (also yes/no, on/off, \
+         1/0, in any case)"
+    );
+}
+
+#[test]
+fn a_directory_given_as_the_settings_file_is_called_a_directory() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut source = vars(&[]);
+    source.config_file = Some(dir.path().to_path_buf());
+    let error = load(&source).unwrap_err().to_string();
+    assert!(error.contains("is a directory, not a file"), "{error}");
+    assert!(!error.contains("not found"), "{error}");
+}
+
+#[test]
+fn whole_numbers_with_a_zero_fraction_read_the_same_from_both_sources() {
+    let from_env = settings(&[
+        ("AUTOSCALE_MAX_DYNOS", "2.0"),
+        ("AUTOSCALE_INCREMENT", "2.00"),
+    ]);
+    assert_eq!(from_env.max_dynos, DynoLimit::Fixed(2));
+    assert_eq!(from_env.increment, 2);
+    let file = toml_file("heroku_app_name = \"acme-shop\"\nmax_dynos = 2.0\nincrement = 2.0\n");
+    let mut source = SettingsSource::from_vars([("AUTOSCALE_HEROKU_API_KEY", KEY)]);
+    source.config_file = Some(file.path().to_path_buf());
+    let from_file = load(&source).unwrap().settings;
+    assert_eq!(from_file.max_dynos, from_env.max_dynos);
+    assert_eq!(from_file.increment, from_env.increment);
+
+    // A real fraction is refused from both, naming the setting.
+    let line = refusal(&[("AUTOSCALE_INCREMENT", "2.5")]);
+    assert!(
+        line.starts_with("AUTOSCALE_INCREMENT=\"2.5\": must be a whole number"),
+        "{line}"
+    );
+    let file = toml_file("heroku_app_name = \"acme-shop\"\nincrement = 2.5\n");
+    source.config_file = Some(file.path().to_path_buf());
+    let line = load(&source).unwrap_err().to_string();
+    let path = file.path().display().to_string();
+    assert!(
+        line.starts_with(&format!(
+            "increment (in {path})=\"2.5\": must be a whole number"
+        )),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_bad_toml_schedule_is_shown_as_the_user_wrote_it() {
+    let file = toml_file(
+        "heroku_app_name = \"acme-shop\"\n\
+         min_dynos = { \"0:00\" = 1, \"9:00\" = 2, \"10:00\" = \"x\" }\n",
+    );
+    let mut source = SettingsSource::from_vars([("AUTOSCALE_HEROKU_API_KEY", KEY)]);
+    source.config_file = Some(file.path().to_path_buf());
+    let line = load(&source).unwrap_err().to_string();
+    let path = file.path().display().to_string();
+    assert!(
+        line.starts_with(&format!(
+            "min_dynos (in {path})=\"{{ \"0:00\" = 1, \"9:00\" = 2, \"10:00\" = \"x\" }}\": "
+        )),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_mail_addon_port_that_is_not_a_port_is_refused_naming_the_variable() {
+    for port in ["abc", "0", "65536"] {
+        let error = load(&vars(&[
+            ("AUTOSCALE_ADMINS", "ops@example.com"),
+            ("MAILGUN_SMTP_SERVER", "smtp.mailgun.org"),
+            ("MAILGUN_SMTP_LOGIN", "postmaster@acme.mailgun.org"),
+            ("MAILGUN_SMTP_PASSWORD", "mg-pw-31"),
+            ("MAILGUN_SMTP_PORT", port),
+        ]))
+        .expect_err("a port that is not a number must not become the default port");
+        let text = error.to_string();
+        assert_eq!(
+            text,
+            format!(
+                "MAILGUN_SMTP_PORT=\"{port}\": must be a port number from 1 to 65535, like 587"
+            ),
+            "one problem only: the add-on is still a way to send mail"
+        );
+    }
+}
+
+#[test]
+fn a_password_without_a_user_is_refused_without_showing_it() {
+    let line = refusal(&[(
+        "AUTOSCALE_SMTP_URL",
+        "smtp://:pw-without-user@smtp.example.com",
+    )]);
+    assert!(
+        line.starts_with(
+            "AUTOSCALE_SMTP_URL=\"smtp://:********@smtp.example.com\": has a password but no \
+             user name"
+        ),
+        "{line}"
+    );
+    assert!(!line.contains("pw-without-user"), "{line}");
+}
+
+#[test]
+fn notices_repeat_at_most_once_a_minute() {
+    for tiny in ["0.0000001", "0.5", "0.99"] {
+        let line = refusal(&[("AUTOSCALE_NOTIFY_REPEAT_AFTER_IN_MINUTES", tiny)]);
+        assert!(
+            line.starts_with(&format!(
+                "AUTOSCALE_NOTIFY_REPEAT_AFTER_IN_MINUTES=\"{tiny}\": must be a number of \
+                 minutes from 1 to 10080"
+            )),
+            "{line}"
+        );
+    }
+    let s = settings(&[("AUTOSCALE_NOTIFY_REPEAT_AFTER_IN_MINUTES", "1")]);
+    assert_eq!(s.notify_repeat_after, Duration::from_secs(60));
 }
