@@ -48,7 +48,7 @@ fn api_failure(what: &'static str, error: &ApiError) -> CheckLine {
 /// run inside an actix system (awc).
 pub async fn check_online(settings: &Settings) -> Vec<CheckLine> {
     let client = HerokuClient::new(
-        settings.heroku_api_url.clone(),
+        settings.heroku_api_url.0.clone(),
         settings.heroku_app_name.clone(),
         settings.process_type.clone(),
         settings.heroku_api_key.clone(),
@@ -152,7 +152,7 @@ where
 async fn check_heartbeat(settings: &Settings, web_url: Option<&Url>) -> CheckLine {
     const WHAT: &str = "heartbeat";
     let url = match (&settings.heartbeat_url, web_url) {
-        (HeartbeatUrl::Absolute(url), _) => url.clone(),
+        (HeartbeatUrl::Absolute(url), _) => url.0.clone(),
         (HeartbeatUrl::Path(_), Some(web_url)) => match settings.heartbeat_url.resolve(web_url) {
             Ok(url) => url,
             Err(error) => {

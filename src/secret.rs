@@ -37,6 +37,25 @@ impl fmt::Display for Secret {
     }
 }
 
+/// A URL that may carry a password (the API URL, the heartbeat URL): its `Debug` shows it
+/// redacted, so a settings dump in a panic or a test failure cannot print the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UrlWithSecrets(pub url::Url);
+
+impl fmt::Debug for UrlWithSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redacted(&self.0))
+    }
+}
+
+impl std::ops::Deref for UrlWithSecrets {
+    type Target = url::Url;
+
+    fn deref(&self) -> &url::Url {
+        &self.0
+    }
+}
+
 /// `text` with the SMTP password replaced by `********` wherever it appears: plain, and as SMTP
 /// AUTH sends it, base64 encoded alone (LOGIN) or with the user name (PLAIN). For error texts
 /// from the mail library, which may echo what a server said about the exchange.

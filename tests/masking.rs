@@ -72,6 +72,30 @@ fn debug_output_of_the_settings_masks_a_token_user() {
     );
 }
 
+#[test]
+fn debug_output_of_the_settings_masks_url_passwords() {
+    let settings = load(&[
+        ("AUTOSCALE_HEROKU_APP_NAME", APP),
+        ("AUTOSCALE_HEROKU_API_KEY", "debug-key-1"),
+        (
+            "AUTOSCALE_HEROKU_API_URL",
+            "https://proxy:apiPWSECRET@api.example.com",
+        ),
+        (
+            "AUTOSCALE_HEARTBEAT_URL",
+            "https://probe:hbPWSECRET@acme.example.com/heartbeat",
+        ),
+    ])
+    .expect("valid settings");
+    let shown = format!("{settings:?}");
+    assert!(!shown.contains("apiPWSECRET"), "{shown}");
+    assert!(!shown.contains("hbPWSECRET"), "{shown}");
+    assert!(
+        shown.contains("https://proxy:********@api.example.com/"),
+        "{shown}"
+    );
+}
+
 #[actix_rt::test]
 async fn check_online_masks_a_token_user_in_the_login_line() {
     heroku_autoscale::install_crypto_provider();

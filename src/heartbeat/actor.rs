@@ -97,7 +97,7 @@ impl HeartbeatActor {
         }
         let path = match &self.target {
             HeartbeatUrl::Absolute(url) => {
-                self.state.url = Some(url.clone());
+                self.state.url = Some(url.0.clone());
                 info!(self.link.log(), "heartbeat url={}", redacted(url));
                 return self.beat(ctx);
             }

@@ -112,7 +112,7 @@ impl Actor for HerokuApiActor {
         guarded(self, ctx, |act, _| {
             let settings = &act.settings;
             act.client = Some(HerokuClient::new(
-                settings.heroku_api_url.clone(),
+                settings.heroku_api_url.0.clone(),
                 settings.heroku_app_name.clone(),
                 settings.process_type.clone(),
                 settings.heroku_api_key.clone(),

@@ -30,7 +30,7 @@ pub use load::{load, Loaded, SettingsSource};
 pub use schedule::{DynoLimit, TimeOfDay};
 
 use crate::control::Bounds;
-use crate::secret::{redacted, Secret};
+use crate::secret::{redacted, Secret, UrlWithSecrets};
 
 /// Validated settings; every field has passed the checks in [`load()`].
 #[derive(Debug, Clone)]
@@ -40,7 +40,7 @@ pub struct Settings {
     /// The API key, sent only in the `Authorization` header.
     pub heroku_api_key: Secret,
     /// The Platform API's base URL, `https://api.heroku.com` unless testing.
-    pub heroku_api_url: Url,
+    pub heroku_api_url: UrlWithSecrets,
     /// The process type whose dynos are scaled, usually `web`.
     pub process_type: String,
     /// Time between heartbeats.
@@ -110,7 +110,7 @@ impl Settings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeartbeatUrl {
     /// An `http(s)://` URL used as it is.
-    Absolute(Url),
+    Absolute(UrlWithSecrets),
     /// A path (starting with `/`) joined to the app's `web_url` from the Heroku API.
     Path(String),
 }
@@ -119,7 +119,7 @@ impl HeartbeatUrl {
     /// The URL to probe, given the app's `web_url` (used only for a path).
     pub fn resolve(&self, web_url: &Url) -> Result<Url, url::ParseError> {
         match self {
-            HeartbeatUrl::Absolute(url) => Ok(url.clone()),
+            HeartbeatUrl::Absolute(url) => Ok(url.0.clone()),
             HeartbeatUrl::Path(path) => web_url.join(path),
         }
     }

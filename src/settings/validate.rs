@@ -14,7 +14,7 @@ use super::email::{
 use super::raw::{whole_number, Input, RawValue};
 use super::schedule::{first_conflict, DynoLimit};
 use super::{HeartbeatUrl, LogLevel, Problem, Settings};
-use crate::secret::Secret;
+use crate::secret::{Secret, UrlWithSecrets};
 
 /// The app name used with `--local-formation` when none is set.
 pub(super) const LOCAL_APP_NAME: &str = "local";
@@ -131,7 +131,7 @@ impl Validator {
         Some(Settings {
             heroku_app_name: heroku_app_name?,
             heroku_api_key: heroku_api_key?,
-            heroku_api_url: heroku_api_url?,
+            heroku_api_url: UrlWithSecrets(heroku_api_url?),
             process_type: process_type?,
             heartbeat_interval: heartbeat_interval?,
             heartbeat_url: heartbeat_url?,
@@ -455,7 +455,7 @@ fn parse_heartbeat_url(text: &str) -> Result<HeartbeatUrl, String> {
     }
     match Url::parse(text) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
-            Ok(HeartbeatUrl::Absolute(url))
+            Ok(HeartbeatUrl::Absolute(UrlWithSecrets(url)))
         }
         _ => Err(
             "must be a path starting with / (joined to the app's web_url) or an absolute \
