@@ -47,7 +47,10 @@ pub mod secret;
 pub mod settings;
 pub mod supervision;
 
-pub use runner::{install_crypto_provider, logger, Autoscaler, WorkerError, WorkerHandle};
+pub use runner::{
+    install_crypto_provider, logger, stdout_loss, write_stdout_line, Autoscaler, StdoutLoss,
+    WorkerError, WorkerHandle,
+};
 pub use settings::Settings;
 
 /// Sent with every request, so Heroku and app owners can tell who is calling.

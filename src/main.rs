@@ -1,6 +1,12 @@
 //! The `heroku-autoscale` command: `run` the worker, or `check` its settings (and, with
 //! `--online`, the API access, the heartbeat URL and the SMTP login).
+//!
+//! Output never panics: the Rust runtime ignores SIGPIPE, so a closed pipe is an EPIPE error
+//! rather than a silent death mid-scale, and every line goes through a writer that drops what
+//! stdout or stderr refuses (`println!` and `eprintln!` would panic on it).
 
+use std::fmt::Display;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -10,7 +16,7 @@ use heroku_autoscale::settings::{self, Loaded, SettingsSource};
 use heroku_autoscale::supervision::fault_injection::{
     parse_panic_schedules, INJECT_PANICS_VARIABLE,
 };
-use heroku_autoscale::{logger, Autoscaler, WorkerError};
+use heroku_autoscale::{logger, stdout_loss, write_stdout_line, Autoscaler, WorkerError};
 use slog::warn;
 
 /// Exit code for settings that cannot be used (clap uses 2 for bad arguments as well).
@@ -36,7 +42,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the autoscaler until SIGTERM or SIGINT (what a Procfile line runs).
+    /// Run the autoscaler until SIGTERM, SIGINT or SIGHUP (what a Procfile line runs).
     #[command(after_help = "Examples:\n  \
         Procfile line:            autoscaleworker: heroku-autoscale run\n  \
         Watch it decide, no scaling:\n    \
@@ -44,8 +50,8 @@ enum Command {
         Against an app on this machine, no Heroku at all:\n    \
         AUTOSCALE_HEARTBEAT_URL=http://localhost:8000/heroku-autoscale/heartbeat/v1 \\\n      \
         heroku-autoscale run --local-formation 2\n\n\
-        Exit codes: 0 stopped by SIGTERM/SIGINT, 2 settings refused, 1 actors failed more than \
-        10 times in a minute.")]
+        Exit codes: 0 stopped by SIGTERM/SIGINT/SIGHUP, 2 settings refused, 1 actors failed \
+        more than 10 times in a minute.")]
     Run(RunArgs),
     /// Validate the settings and print the effective values (secrets masked).
     #[command(after_help = "Examples:\n  \
@@ -88,9 +94,9 @@ fn main() -> ExitCode {
         Ok(loaded) => loaded,
         Err(error) => {
             for problem in &error.problems {
-                eprintln!("error: {problem}");
+                say_on_stderr(format_args!("error: {problem}"));
             }
-            eprintln!("heroku-autoscale: settings refused; see docs/settings.md");
+            say_on_stderr("heroku-autoscale: settings refused; see docs/settings.md");
             return ExitCode::from(EXIT_BAD_SETTINGS);
         }
     };
@@ -100,9 +106,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// `check`'s result is its exit code, whether or not its lines could be written.
 fn check(loaded: &Loaded, online: bool) -> ExitCode {
+    let code = check_and_print(loaded, online);
+    // A reader that went away (`check | head`) chose to; any other refusal is worth a line.
+    if let Some(loss) = stdout_loss().filter(|loss| !loss.broken_pipe) {
+        say_on_stderr(format_args!(
+            "heroku-autoscale: {} lines could not be written to standard output ({})",
+            loss.lines, loss.first_error
+        ));
+    }
+    code
+}
+
+fn check_and_print(loaded: &Loaded, online: bool) -> ExitCode {
     for warning in &loaded.warnings {
-        println!("warning: {warning}");
+        say(format_args!("warning: {warning}"));
     }
     let values = loaded.settings.effective_values();
     let width = values
@@ -111,9 +130,9 @@ fn check(loaded: &Loaded, online: bool) -> ExitCode {
         .max()
         .unwrap_or(0);
     for (setting, value) in values {
-        println!("{:width$}  {value}", setting.env_name());
+        say(format_args!("{:width$}  {value}", setting.env_name()));
     }
-    println!("settings are valid");
+    say("settings are valid");
     if !online {
         return ExitCode::SUCCESS;
     }
@@ -121,13 +140,13 @@ fn check(loaded: &Loaded, online: bool) -> ExitCode {
     let system = actix_rt::System::new();
     let lines = system.block_on(check_online(&loaded.settings));
     for line in &lines {
-        println!("{line}");
+        say(line);
     }
     if lines.iter().all(|line| line.ok) {
-        println!("online checks passed");
+        say("online checks passed");
         ExitCode::SUCCESS
     } else {
-        println!("online checks failed");
+        say("online checks failed");
         ExitCode::FAILURE
     }
 }
@@ -141,7 +160,7 @@ fn run(loaded: Loaded, args: RunArgs) -> ExitCode {
         Ok(text) => match parse_panic_schedules(&text) {
             Ok(schedules) => schedules,
             Err(error) => {
-                eprintln!("error: {error}");
+                say_on_stderr(format_args!("error: {error}"));
                 return ExitCode::from(EXIT_BAD_SETTINGS);
             }
         },
@@ -154,12 +173,30 @@ fn run(loaded: Loaded, args: RunArgs) -> ExitCode {
     if let Some(quantity) = args.local_formation {
         autoscaler = autoscaler.with_local_formation(quantity);
     }
-    match autoscaler.run() {
+    let code = match autoscaler.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(WorkerError::Supervision(code)) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(error) => {
-            eprintln!("error: {error}");
+            say_on_stderr(format_args!("error: {error}"));
             ExitCode::FAILURE
         }
+    };
+    // The log said it all, unless it went nowhere: then this is the last word, on stderr.
+    if let Some(loss) = stdout_loss() {
+        say_on_stderr(format_args!(
+            "heroku-autoscale: stopped; {} log lines could not be written to standard output ({})",
+            loss.lines, loss.first_error
+        ));
     }
+    code
+}
+
+/// One line on standard output; one it refuses is dropped and counted.
+fn say(line: impl Display) {
+    write_stdout_line(format!("{line}\n").as_bytes());
+}
+
+/// One line on standard error, dropped if refused: there is nowhere left to report it.
+fn say_on_stderr(line: impl Display) {
+    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
 }

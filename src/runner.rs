@@ -1,8 +1,9 @@
 //! Running the worker: inside an existing actix system, on the current thread until a signal,
 //! or on a thread of its own with a handle to stop it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use slog::{info, o, warn, Drain, Logger};
 
 use crate::actors::messages::PrepareToStop;
 use crate::actors::{self, Actors, ApiBackend, ApiRecipients, WallClock, Wiring};
+use crate::control::CallInFlight;
 use crate::settings::{LogLevel, Settings};
 use crate::supervision::SupervisionPolicy;
 
@@ -28,12 +30,76 @@ pub enum WorkerError {
     Panicked,
 }
 
-/// A logger that writes one plain line per event to standard output (Heroku's log stream).
+/// A logger that writes one plain line per event to standard output (Heroku's log stream). A
+/// line that standard output refuses (its reader has gone, its disk is full) is dropped and
+/// counted ([`stdout_loss`]): logging must never stop the scaling or the signal handling.
 pub fn logger(level: LogLevel) -> Logger {
-    let decorator = slog_term::PlainSyncDecorator::new(std::io::stdout());
-    let drain = slog_term::FullFormat::new(decorator).build().fuse();
-    let drain = slog::LevelFilter::new(drain, level.to_slog()).fuse();
+    let decorator = slog_term::PlainSyncDecorator::new(LogStdout);
+    let drain = slog_term::FullFormat::new(decorator).build();
+    // Only a formatting error can reach this far, and it costs its line only.
+    let drain = slog::LevelFilter::new(drain, level.to_slog()).ignore_res();
     Logger::root(drain, o!())
+}
+
+/// What standard output refused since the process started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StdoutLoss {
+    /// How many lines were dropped.
+    pub lines: u64,
+    /// The first refusal, as the OS put it (`Broken pipe (os error 32)`).
+    pub first_error: String,
+    /// Whether that was a pipe whose reader had gone, as `| head` does on purpose.
+    pub broken_pipe: bool,
+}
+
+/// Standard output is one per process, so its losses are counted once per process as well.
+static STDOUT_LINES_LOST: AtomicU64 = AtomicU64::new(0);
+static STDOUT_FIRST_ERROR: OnceLock<io::Error> = OnceLock::new();
+
+/// The lines standard output has refused so far, if any.
+pub fn stdout_loss() -> Option<StdoutLoss> {
+    let error = STDOUT_FIRST_ERROR.get()?;
+    Some(StdoutLoss {
+        lines: STDOUT_LINES_LOST.load(Ordering::Relaxed),
+        first_error: error.to_string(),
+        broken_pipe: error.kind() == io::ErrorKind::BrokenPipe,
+    })
+}
+
+/// Writes `line` (with its newline) to standard output; a refused line is dropped and counted.
+/// Returns the error if it is the first refusal.
+pub fn write_stdout_line(line: &[u8]) -> Option<&'static io::Error> {
+    let mut stdout = io::stdout().lock();
+    let error = stdout.write_all(line).and_then(|()| stdout.flush()).err()?;
+    STDOUT_LINES_LOST.fetch_add(1, Ordering::Relaxed);
+    let mut first = false;
+    let recorded = STDOUT_FIRST_ERROR.get_or_init(|| {
+        first = true;
+        error
+    });
+    first.then_some(recorded)
+}
+
+/// The logger's standard output: each write is one whole line (slog_term writes a record in
+/// one call). It never fails, so the drain never panics.
+struct LogStdout;
+
+impl Write for LogStdout {
+    fn write(&mut self, line: &[u8]) -> io::Result<usize> {
+        if let Some(error) = write_stdout_line(line) {
+            // Once, on the stream most likely still read; nothing to do if it fails as well.
+            let _ = writeln!(
+                io::stderr(),
+                "heroku-autoscale: standard output refused a log line ({error}); log lines are \
+                 dropped from now on, scaling and signal handling go on"
+            );
+        }
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Builds and runs the autoscaler.
@@ -135,7 +201,8 @@ impl Autoscaler {
         actors::start(self.settings, self.wiring)
     }
 
-    /// Runs on this thread until SIGTERM or SIGINT (then `Ok`), or until supervision gives up.
+    /// Runs on this thread until SIGTERM, SIGINT or SIGHUP (then `Ok`), or until supervision
+    /// gives up.
     pub fn run(self) -> Result<(), WorkerError> {
         let system = System::new();
         let log = self.wiring.log.clone();
@@ -233,16 +300,17 @@ pub fn install_crypto_provider() {
 /// sends SIGKILL 30 s after SIGTERM; a few seconds keep the stop prompt.
 const STOP_GRACE: Duration = Duration::from_secs(3);
 
-/// Stops the system on SIGTERM (what Heroku sends, 30 s before SIGKILL) or SIGINT (Ctrl-C).
-/// A scale call in flight gets [`STOP_GRACE`] to be answered, so that its outcome is logged
-/// rather than left unknown.
+/// Stops the system on SIGTERM (what Heroku sends, 30 s before SIGKILL), SIGINT (Ctrl-C) or
+/// SIGHUP. A scale call in flight gets [`STOP_GRACE`] to be answered, so that its outcome is
+/// logged rather than left unknown.
 async fn stop_on_signal(log: Logger, signals: StopSignals, actors: Actors) {
     let signal = signals.recv().await;
     stop_gracefully(log, signal, actors).await;
 }
 
-/// Stops the system once no API call is in flight, or after [`STOP_GRACE`]; `signal` names
-/// what asked for the stop in the log lines.
+/// Stops the system once no scale call is in flight, or after [`STOP_GRACE`]; `signal` names
+/// what asked for the stop in the log lines. A formation read is not waited for: abandoning it
+/// changes nothing.
 async fn stop_gracefully(log: Logger, signal: &'static str, actors: Actors) {
     let deadline = actix_rt::time::Instant::now() + STOP_GRACE;
     let mut waited = false;
@@ -251,20 +319,31 @@ async fn stop_gracefully(log: Logger, signal: &'static str, actors: Actors) {
         // (held back while it restarts, say) is not waited for either.
         let left = deadline.saturating_duration_since(actix_rt::time::Instant::now());
         let asked = actix_rt::time::timeout(left, actors.controller.send(PrepareToStop));
-        let busy = match asked.await {
-            Ok(answer) => answer.unwrap_or(false),
+        let in_flight = match asked.await {
+            Ok(answer) => answer.unwrap_or(None),
             Err(_) => {
                 warn!(
                     log,
                     "stopping on {signal}: the controller did not answer within {} s",
                     STOP_GRACE.as_secs()
                 );
-                System::current().stop();
-                return;
+                break;
             }
         };
-        if !busy {
-            break;
+        match in_flight {
+            None => {
+                info!(log, "stopping on {signal}");
+                break;
+            }
+            Some(CallInFlight::Read) => {
+                info!(
+                    log,
+                    "stopping on {signal}; the formation read in flight is abandoned (no scale \
+                     was in flight)"
+                );
+                break;
+            }
+            Some(CallInFlight::Scale) => {}
         }
         if actix_rt::time::Instant::now() >= deadline {
             warn!(
@@ -273,8 +352,7 @@ async fn stop_gracefully(log: Logger, signal: &'static str, actors: Actors) {
                  may or may not have been applied: the next start reads the formation afresh",
                 STOP_GRACE.as_secs()
             );
-            System::current().stop();
-            return;
+            break;
         }
         if !waited {
             info!(log, "{signal}: waiting for the API call in flight");
@@ -282,44 +360,47 @@ async fn stop_gracefully(log: Logger, signal: &'static str, actors: Actors) {
         }
         actix_rt::time::sleep(Duration::from_millis(20)).await;
     }
-    info!(log, "stopping on {signal}");
     System::current().stop();
 }
 
-/// The signals that stop the worker, listened to from the moment [`StopSignals::install`] runs.
+/// The signals that stop the worker, listened to from the moment [`StopSignals::install`] runs:
+/// SIGTERM (Heroku), SIGINT (Ctrl-C) and SIGHUP. Heroku never sends SIGHUP to a dyno; a closing
+/// terminal does, and its default action would end the worker without a line, so it stops the
+/// worker the same orderly way.
 #[cfg(unix)]
 struct StopSignals {
-    // None when the handlers could not be installed: the platform's SIGKILL still ends us.
-    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+    // Empty when no handler could be installed: the platform's SIGKILL still ends us.
+    streams: Vec<(&'static str, tokio::signal::unix::Signal)>,
 }
 
 #[cfg(unix)]
 impl StopSignals {
     fn install() -> Self {
         use tokio::signal::unix::{signal, SignalKind};
-        let streams = match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(terminate), Ok(interrupt)) => Some((terminate, interrupt)),
-            _ => None,
-        };
+        let kinds = [
+            ("SIGTERM", SignalKind::terminate()),
+            ("SIGINT", SignalKind::interrupt()),
+            ("SIGHUP", SignalKind::hangup()),
+        ];
+        let streams = kinds
+            .into_iter()
+            .filter_map(|(name, kind)| Some((name, signal(kind).ok()?)))
+            .collect();
         StopSignals { streams }
     }
 
-    /// Waits for SIGTERM or SIGINT and names the one that came.
-    async fn recv(self) -> &'static str {
-        use futures_util::future::{select, Either};
-        let Some((mut terminate, mut interrupt)) = self.streams else {
+    /// Waits for one of the signals and names the one that came.
+    async fn recv(mut self) -> &'static str {
+        if self.streams.is_empty() {
             return std::future::pending().await;
-        };
-        let terminated = Box::pin(terminate.recv());
-        let interrupted = Box::pin(interrupt.recv());
-        let which = match select(terminated, interrupted).await {
-            Either::Left(_) => "SIGTERM",
-            Either::Right(_) => "SIGINT",
-        };
-        which
+        }
+        let arrivals = self.streams.iter_mut().map(|(name, stream)| {
+            Box::pin(async move {
+                stream.recv().await;
+                *name
+            })
+        });
+        futures_util::future::select_all(arrivals).await.0
     }
 }
 

@@ -365,3 +365,44 @@ fn sigterm_does_not_wait_long_for_a_hung_scale_call_and_leaves_nothing_half_done
     assert!(rig.api.patches_applied().is_empty());
     assert_eq!(rig.api.quantity(), 1);
 }
+
+#[test]
+fn sigterm_during_a_hung_start_up_read_stops_at_once_and_says_what_it_abandoned() {
+    let rig = Rig::new(1);
+    // The controller's first read of the formation stays unanswered; nothing is being scaled.
+    rig.api.set_delay(Duration::from_secs(30));
+    let mut worker = rig.run(&[]);
+    assert!(support::wait_until(SOON, || rig
+        .api
+        .requests()
+        .iter()
+        .any(|r| r.path.ends_with("/formation/web"))));
+    worker.sigterm();
+    let status = worker.wait_exit(STOP).expect("exits within a few seconds");
+    assert!(status.success(), "{status:?}");
+    let output = worker.output();
+    assert!(
+        output.contains(
+            "stopping on SIGTERM; the formation read in flight is abandoned (no scale was in \
+             flight)"
+        ),
+        "{output}"
+    );
+    assert!(!output.contains("may or may not"), "{output}");
+    assert!(!output.contains("waiting for the API call"), "{output}");
+}
+
+#[test]
+fn sighup_stops_the_worker_cleanly_like_sigterm() {
+    let rig = Rig::new(1);
+    let mut worker = rig.run(&[]);
+    assert!(rig.app.wait_for_hits(1, SOON));
+    worker.signal(support::worker_process::SIGHUP);
+    let status = worker.wait_exit(STOP).expect("exits promptly on SIGHUP");
+    assert_eq!(status.code(), Some(0), "{status:?}:\n{}", worker.output());
+    assert!(
+        worker.output().contains("stopping on SIGHUP"),
+        "{}",
+        worker.output()
+    );
+}

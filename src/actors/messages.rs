@@ -9,6 +9,7 @@
 
 use actix::prelude::*;
 
+use crate::control::CallInFlight;
 use crate::heroku::{ApiError, AppInfo, Formation};
 use crate::judge::{Sample, Verdict};
 use crate::notify::{Notice, NoticeContext};
@@ -64,9 +65,9 @@ pub struct SendNotice {
 }
 
 /// Runner → Controller: the worker is stopping. The controller starts no further API call and
-/// answers whether one is still in flight, so the runner can let it finish before it stops.
+/// answers which one is still in flight, so the runner can let a scale finish before it stops.
 #[derive(Debug, Clone, Copy, Message)]
-#[rtype(result = "bool")]
+#[rtype(result = "Option<CallInFlight>")]
 pub struct PrepareToStop;
 
 /// Any actor → SupervisorActor: I was restarted after a failure.

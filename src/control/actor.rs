@@ -8,7 +8,7 @@ use actix::prelude::*;
 use actix_rt::time::Instant;
 use slog::{debug, info, warn};
 
-use super::{Action, Bounds, Controller, ControllerConfig, ScaleReason};
+use super::{Action, Bounds, CallInFlight, Controller, ControllerConfig, ScaleReason};
 use crate::actors::messages::{
     GetFormation, InjectPanic, PrepareToStop, ScaleFormation, SendNotice, VerdictReached,
 };
@@ -293,15 +293,15 @@ impl Handler<VerdictReached> for ControllerActor {
 }
 
 impl Handler<PrepareToStop> for ControllerActor {
-    type Result = bool;
+    type Result = Option<CallInFlight>;
 
-    fn handle(&mut self, _: PrepareToStop, ctx: &mut Context<Self>) -> bool {
+    fn handle(&mut self, _: PrepareToStop, ctx: &mut Context<Self>) -> Option<CallInFlight> {
         // After a panic here the actor restarts; nothing of ours is in flight then.
         guarded(self, ctx, |act, _| {
             act.stopping = true;
-            act.logic.is_busy()
+            act.logic.call_in_flight()
         })
-        .unwrap_or(false)
+        .flatten()
     }
 }
 

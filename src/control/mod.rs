@@ -90,6 +90,16 @@ pub struct ControllerConfig {
     pub scale_diff: Option<ScaleDiff>,
 }
 
+/// The kind of API call the controller waits for: a stop waits for a scale (so its outcome is
+/// logged) but not for a read (nothing changes if it is abandoned).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallInFlight {
+    /// Reading the formation.
+    Read,
+    /// Scaling the formation.
+    Scale,
+}
+
 /// The controller's state.
 #[derive(Debug, Clone)]
 pub struct Controller {
@@ -142,6 +152,14 @@ impl Controller {
     /// Whether an API call is in flight.
     pub fn is_busy(&self) -> bool {
         self.pending.is_some()
+    }
+
+    /// Which API call is in flight, if any.
+    pub fn call_in_flight(&self) -> Option<CallInFlight> {
+        self.pending.as_ref().map(|pending| match pending {
+            Pending::Read { .. } => CallInFlight::Read,
+            Pending::Scale { .. } => CallInFlight::Scale,
+        })
     }
 
     /// Forgets a scale that was decided but will not be sent (the worker is stopping): no

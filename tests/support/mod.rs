@@ -26,7 +26,7 @@ pub use fake_heroku::{Failure, FakeHeroku, RecordedRequest};
 #[allow(unused_imports)]
 pub use smtp_sink::SmtpSink;
 #[allow(unused_imports)]
-pub use worker_process::{Stream, WorkerProcess};
+pub use worker_process::{StdoutTo, Stream, WorkerProcess};
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;

@@ -9,6 +9,7 @@
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 /// The binary under test, built by cargo for integration tests.
 const BINARY: &str = env!("CARGO_BIN_EXE_heroku-autoscale");
 
+pub const SIGHUP: i32 = 1;
 pub const SIGINT: i32 = 2;
 pub const SIGKILL: i32 = 9;
 pub const SIGTERM: i32 = 15;
@@ -31,6 +33,19 @@ pub struct MemoryKib {
     pub peak: u64,
     /// What it holds now (`VmRSS`).
     pub now: u64,
+}
+
+/// Where the worker's standard output goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StdoutTo {
+    /// A pipe read to its end.
+    Captured,
+    /// A pipe whose reader closes after this many lines: later writes fail with EPIPE.
+    ClosedAfter(usize),
+    /// A pipe whose reader closed before the worker started: every write fails with EPIPE.
+    Closed,
+    /// `/dev/full`: every write fails with ENOSPC.
+    DevFull,
 }
 
 /// Which stream a line came from.
@@ -50,7 +65,18 @@ pub struct WorkerProcess {
 impl WorkerProcess {
     /// Starts the binary with `args` (e.g. `["run"]`) and only `env` plus `PATH` and `HOME`.
     pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> WorkerProcess {
-        let mut command = Command::new(BINARY);
+        WorkerProcess::spawn_binary(Path::new(BINARY), args, env, StdoutTo::Captured)
+    }
+
+    /// Like [`WorkerProcess::spawn`], for another build of the binary (the release one, say)
+    /// and with standard output sent where `stdout` says.
+    pub fn spawn_binary(
+        binary: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        stdout: StdoutTo,
+    ) -> WorkerProcess {
+        let mut command = Command::new(binary);
         command.args(args).env_clear();
         for inherited in ["PATH", "HOME"] {
             if let Some(value) = std::env::var_os(inherited) {
@@ -60,18 +86,27 @@ impl WorkerProcess {
         command
             .envs(env.iter().map(|(k, v)| (OsStr::new(k), OsStr::new(v))))
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
+            .stdout(stdout_for(stdout))
             .stderr(Stdio::piped());
         let mut child = command
             .spawn()
-            .unwrap_or_else(|e| panic!("could not start {BINARY}: {e}"));
+            .unwrap_or_else(|e| panic!("could not start {}: {e}", binary.display()));
 
         let captured = Arc::new(Captured::default());
-        let stdout = child.stdout.take().expect("child stdout is piped");
         let stderr = child.stderr.take().expect("child stderr is piped");
         // The readers end by themselves at end of stream, i.e. when the child exits.
-        let _: JoinHandle<()> = spawn_reader(stdout, Stream::Stdout, captured.clone());
-        let _: JoinHandle<()> = spawn_reader(stderr, Stream::Stderr, captured.clone());
+        let limit = match stdout {
+            StdoutTo::ClosedAfter(lines) => Some(lines),
+            _ => None,
+        };
+        match child.stdout.take() {
+            Some(out) => {
+                let _: JoinHandle<()> = spawn_reader(out, Stream::Stdout, limit, captured.clone());
+            }
+            // Nothing to read: the stream has ended as far as the waits are concerned.
+            None => captured.end_stream(),
+        }
+        let _: JoinHandle<()> = spawn_reader(stderr, Stream::Stderr, None, captured.clone());
         WorkerProcess {
             child,
             captured,
@@ -327,15 +362,35 @@ impl Captured {
     }
 }
 
+fn stdout_for(stdout: StdoutTo) -> Stdio {
+    match stdout {
+        StdoutTo::Captured | StdoutTo::ClosedAfter(_) => Stdio::piped(),
+        StdoutTo::Closed => {
+            let (reader, writer) = std::io::pipe().expect("a pipe for the worker's stdout");
+            drop(reader);
+            Stdio::from(writer)
+        }
+        StdoutTo::DevFull => {
+            let full = std::fs::OpenOptions::new().write(true).open("/dev/full");
+            Stdio::from(full.expect("/dev/full can be opened for writing"))
+        }
+    }
+}
+
+/// Reads `source` line by line into `captured`; after `limit` lines, if given, stops reading
+/// and closes it.
 fn spawn_reader(
     source: impl Read + Send + 'static,
     stream: Stream,
+    limit: Option<usize>,
     captured: Arc<Captured>,
 ) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let mut reader = BufReader::new(source);
         let mut buffer = Vec::new();
-        loop {
+        let mut lines = 0;
+        while limit.is_none_or(|limit| lines < limit) {
+            lines += 1;
             buffer.clear();
             // Bytes, not `lines()`: one invalid UTF-8 byte must not end the capture.
             match reader.read_until(b'\n', &mut buffer) {
@@ -349,6 +404,8 @@ fn spawn_reader(
                 }
             }
         }
+        // Closes the read end when the limit ended the loop.
+        drop(reader);
         captured.end_stream();
     })
 }
