@@ -188,6 +188,7 @@ pub fn start(settings: Arc<Settings>, wiring: Wiring) -> Actors {
         formation_refresh: settings.formation_refresh,
         notice_repeat: settings.notify_repeat_after,
         scale_diff: settings.notify_scale_diff,
+        dry_run: wiring.dry_run,
     };
     // Data flows one way, so each actor is started before the one that sends to it.
     let controller = actix::Supervisor::start({

@@ -83,6 +83,14 @@ pub enum ScaleReason {
     FastStreak,
 }
 
+impl ScaleReason {
+    /// Whether the scale brings the count back within the bounds, rather than following the
+    /// heartbeats.
+    pub fn is_correction(self) -> bool {
+        matches!(self, ScaleReason::BelowMin | ScaleReason::AboveMax)
+    }
+}
+
 impl fmt::Display for ScaleReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -7,6 +7,7 @@
 //! on a virtual clock.
 
 pub mod actor;
+mod corrections;
 pub mod decide;
 
 pub use decide::{decide, Bounds, Decision, Policy, ScaleReason, Streaks};
@@ -14,7 +15,7 @@ pub use decide::{decide, Bounds, Decision, Policy, ScaleReason, Streaks};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::backoff::Backoff;
+use self::corrections::{Correcting, Corrections};
 use crate::heroku::ApiError;
 use crate::judge::Verdict;
 use crate::notify::{Notice, NoticeGate, NoticeKind};
@@ -57,26 +58,6 @@ struct Known {
     read_at: Instant,
 }
 
-/// A correction into the bounds that did not hold: Heroku reported `from` dynos again after
-/// being asked for `to`. Something else keeps scaling the app (another autoscaler, a script),
-/// or the API does not apply the change; either way a PATCH per heartbeat would not help.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Correction {
-    from: u32,
-    to: u32,
-    /// Corrections sent in this episode.
-    sent: u32,
-    last_sent: Instant,
-}
-
-/// The wait before correcting the same count again, after each correction that did not hold.
-const CORRECTION_BACKOFF: Backoff =
-    Backoff::new(Duration::from_secs(60), Duration::from_secs(3600));
-
-/// A correction not needed again for this long is forgotten: the next one starts afresh. Twice
-/// the longest wait, so an episode at the longest wait goes on.
-const CORRECTION_MEMORY: Duration = Duration::from_secs(2 * 3600);
-
 /// Settings the controller needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ControllerConfig {
@@ -88,6 +69,9 @@ pub struct ControllerConfig {
     pub notice_repeat: Duration,
     /// When to send the scale-diff notice, if at all.
     pub scale_diff: Option<ScaleDiff>,
+    /// Scale calls are logged, not sent: a count read afterwards says nothing about whether a
+    /// correction held, so none is counted as undone.
+    pub dry_run: bool,
 }
 
 /// The kind of API call the controller waits for: a stop waits for a scale (so its outcome is
@@ -110,7 +94,7 @@ pub struct Controller {
     notices: NoticeGate,
     /// Dyno counts set (before and after each scale) within the scale-diff period.
     history: VecDeque<(Instant, u32)>,
-    correction: Option<Correction>,
+    corrections: Corrections,
 }
 
 impl Controller {
@@ -123,7 +107,7 @@ impl Controller {
             streaks: Streaks::default(),
             notices: NoticeGate::new(config.notice_repeat),
             history: VecDeque::new(),
-            correction: None,
+            corrections: Corrections::default(),
         }
     }
 
@@ -147,11 +131,6 @@ impl Controller {
     /// The dyno count last read, if any.
     pub fn quantity(&self) -> Option<u32> {
         self.known.map(|known| known.quantity)
-    }
-
-    /// Whether an API call is in flight.
-    pub fn is_busy(&self) -> bool {
-        self.pending.is_some()
     }
 
     /// Which API call is in flight, if any.
@@ -186,7 +165,8 @@ impl Controller {
         match decide(known.quantity, bounds, self.streaks, self.config.policy) {
             // Waiting out a correction that did not hold: no read needed to know that.
             Decision::Scale { to, reason }
-                if self.correction_waits(known.quantity, to, reason, now) =>
+                if reason.is_correction()
+                    && matches!(self.corrections.status(to, now), Correcting::Later { .. }) =>
             {
                 let (_, notice) = self.correct(known.quantity, to, reason, now);
                 notice.into_iter().collect()
@@ -223,15 +203,13 @@ impl Controller {
             quantity,
             read_at: now,
         });
-        if self
-            .correction
-            .is_some_and(|correction| correction.from != quantity)
-        {
-            // The last correction held (or the count moved on): a new one starts afresh.
-            self.correction = None;
+        let decision = decide(quantity, bounds, streaks, self.config.policy);
+        if !matches!(decision, Decision::Scale { reason, .. } if reason.is_correction()) {
+            // Within the bounds: the corrections made held, the next one is a first again.
+            self.corrections.held();
             self.notices.clear(NoticeKind::CorrectionUndone);
         }
-        match decide(quantity, bounds, streaks, self.config.policy) {
+        match decision {
             Decision::Scale { to, reason } => {
                 let (go, notice) = self.correct(quantity, to, reason, now);
                 let mut actions: Vec<Action> = notice.into_iter().collect();
@@ -265,6 +243,9 @@ impl Controller {
                     quantity,
                     read_at: now,
                 });
+                if reason.is_correction() && !self.config.dry_run {
+                    self.corrections.made(to, now);
+                }
                 for kind in [
                     NoticeKind::ScaleFailed,
                     NoticeKind::ApiKeyRefused,
@@ -304,37 +285,8 @@ impl Controller {
         }
     }
 
-    /// Whether a scale from `from` to `to` is a correction into the bounds that Heroku undid
-    /// and whose wait has not passed.
-    fn correction_waits(&self, from: u32, to: u32, reason: ScaleReason, now: Instant) -> bool {
-        self.repeated_correction(from, to, reason, now)
-            .is_some_and(|correction| now < Self::next_correction_at(correction))
-    }
-
-    /// The same correction as the last one, still remembered.
-    fn repeated_correction(
-        &self,
-        from: u32,
-        to: u32,
-        reason: ScaleReason,
-        now: Instant,
-    ) -> Option<Correction> {
-        let correcting = matches!(reason, ScaleReason::BelowMin | ScaleReason::AboveMax);
-        self.correction.filter(|correction| {
-            correcting
-                && correction.from == from
-                && correction.to == to
-                && now.saturating_duration_since(correction.last_sent) <= CORRECTION_MEMORY
-        })
-    }
-
-    fn next_correction_at(correction: Correction) -> Instant {
-        correction.last_sent + CORRECTION_BACKOFF.after(correction.sent)
-    }
-
-    /// Decides whether a scale may be sent now (`true`) and records it if it is a correction
-    /// into the bounds. A correction that Heroku undid waits longer each time it is needed
-    /// again, and the admins hear of it.
+    /// Whether a scale may be sent now (`true`). A correction into the bounds that was undone
+    /// waits longer each time it is needed again, and the admins hear of it.
     fn correct(
         &mut self,
         from: u32,
@@ -342,37 +294,19 @@ impl Controller {
         reason: ScaleReason,
         now: Instant,
     ) -> (bool, Option<Action>) {
-        if !matches!(reason, ScaleReason::BelowMin | ScaleReason::AboveMax) {
+        if !reason.is_correction() {
             return (true, None);
         }
-        let Some(repeated) = self.repeated_correction(from, to, reason, now) else {
-            self.correction = Some(Correction {
-                from,
-                to,
-                sent: 1,
-                last_sent: now,
-            });
-            return (true, None);
+        let (go, corrections, next_in) = match self.corrections.status(to, now) {
+            Correcting::First => return (true, None),
+            Correcting::Again { made, then_wait } => (true, made, then_wait),
+            Correcting::Later { made, left } => (false, made, left),
         };
-        let next_at = Self::next_correction_at(repeated);
-        let go = now >= next_at;
-        let sent = if go { repeated.sent + 1 } else { repeated.sent };
-        if go {
-            self.correction = Some(Correction {
-                sent,
-                last_sent: now,
-                ..repeated
-            });
-        }
         let notice = Notice::CorrectionUndone {
             from,
             to,
-            corrections: sent,
-            next_in: if go {
-                CORRECTION_BACKOFF.after(sent)
-            } else {
-                next_at - now
-            },
+            corrections,
+            next_in,
         };
         (go, self.notify_if_due(notice, now))
     }

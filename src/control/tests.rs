@@ -9,6 +9,7 @@ const CONFIG: ControllerConfig = ControllerConfig {
     formation_refresh: Duration::from_secs(60),
     notice_repeat: Duration::from_secs(3600),
     scale_diff: None,
+    dry_run: false,
 };
 
 const BOUNDS: Bounds = Bounds { min: 1, max: 3 };
@@ -193,7 +194,7 @@ fn a_failed_read_is_retried_at_the_next_verdict() {
     let mut c = Controller::new(CONFIG);
     c.start();
     assert_eq!(c.on_formation(Err(unavailable()), BOUNDS, now), []);
-    assert!(!c.is_busy());
+    assert_eq!(c.call_in_flight(), None);
     assert_eq!(c.on_verdict(Neutral, BOUNDS, now), [Action::ReadFormation]);
 }
 
@@ -506,29 +507,25 @@ struct Run {
 }
 
 /// Drives `c` with a neutral heartbeat every 30 s for `seconds`, answering every read with
-/// `read(asked so far)` and every scale call with `answer(asked)`.
+/// `read()` and every scale call with `answer(asked)`.
 fn run_against(
     c: &mut Controller,
     seconds: u64,
-    read: impl Fn(Option<u32>) -> u32,
-    answer: impl Fn(u32) -> u32,
+    mut read: impl FnMut() -> u32,
+    mut answer: impl FnMut(u32) -> Result<u32, ApiError>,
 ) -> Run {
     let start = Instant::now();
     let mut run = Run::default();
-    let mut asked = None;
     let mut actions: Vec<Action> = c.start();
     for second in (0..=seconds).step_by(30) {
         let now = start + Duration::from_secs(second);
         actions.extend(c.on_verdict(Neutral, BOUNDS, now));
         while let Some(action) = actions.pop() {
             match action {
-                Action::ReadFormation => {
-                    actions.extend(c.on_formation(Ok(read(asked)), BOUNDS, now))
-                }
+                Action::ReadFormation => actions.extend(c.on_formation(Ok(read()), BOUNDS, now)),
                 Action::Scale { to, .. } => {
                     run.scales.push((second, to));
-                    asked = Some(to);
-                    actions.extend(c.on_scaled(Ok(answer(to)), now));
+                    actions.extend(c.on_scaled(answer(to), now));
                 }
                 Action::Notify(Notice::CorrectionUndone { .. }) => run.undone_notices.push(second),
                 Action::Notify(_) => {}
@@ -538,15 +535,22 @@ fn run_against(
     run
 }
 
+fn scale_seconds(run: &Run) -> Vec<u64> {
+    run.scales.iter().map(|(at, _)| *at).collect()
+}
+
 #[test]
 fn an_api_that_keeps_answering_a_count_above_max_is_corrected_less_and_less_often() {
     let mut c = Controller::new(CONFIG);
     let two_hours = 2 * 3600;
     // Every read and every scale call says 9, whatever was asked (max is 3).
-    let run = run_against(&mut c, two_hours, |_| 9, |_| 9);
-    let seconds: Vec<u64> = run.scales.iter().map(|(at, _)| *at).collect();
+    let run = run_against(&mut c, two_hours, || 9, |_| Ok(9));
     // Waits of 1, 2, 4, 8, 16, 32, then 60 minutes between corrections: not one per beat.
-    assert_eq!(seconds, [0, 60, 180, 420, 900, 1860, 3780], "{run:?}");
+    assert_eq!(
+        scale_seconds(&run),
+        [0, 60, 180, 420, 900, 1860, 3780],
+        "{run:?}"
+    );
     assert!(run.scales.iter().all(|(_, to)| *to == 3));
     // The admins hear of it at the first correction undone, and again an hour on.
     assert_eq!(run.undone_notices, [30, 3630], "{run:?}");
@@ -556,9 +560,8 @@ fn an_api_that_keeps_answering_a_count_above_max_is_corrected_less_and_less_ofte
 fn a_count_something_else_keeps_setting_back_is_corrected_less_and_less_often() {
     let mut c = Controller::new(CONFIG);
     // Scale calls are applied (the answer says 3), but every read finds 9 again.
-    let run = run_against(&mut c, 3600, |_| 9, |asked| asked);
-    let seconds: Vec<u64> = run.scales.iter().map(|(at, _)| *at).collect();
-    assert_eq!(seconds, [0, 60, 180, 420, 900, 1860], "{run:?}");
+    let run = run_against(&mut c, 3600, || 9, Ok);
+    assert_eq!(scale_seconds(&run), [0, 60, 180, 420, 900, 1860], "{run:?}");
     assert_eq!(run.undone_notices, [60], "{run:?}");
 }
 
@@ -592,4 +595,73 @@ fn a_correction_that_holds_leaves_the_next_one_immediate() {
         assert_eq!(c.on_formation(Ok(3), BOUNDS, read_at), []);
     }
     assert_eq!(corrections, 3);
+}
+
+#[test]
+fn a_count_that_comes_back_as_another_count_outside_the_bounds_is_the_same_episode() {
+    let mut c = Controller::new(CONFIG);
+    // Something else sets 9, then 10, then 9 ... (max 3); every scale call is applied.
+    let mut reads = 0;
+    let alternating = || {
+        reads += 1;
+        if reads % 2 == 0 {
+            10
+        } else {
+            9
+        }
+    };
+    let run = run_against(&mut c, 3600, alternating, Ok);
+    assert_eq!(scale_seconds(&run), [0, 60, 180, 420, 900, 1860], "{run:?}");
+    assert_eq!(run.undone_notices, [60], "{run:?}");
+}
+
+#[test]
+fn a_correction_that_failed_is_retried_at_once_and_not_reported_as_undone() {
+    let mut c = Controller::new(CONFIG);
+    // The API is down for the first three scale calls: 503s, then it applies them.
+    let mut calls = 0;
+    let flaky = |asked| {
+        calls += 1;
+        if calls <= 3 {
+            Err(unavailable())
+        } else {
+            Ok(asked)
+        }
+    };
+    let mut reads = 0;
+    // The count is 9 until the first scale call is applied, then it holds at 3.
+    let run = run_against(
+        &mut c,
+        600,
+        || {
+            reads += 1;
+            if reads <= 4 {
+                9
+            } else {
+                3
+            }
+        },
+        flaky,
+    );
+    // One scale call per beat while they fail (the API actor's own backoff spaces them out in
+    // the worker), none held back as if something undid them.
+    assert_eq!(scale_seconds(&run), [0, 30, 60, 90], "{run:?}");
+    assert_eq!(run.undone_notices, Vec::<u64>::new(), "{run:?}");
+}
+
+#[test]
+fn a_dry_run_never_reports_a_correction_undone() {
+    let mut c = Controller::new(ControllerConfig {
+        dry_run: true,
+        ..CONFIG
+    });
+    // Nothing is sent, so every read still finds 9 (max 3).
+    let run = run_against(&mut c, 600, || 9, Ok);
+    assert_eq!(run.undone_notices, Vec::<u64>::new(), "{run:?}");
+    // The would-be correction comes again at each formation refresh, as before.
+    assert_eq!(
+        scale_seconds(&run),
+        (0..=600).step_by(60).collect::<Vec<u64>>(),
+        "{run:?}"
+    );
 }
