@@ -428,8 +428,22 @@ fn parse_process_type(text: &str) -> Result<String, String> {
     }
 }
 
+/// A URL whose user or password has an unencoded `?` or `#` means another host than the one
+/// written after the `@` (or is no URL at all): refused with what to write instead.
+pub(crate) fn refuse_userinfo_cut_short(text: &str) -> Result<(), String> {
+    match crate::secret::userinfo_cut_short(text) {
+        true => Err(
+            "has a ? or # before its last @, which ends the host part there: in a user \
+                     or password write them as %3F and %23 (a query or fragment goes after a /)"
+                .into(),
+        ),
+        false => Ok(()),
+    }
+}
+
 /// The API key travels in a header, so plain http is allowed only where it cannot leave the host.
 fn parse_api_url(text: &str) -> Result<Url, String> {
+    refuse_userinfo_cut_short(text)?;
     let url = Url::parse(text).map_err(|error| format!("is not a URL ({error})"))?;
     let loopback = match url.host() {
         Some(Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
@@ -453,6 +467,7 @@ fn parse_heartbeat_url(text: &str) -> Result<HeartbeatUrl, String> {
     if text.starts_with('/') && !text.starts_with("//") {
         return Ok(HeartbeatUrl::Path(text.to_string()));
     }
+    refuse_userinfo_cut_short(text)?;
     match Url::parse(text) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
             Ok(HeartbeatUrl::Absolute(UrlWithSecrets(url)))
