@@ -42,7 +42,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the autoscaler until SIGTERM, SIGINT or SIGHUP (what a Procfile line runs).
+    /// Run the autoscaler until SIGTERM, SIGINT or SIGHUP (what a Procfile line runs; SIGHUP is
+    /// ignored under nohup).
     #[command(after_help = "Examples:\n  \
         Procfile line:            autoscaleworker: heroku-autoscale run\n  \
         Watch it decide, no scaling:\n    \

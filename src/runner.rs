@@ -201,8 +201,8 @@ impl Autoscaler {
         actors::start(self.settings, self.wiring)
     }
 
-    /// Runs on this thread until SIGTERM, SIGINT or SIGHUP (then `Ok`), or until supervision
-    /// gives up.
+    /// Runs on this thread until SIGTERM, SIGINT or SIGHUP (then `Ok`; SIGHUP is ignored under
+    /// nohup, i.e. when the process started with it ignored), or until supervision gives up.
     pub fn run(self) -> Result<(), WorkerError> {
         let system = System::new();
         let log = self.wiring.log.clone();
@@ -211,6 +211,12 @@ impl Autoscaler {
             // still gets the orderly stop (exit 0) rather than the default action (exit 143).
             let signals = StopSignals::install();
             let actors = self.start();
+            if signals.hangup_ignored() {
+                info!(
+                    log,
+                    "SIGHUP is ignored (started under nohup): stop with SIGTERM or SIGINT"
+                );
+            }
             actix_rt::spawn(stop_on_signal(log, signals, actors));
         });
         exit_code_to_result(system.run_with_code()?)
@@ -366,11 +372,14 @@ async fn stop_gracefully(log: Logger, signal: &'static str, actors: Actors) {
 /// The signals that stop the worker, listened to from the moment [`StopSignals::install`] runs:
 /// SIGTERM (Heroku), SIGINT (Ctrl-C) and SIGHUP. Heroku never sends SIGHUP to a dyno; a closing
 /// terminal does, and its default action would end the worker without a line, so it stops the
-/// worker the same orderly way.
+/// worker the same orderly way. Unless the worker was started with SIGHUP ignored (`nohup`):
+/// installing a handler would undo that, so SIGHUP is then left ignored.
 #[cfg(unix)]
 struct StopSignals {
     // Empty when no handler could be installed: the platform's SIGKILL still ends us.
     streams: Vec<(&'static str, tokio::signal::unix::Signal)>,
+    /// SIGHUP was ignored when the worker started, and is left so.
+    hangup_ignored: bool,
 }
 
 #[cfg(unix)]
@@ -382,11 +391,22 @@ impl StopSignals {
             ("SIGINT", SignalKind::interrupt()),
             ("SIGHUP", SignalKind::hangup()),
         ];
+        // Read before any handler goes in: once one does, the signal no longer shows as ignored.
+        let hangup_ignored = proc_status_ignores(SIGHUP_NUMBER);
         let streams = kinds
             .into_iter()
+            .filter(|(name, _)| !(*name == "SIGHUP" && hangup_ignored))
             .filter_map(|(name, kind)| Some((name, signal(kind).ok()?)))
             .collect();
-        StopSignals { streams }
+        StopSignals {
+            streams,
+            hangup_ignored,
+        }
+    }
+
+    /// Whether SIGHUP is left ignored, as the worker found it (`nohup`).
+    fn hangup_ignored(&self) -> bool {
+        self.hangup_ignored
     }
 
     /// Waits for one of the signals and names the one that came.
@@ -404,6 +424,31 @@ impl StopSignals {
     }
 }
 
+/// SIGHUP's number (1 on every Unix).
+#[cfg(unix)]
+const SIGHUP_NUMBER: u32 = 1;
+
+/// Whether this process ignores signal `number`, from the `SigIgn:` mask in `/proc/self/status`
+/// (Linux; bit `number - 1`). False where the file is missing or unreadable: the signal is then
+/// listened to as on any other system.
+#[cfg(unix)]
+fn proc_status_ignores(number: u32) -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|status| sig_ign_has(&status, number))
+}
+
+/// Whether the `SigIgn:` line of a `/proc/PID/status` text has signal `number`'s bit set.
+#[cfg(unix)]
+fn sig_ign_has(status: &str, number: u32) -> bool {
+    let mask = status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigIgn:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok());
+    match (mask, number.checked_sub(1)) {
+        (Some(mask), Some(bit)) if bit < 64 => mask & (1 << bit) != 0,
+        _ => false,
+    }
+}
+
 #[cfg(not(unix))]
 struct StopSignals;
 
@@ -413,8 +458,35 @@ impl StopSignals {
         StopSignals
     }
 
+    fn hangup_ignored(&self) -> bool {
+        false
+    }
+
     async fn recv(self) -> &'static str {
         let _ = tokio::signal::ctrl_c().await;
         "Ctrl-C"
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sig_ign_mask_says_which_signals_are_ignored() {
+        let status = |mask: &str| {
+            format!(
+                "Name:\theroku-autoscale\nSigBlk:\t0000000000000001\nSigIgn:\t{mask}\nSigCgt:\t0\n"
+            )
+        };
+        assert!(sig_ign_has(&status("0000000000000001"), SIGHUP_NUMBER));
+        assert!(sig_ign_has(&status("0000000000001001"), SIGHUP_NUMBER));
+        assert!(!sig_ign_has(&status("0000000000001000"), SIGHUP_NUMBER));
+        assert!(sig_ign_has(&status("0000000000001000"), 13));
+        assert!(!sig_ign_has(&status("8000000000000000"), 0));
+        // SigBlk's bit does not count, nor does a missing or broken line.
+        assert!(!sig_ign_has("SigBlk:\t0000000000000001\n", SIGHUP_NUMBER));
+        assert!(!sig_ign_has(&status("zz"), SIGHUP_NUMBER));
+        assert!(!sig_ign_has("", SIGHUP_NUMBER));
     }
 }

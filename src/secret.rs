@@ -111,21 +111,22 @@ pub fn redacted(url: &url::Url) -> String {
 /// a URL. Works on the text rather than a parsed URL, so that a setting refused for not being
 /// a valid URL (a space in the host, say) is still quoted as the user wrote it, minus the
 /// secrets.
+///
+/// The user and password run to the last `@` before the first `/` (in a valid URL) or the first
+/// space (in one that is not: a `/` may be part of an unencoded password). A `?` or a `#` does
+/// not end them, though the URL standard says it ends the host part: in `https://u:pa#ss@host`
+/// the `#` was meant as part of the password, and whatever a parser makes of it (a host `u`
+/// with a bad port, or a URL to host `tok` with the fragment `en@host`), what stands before the
+/// `@` is masked. Better to mask a query without a path before it (`https://host?to=a@b`
+/// shows as `https://********@b`) than to show half a password.
 pub fn redacted_text(text: &str) -> String {
-    // In a valid URL the user and password end at the first `/`; in one that is not, a `/` may
-    // be part of an unencoded password, so they run to the last `@` before a query, a fragment
-    // or a space: better to mask a path than to show half a password.
     let valid = url::Url::parse(text.trim()).is_ok();
-    let authority_end = |after: &str| match valid {
-        true => after.find(['/', '?', '#']),
-        false => after.find(|c: char| c == '?' || c == '#' || c.is_whitespace()),
-    };
     let mut shown = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("://") {
         let (before, after) = rest.split_at(at + 3);
         shown.push_str(before);
-        let (authority, tail) = after.split_at(authority_end(after).unwrap_or(after.len()));
+        let (authority, tail) = after.split_at(authority_end(after, valid));
         match authority.rsplit_once('@') {
             Some((userinfo, host)) => {
                 shown.push_str(&redacted_userinfo(userinfo));
@@ -138,6 +139,29 @@ pub fn redacted_text(text: &str) -> String {
     }
     shown.push_str(rest);
     shown
+}
+
+/// Where the part of `after` (the text after a `://`) that may hold a user and password ends:
+/// at the first space, or in a valid URL at the first `/`.
+fn authority_end(after: &str, valid: bool) -> usize {
+    after
+        .find(|c: char| c.is_whitespace() || (valid && c == '/'))
+        .unwrap_or(after.len())
+}
+
+/// Whether `text`, a URL as written, has a `?` or `#` in what stands before the last `@` of its
+/// host part (up to the first `/`): a user or password with those characters unencoded, which
+/// the URL standard reads as the start of a query or fragment, so that the URL means another
+/// host, or is no URL at all. Such a URL is refused, with advice to percent-encode them.
+pub fn userinfo_cut_short(text: &str) -> bool {
+    let Some(at) = text.find("://") else {
+        return false;
+    };
+    let after = &text[at + 3..];
+    let authority = &after[..authority_end(after, true)];
+    authority
+        .rsplit_once('@')
+        .is_some_and(|(userinfo, _)| userinfo.contains(['?', '#']))
 }
 
 fn redacted_userinfo(userinfo: &str) -> String {
@@ -322,6 +346,84 @@ mod tests {
             "3",
         ] {
             assert_eq!(redacted_text(plain), plain);
+        }
+    }
+
+    #[test]
+    fn a_password_with_an_unencoded_hash_or_question_mark_is_masked_whole() {
+        // Not URLs (the part after `#` or `?` ends the host: "invalid port number"), but meant
+        // as one: the user and password run to the last `@`.
+        for (text, shown) in [
+            (
+                "https://user:pa#ss@app.example.com/hb",
+                "https://user:********@app.example.com/hb",
+            ),
+            (
+                "https://user:pa#ss@api.example.com",
+                "https://user:********@api.example.com",
+            ),
+            (
+                "https://user:s3cr?t@app.example.com/hb",
+                "https://user:********@app.example.com/hb",
+            ),
+            (
+                "smtp://user:a?b#c/d@smtp.example.com:587",
+                "smtp://user:********@smtp.example.com:587",
+            ),
+            (
+                "https://user:p#w@exa mple.com/x@y",
+                "https://user:********@exa mple.com/x@y",
+            ),
+        ] {
+            assert!(url::Url::parse(text).is_err(), "{text}");
+            assert_eq!(redacted_text(text), shown);
+        }
+        // URLs that parse, with what was meant as credentials moved into a query or fragment
+        // (host `tok`, fragment `en@app.example.com`): masked as written all the same.
+        for (text, shown) in [
+            (
+                "https://tok#en@app.example.com/hb",
+                "https://********@app.example.com/hb",
+            ),
+            (
+                "https://tok?en@app.example.com",
+                "https://********@app.example.com",
+            ),
+            (
+                "https://us?er:pw@app.example.com/",
+                "https://us?er:********@app.example.com/",
+            ),
+            ("https://user@host?x#y", "https://********@host?x#y"),
+            ("https://user@host?x=a@b#y", "https://********@b#y"),
+        ] {
+            assert!(url::Url::parse(text).is_ok(), "{text}");
+            assert_eq!(redacted_text(text), shown);
+        }
+        // After a `/`, an `@` belongs to the path, query or fragment.
+        for plain in ["https://example.com/a?b=c@d", "https://example.com/#x@y"] {
+            assert_eq!(redacted_text(plain), plain);
+        }
+    }
+
+    #[test]
+    fn credentials_cut_short_by_a_hash_or_question_mark_are_told_apart() {
+        for cut in [
+            "https://user:pa#ss@app.example.com/hb",
+            "https://tok#en@app.example.com/hb",
+            "https://user:s3cr?t@api.example.com",
+            "smtp://u:p?w@smtp.example.com:587",
+        ] {
+            assert!(userinfo_cut_short(cut), "{cut}");
+        }
+        for whole in [
+            "https://user:pa%23ss@app.example.com/hb",
+            "https://user:pw@app.example.com/hb?x=a@b#c@d",
+            "https://app.example.com/hb?who=a@b",
+            "https://app.example.com/",
+            "/heroku-autoscale/heartbeat/v1",
+            "smtp://127.0.0.1:2525",
+        ] {
+            assert!(!userinfo_cut_short(whole), "{whole}");
         }
     }
 

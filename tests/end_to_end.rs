@@ -392,6 +392,39 @@ fn sigterm_during_a_hung_start_up_read_stops_at_once_and_says_what_it_abandoned(
     assert!(!output.contains("waiting for the API call"), "{output}");
 }
 
+/// `nohup heroku-autoscale run &` must outlive the terminal: a SIGHUP the worker was started
+/// ignoring stays ignored (installing a handler would undo what nohup asked for).
+#[test]
+fn sighup_is_left_ignored_when_the_worker_starts_with_it_ignored() {
+    use support::worker_process::{StdoutTo, SIGHUP};
+    let rig = Rig::new(1);
+    let env = rig.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    // What nohup does, minus its output redirection: ignore SIGHUP, then exec the worker
+    // (same pid, so the signal goes to the worker itself).
+    let binary = env!("CARGO_BIN_EXE_heroku-autoscale");
+    let worker = WorkerProcess::spawn_binary(
+        std::path::Path::new("/bin/sh"),
+        &["-c", r#"trap "" HUP; exec "$0" "$@""#, binary, "run"],
+        &env,
+        StdoutTo::Captured,
+    );
+    assert!(rig.app.wait_for_hits(1, SOON), "{}", worker.output());
+    worker.signal(SIGHUP);
+    let hits = rig.app.hits();
+    assert!(
+        rig.app.wait_for_hits(hits + 3, SOON),
+        "stopped heartbeating after SIGHUP:\n{}",
+        worker.output()
+    );
+    let output = stop_cleanly(worker);
+    assert!(!output.contains("stopping on SIGHUP"), "{output}");
+    assert!(
+        output.contains("SIGHUP is ignored (started under nohup): stop with SIGTERM or SIGINT"),
+        "{output}"
+    );
+}
+
 #[test]
 fn sighup_stops_the_worker_cleanly_like_sigterm() {
     let rig = Rig::new(1);

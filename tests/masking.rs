@@ -185,6 +185,108 @@ fn a_url_too_broken_to_parse_still_has_its_password_masked() {
     );
 }
 
+/// Passwords with an unencoded `#` or `?`: the URL standard ends the host part there, so the
+/// text is not a URL (`user:pa` is a host and a bad port), or is one with another host and the
+/// rest in a query or fragment. Either way nothing between `://` and the last `@` is shown.
+const CUT_SHORT: [(&str, &str, &str); 3] = [
+    (
+        "AUTOSCALE_HEARTBEAT_URL",
+        "https://hb:hbpw#hb1secret@app.example.com/hb",
+        "https://hb:********@app.example.com/hb",
+    ),
+    (
+        "AUTOSCALE_HEROKU_API_URL",
+        "https://api:apipw?api1secret@api.example.com",
+        "https://api:********@api.example.com",
+    ),
+    (
+        "AUTOSCALE_SMTP_URL",
+        "smtp://mailer:smpw#sm?1secret@smtp.example.com:587",
+        "smtp://mailer:********@smtp.example.com:587",
+    ),
+];
+
+/// The same with `?` and `#` swapped, and a token user that leaves a URL that parses.
+const CUT_SHORT_TOO: [(&str, &str, &str); 3] = [
+    (
+        "AUTOSCALE_HEARTBEAT_URL",
+        "https://hbtoken#hb2secret@app.example.com/hb",
+        "https://********@app.example.com/hb",
+    ),
+    (
+        "AUTOSCALE_HEROKU_API_URL",
+        "https://api:apipw#api2secret@api.example.com",
+        "https://api:********@api.example.com",
+    ),
+    (
+        "AUTOSCALE_SMTP_URL",
+        "smtp://mailer:smpw?sm2secret@smtp.example.com:587",
+        "smtp://mailer:********@smtp.example.com:587",
+    ),
+];
+
+fn with_base<'a>(urls: &[(&'a str, &'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut vars = vec![
+        ("AUTOSCALE_HEROKU_APP_NAME", APP),
+        ("AUTOSCALE_HEROKU_API_KEY", "errors-key-3"),
+        ("AUTOSCALE_ADMINS", "ops@example.com"),
+    ];
+    vars.extend(urls.iter().map(|(name, value, _)| (*name, *value)));
+    vars
+}
+
+#[test]
+fn a_url_password_with_a_hash_or_question_mark_is_masked_in_settings_errors() {
+    for urls in [CUT_SHORT, CUT_SHORT_TOO] {
+        let error = load(&with_base(&urls)).expect_err("credentials cut short are refused");
+        // Host names are shown lower-cased: compare that way.
+        assert!(!error.to_lowercase().contains("secret"), "{error}");
+        for (name, _, shown) in urls {
+            assert!(
+                error.contains(&format!("{name}=\"{shown}\"")),
+                "{name}: {error}"
+            );
+        }
+    }
+}
+
+#[test]
+fn check_never_prints_a_url_password_with_a_hash_or_question_mark() {
+    for urls in [CUT_SHORT, CUT_SHORT_TOO] {
+        let env = with_base(&urls);
+        let (status, output) = WorkerProcess::run_to_end(&["check"], &env, SOON);
+        assert_eq!(status.code(), Some(2), "refused:\n{output}");
+        assert!(!output.to_lowercase().contains("secret"), "{output}");
+        for (name, _, shown) in urls {
+            assert!(output.contains(shown), "{name}: {output}");
+        }
+    }
+    // Written percent-encoded, they are valid, and `check` masks them.
+    let encoded = [
+        (
+            "AUTOSCALE_HEARTBEAT_URL",
+            "https://hb:hbpw%23hb3secret@app.example.com/hb?x=1#top",
+            "https://hb:********@app.example.com/hb?x=1#top",
+        ),
+        (
+            "AUTOSCALE_HEROKU_API_URL",
+            "https://api:apipw%3Fapi3secret@api.example.com",
+            "https://api:********@api.example.com/",
+        ),
+        (
+            "AUTOSCALE_SMTP_URL",
+            "smtp://mailer:smpw%23sm%3F3secret@smtp.example.com:587",
+            "smtp://mailer:********@smtp.example.com:587",
+        ),
+    ];
+    let (status, output) = WorkerProcess::run_to_end(&["check"], &with_base(&encoded), SOON);
+    assert!(status.success(), "{output}");
+    assert!(!output.to_lowercase().contains("secret"), "{output}");
+    for (name, _, shown) in encoded {
+        assert!(output.contains(shown), "{name}: {output}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4 and 5. API error bodies: the key JSON-escaped, control characters
 

@@ -157,3 +157,59 @@ async fn endless_redirects_to_new_places_give_up_after_ten() {
     }
     assert_eq!(app.hits(), 11, "{:?}", app.paths());
 }
+
+// ---------------------------------------------------------------------------------------------
+// A user and password in the heartbeat URL (as curl sends them)
+
+/// `Basic base64(user:password)`, as the fake app compares it.
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {encoded}")
+}
+
+#[actix_rt::test]
+async fn a_heartbeat_urls_user_and_password_are_sent_as_basic_auth() {
+    let app = FakeApp::start();
+    app.require_basic_auth(Some(("hb user", "p@ss:w/rd#?é")));
+    app.redirect("/old", "/new");
+    // Percent-encoded in the URL, sent decoded; a relative redirect keeps them.
+    let url = app
+        .url()
+        .replace("http://", "http://hb%20user:p%40ss%3Aw%2Frd%23%3F%C3%A9@");
+    let outcome = probe_outcome(&format!("{url}/old")).await;
+    assert_eq!(
+        outcome,
+        ProbeOutcome::Status(200),
+        "{:?}",
+        app.authorizations()
+    );
+    let sent = Some(basic("hb user", "p@ss:w/rd#?é"));
+    assert_eq!(app.authorizations(), [sent.clone(), sent]);
+    assert_eq!(app.paths(), ["/old", "/new"]);
+
+    // A user alone is sent with an empty password, as curl does; no user, no header.
+    app.require_basic_auth(None);
+    let token = app.url().replace("http://", "http://TOKEN@");
+    assert_eq!(
+        probe_outcome(&format!("{token}/up")).await,
+        ProbeOutcome::Status(200)
+    );
+    assert_eq!(app.authorizations()[2], Some(basic("TOKEN", "")));
+    probe_outcome(&format!("{}/up", app.url())).await;
+    assert_eq!(app.authorizations()[3], None);
+}
+
+#[actix_rt::test]
+async fn credentials_are_never_sent_to_a_redirect_on_another_host() {
+    let app = FakeApp::start();
+    let elsewhere = FakeApp::start();
+    app.redirect("/up", &format!("{}/landed", elsewhere.url()));
+    let url = app.url().replace("http://", "http://user:hbSECRETpw@");
+    let outcome = probe_outcome(&format!("{url}/up")).await;
+    assert_eq!(outcome, ProbeOutcome::Status(200));
+    assert_eq!(app.authorizations(), [Some(basic("user", "hbSECRETpw"))]);
+    // Another port of the same address is another origin: nothing sent there.
+    assert_eq!(elsewhere.paths(), ["/landed"]);
+    assert_eq!(elsewhere.authorizations(), [None]);
+}

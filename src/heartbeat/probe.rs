@@ -76,11 +76,12 @@ async fn follow(client: &awc::Client, url: Url) -> Result<u16, String> {
 /// One GET: the status and the `Location` header, the body read up to the cap (it is part of
 /// the response time, and a connection is only reused once its body has been read).
 async fn get(client: &awc::Client, url: &Url) -> Result<(u16, Option<String>), String> {
-    let mut response = client
-        .get(url.as_str())
-        .send()
-        .await
-        .map_err(|error| error.to_string())?;
+    let (url, authorization) = without_credentials(url);
+    let mut request = client.get(url.as_str());
+    if let Some(authorization) = authorization {
+        request = request.insert_header((header::AUTHORIZATION, authorization));
+    }
+    let mut response = request.send().await.map_err(|error| error.to_string())?;
     let mut read = 0;
     while let Some(chunk) = response.next().await {
         read += chunk
@@ -95,6 +96,28 @@ async fn get(client: &awc::Client, url: &Url) -> Result<(u16, Option<String>), S
         .get(header::LOCATION)
         .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
     Ok((response.status().as_u16(), location))
+}
+
+/// `url` without its user and password, and the HTTP basic auth header they make (decoded from
+/// the URL's percent-encoding), as curl sends them: awc would send neither. A user alone is sent
+/// with an empty password. Only for the URL that carries them: a redirect joined to a relative
+/// `Location` keeps them, one to an absolute `Location` has none of its own, so credentials
+/// never go to another host.
+fn without_credentials(url: &Url) -> (Url, Option<String>) {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    if url.username().is_empty() && url.password().is_none() {
+        return (url.clone(), None);
+    }
+    let decoded = |part: &str| percent_encoding::percent_decode_str(part).collect::<Vec<u8>>();
+    let mut pair = decoded(url.username());
+    pair.push(b':');
+    pair.extend(decoded(url.password().unwrap_or_default()));
+    let mut bare = url.clone();
+    // Both only fail for URLs that cannot carry credentials, which these do.
+    let _ = bare.set_username("");
+    let _ = bare.set_password(None);
+    (bare, Some(format!("Basic {}", STANDARD.encode(pair))))
 }
 
 fn is_redirect(status: u16) -> bool {
@@ -150,5 +173,33 @@ mod tests {
             "{invalid}"
         );
         assert!(is_redirect(308) && !is_redirect(304) && !is_redirect(200));
+    }
+
+    #[test]
+    fn credentials_leave_the_url_for_a_basic_auth_header() {
+        let split = |text: &str| {
+            let (url, header) = without_credentials(&Url::parse(text).unwrap());
+            (url.to_string(), header)
+        };
+        // base64("Aladdin:open sesame"), RFC 7617's example, here percent-encoded in the URL.
+        assert_eq!(
+            split("https://Aladdin:open%20sesame@app.example.com/hb?x=1"),
+            (
+                "https://app.example.com/hb?x=1".to_string(),
+                Some("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==".to_string())
+            )
+        );
+        assert_eq!(
+            split("https://TOKEN@app.example.com/").1.as_deref(),
+            Some("Basic VE9LRU46")
+        );
+        assert_eq!(
+            split("https://:pw@app.example.com/").1.as_deref(),
+            Some("Basic OnB3")
+        );
+        assert_eq!(
+            split("https://app.example.com/hb"),
+            ("https://app.example.com/hb".to_string(), None)
+        );
     }
 }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::ApiError;
-use crate::secret::Secret;
+use crate::secret::{masked_echoes, Secret};
 
 /// Heroku's API version header; without it the API answers with an error.
 const ACCEPT: &str = "application/vnd.heroku+json; version=3";
@@ -213,7 +213,7 @@ impl HerokuClient {
             .map_err(|_| ApiError::Timeout(self.timeout))??;
         // A proxy or server that echoes the request back (headers and all) in its answer must
         // not carry the key on into an error message, a log line or an email.
-        let body = mask(&body, self.key.expose());
+        let body = masked_echoes(&body, self.key.expose());
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|error| {
                 self.unusable(format!(
@@ -272,12 +272,6 @@ fn error_from(status: StatusCode, retry_after: Option<Duration>, body: &[u8]) ->
             message,
         },
     }
-}
-
-/// `body` with every occurrence of `secret` replaced by `********`, as itself and JSON-escaped
-/// or percent-encoded (`hk\/...`, `\u0068k...`), before anything decodes it.
-fn mask(body: &[u8], secret: &str) -> Vec<u8> {
-    crate::secret::masked_echoes(body, secret)
 }
 
 /// One line of at most [`MAX_MESSAGE_CHARS`] characters.
@@ -339,22 +333,23 @@ mod tests {
     #[test]
     fn a_key_echoed_in_an_answer_is_masked() {
         let body = br#"{"id":"bad_gateway","message":"sent Authorization: Bearer k3y, k3y"}"#;
-        let masked = mask(body, "k3y");
+        let masked = masked_echoes(body, "k3y");
         assert_eq!(
             error_from(StatusCode::BAD_GATEWAY, None, &masked).to_string(),
             "the Heroku API failed (HTTP 502 bad_gateway: sent Authorization: Bearer ********, \
              ********)"
         );
-        assert_eq!(mask(b"no secret here", "k3y"), b"no secret here");
-        assert_eq!(mask(b"k3yk3y", "k3y"), b"****************");
-        assert_eq!(mask(b"abc", ""), b"abc");
+        assert_eq!(masked_echoes(b"no secret here", "k3y"), b"no secret here");
+        assert_eq!(masked_echoes(b"k3yk3y", "k3y"), b"****************");
+        assert_eq!(masked_echoes(b"abc", ""), b"abc");
     }
 
     #[test]
     fn a_key_echoed_json_escaped_is_masked_before_and_after_decoding() {
         let key = "hk/secret/7Qx2";
         let body = br#"{"id":"bad_gateway","message":"Bearer hk\/secret\/7Qx2, \u0068\u006B/secret/7Qx2"}"#;
-        let error = error_from(StatusCode::BAD_GATEWAY, None, &mask(body, key)).scrubbed(key);
+        let error =
+            error_from(StatusCode::BAD_GATEWAY, None, &masked_echoes(body, key)).scrubbed(key);
         assert_eq!(
             error.to_string(),
             "the Heroku API failed (HTTP 502 bad_gateway: Bearer ********, ********)"

@@ -84,6 +84,7 @@ pub struct ScaleDiff {
 
 /// Parses `smtp://user:pass@host:587` or `smtps://user:pass@host:465`.
 pub fn parse_smtp_url(text: &str) -> Result<SmtpSettings, String> {
+    super::validate::refuse_userinfo_cut_short(text)?;
     let url = Url::parse(text).map_err(|error| format!("is not a URL ({error})"))?;
     let implicit = match url.scheme() {
         "smtps" => true,

@@ -81,8 +81,9 @@ impl Validator {
         let notify_min = self.parse(&given.notify_if_needs_below_min, parse_bool);
         let notify_fails = self.parse(&given.notify_on_scale_fails, parse_bool);
         let notify_scale_diff = self.scale_diff(given);
-        let notify_repeat_after =
-            self.parse(&given.notify_repeat_after_in_minutes, parse_repeat_minutes);
+        let notify_repeat_after = self.parse(&given.notify_repeat_after_in_minutes, |text| {
+            parse_minutes(text, SHORTEST_REPEAT_IN_MINUTES)
+        });
 
         if let (Some(Some(admins)), Some(None)) = (&admins, &smtp) {
             if !admins.is_empty() {
@@ -184,7 +185,7 @@ impl Validator {
         let threshold_input = &given.notify_if_scale_diff_exceeds_threshold;
         let period_input = &given.notify_if_scale_diff_exceeds_period_in_minutes;
         let threshold = self.optional(threshold_input, at_least_1);
-        let period = self.optional(period_input, parse_minutes);
+        let period = self.optional(period_input, |text| parse_minutes(text, 0.0));
         let (unset, set) = match (threshold?, period?) {
             (Some(threshold), Some(period)) => return Some(Some(ScaleDiff { threshold, period })),
             (None, None) => return Some(None),
@@ -346,28 +347,20 @@ fn parse_whole(text: &str, least: u32) -> Result<u32, String> {
     }
 }
 
-/// The scale-diff period: any length up to a week.
-fn parse_minutes(text: &str) -> Result<Duration, String> {
+/// A number of minutes up to a week, decimals allowed: above 0 for a `floor` of 0 (the
+/// scale-diff period), else from `floor` on (the notice repeat: at least a minute, since anything
+/// shorter would email about as often as the heartbeat beats, which the repeat exists to prevent).
+fn parse_minutes(text: &str, floor: f64) -> Result<Duration, String> {
     match text.parse::<f64>() {
-        Ok(minutes) if minutes > 0.0 && minutes <= WEEK_IN_MINUTES => {
+        Ok(minutes) if minutes > 0.0 && minutes >= floor && minutes <= WEEK_IN_MINUTES => {
             Ok(Duration::from_secs_f64(minutes * 60.0))
         }
+        _ if floor > 0.0 => Err(format!(
+            "must be a number of minutes from {floor} to {WEEK_IN_MINUTES} (a week), decimals \
+             allowed, like 1.5"
+        )),
         _ => Err(format!(
             "must be a number of minutes above 0 and at most a week ({WEEK_IN_MINUTES})"
-        )),
-    }
-}
-
-/// How soon a lasting condition's notice is sent again. At least a minute: anything shorter
-/// would email about as often as the heartbeat beats, which the repeat exists to prevent.
-fn parse_repeat_minutes(text: &str) -> Result<Duration, String> {
-    match text.parse::<f64>() {
-        Ok(minutes) if (SHORTEST_REPEAT_IN_MINUTES..=WEEK_IN_MINUTES).contains(&minutes) => {
-            Ok(Duration::from_secs_f64(minutes * 60.0))
-        }
-        _ => Err(format!(
-            "must be a number of minutes from {SHORTEST_REPEAT_IN_MINUTES} to \
-             {WEEK_IN_MINUTES} (a week), decimals allowed, like 1.5"
         )),
     }
 }
@@ -379,7 +372,7 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
         }
         _ => Err(format!(
             "must be a number of seconds above 0 and at most {LONGEST_INTERVAL_SECONDS} \
-             (decimals allowed, like 0.5)"
+             (decimals allowed, like 1.5)"
         )),
     }
 }
@@ -428,8 +421,22 @@ fn parse_process_type(text: &str) -> Result<String, String> {
     }
 }
 
+/// A URL whose user or password has an unencoded `?` or `#` means another host than the one
+/// written after the `@` (or is no URL at all): refused with what to write instead.
+pub(crate) fn refuse_userinfo_cut_short(text: &str) -> Result<(), String> {
+    match crate::secret::userinfo_cut_short(text) {
+        true => Err(
+            "has a ? or # before its last @, which ends the host part there: in a user \
+                     or password write them as %3F and %23 (a query or fragment goes after a /)"
+                .into(),
+        ),
+        false => Ok(()),
+    }
+}
+
 /// The API key travels in a header, so plain http is allowed only where it cannot leave the host.
 fn parse_api_url(text: &str) -> Result<Url, String> {
+    refuse_userinfo_cut_short(text)?;
     let url = Url::parse(text).map_err(|error| format!("is not a URL ({error})"))?;
     let loopback = match url.host() {
         Some(Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
@@ -453,6 +460,7 @@ fn parse_heartbeat_url(text: &str) -> Result<HeartbeatUrl, String> {
     if text.starts_with('/') && !text.starts_with("//") {
         return Ok(HeartbeatUrl::Path(text.to_string()));
     }
+    refuse_userinfo_cut_short(text)?;
     match Url::parse(text) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
             Ok(HeartbeatUrl::Absolute(UrlWithSecrets(url)))

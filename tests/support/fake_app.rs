@@ -1,6 +1,7 @@
 //! `FakeApp`: the user's app, whose heartbeat answers with the latency and status the test sets.
 //!
-//! Every path and method answers the same way (except paths given to `redirect`), so a test using the default relative heartbeat
+//! Every path and method answers the same way (except paths given to `redirect`, and requests
+//! without the basic auth `require_basic_auth` asks for), so a test using the default relative heartbeat
 //! path and one using an absolute URL both work; `paths()` shows what was asked.
 //!
 //! Latency and status are read when a request arrives: changing them affects later requests,
@@ -94,6 +95,28 @@ impl FakeApp {
             .collect()
     }
 
+    /// The `Authorization` header of each request, in order (`None` where there was none).
+    pub fn authorizations(&self) -> Vec<Option<String>> {
+        self.shared
+            .lock()
+            .hits
+            .iter()
+            .map(|hit| hit.authorization.clone())
+            .collect()
+    }
+
+    /// Later requests without HTTP basic auth for exactly `user` and `password` are answered
+    /// `401 Unauthorized` (with a `WWW-Authenticate` challenge), at once, as an app behind basic
+    /// auth would, before any redirect. `None` lets every request in again (the default).
+    pub fn require_basic_auth(&self, credentials: Option<(&str, &str)>) {
+        use base64::Engine;
+        self.shared.lock().required_authorization = credentials.map(|(user, password)| {
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            format!("Basic {encoded}")
+        });
+    }
+
     /// The method of each request, in order.
     pub fn methods(&self) -> Vec<String> {
         self.shared
@@ -150,6 +173,7 @@ struct Hit {
     at: Instant,
     method: String,
     path: String,
+    authorization: Option<String>,
 }
 
 struct State {
@@ -160,6 +184,8 @@ struct State {
     max_in_flight: usize,
     body: AppBody,
     body_bytes_sent: u64,
+    /// The `Authorization` a request must carry, see `FakeApp::require_basic_auth`.
+    required_authorization: Option<String>,
 }
 
 impl Default for State {
@@ -172,6 +198,7 @@ impl Default for State {
             max_in_flight: 0,
             body: AppBody::Short,
             body_bytes_sent: 0,
+            required_authorization: None,
         }
     }
 }
@@ -189,17 +216,27 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records an arriving request; returns its latency and status.
-    fn arrive(&self, req: &HttpRequest) -> (Duration, u16) {
+    /// Records an arriving request; returns its latency and status, and whether it lacks the
+    /// required basic auth.
+    fn arrive(&self, req: &HttpRequest) -> (Duration, u16, bool) {
         let mut state = self.lock();
+        let authorization = req
+            .headers()
+            .get("authorization")
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+        let refused = state
+            .required_authorization
+            .as_ref()
+            .is_some_and(|required| authorization.as_ref() != Some(required));
         state.hits.push(Hit {
             at: Instant::now(),
             method: req.method().to_string(),
             path: req.path().to_string(),
+            authorization,
         });
         state.in_flight += 1;
         state.max_in_flight = state.max_in_flight.max(state.in_flight);
-        (state.latency, state.status)
+        (state.latency, state.status, refused)
     }
 }
 
@@ -226,7 +263,13 @@ impl Drop for InFlight {
 }
 
 async fn handle_request(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
-    let (latency, status) = shared.arrive(&req);
+    let (latency, status, refused) = shared.arrive(&req);
+    if refused {
+        shared.lock().in_flight -= 1;
+        return HttpResponse::Unauthorized()
+            .insert_header(("WWW-Authenticate", "Basic realm=\"app\""))
+            .body("401 Unauthorized\n");
+    }
     if let Some(location) = shared.redirect_for(req.path()) {
         shared.lock().in_flight -= 1;
         return HttpResponse::Found()

@@ -789,3 +789,50 @@ fn notices_repeat_at_most_once_a_minute() {
     let s = settings(&[("AUTOSCALE_NOTIFY_REPEAT_AFTER_IN_MINUTES", "1")]);
     assert_eq!(s.notify_repeat_after, Duration::from_secs(60));
 }
+
+#[test]
+fn the_example_a_refusal_gives_is_itself_accepted() {
+    // With the other settings at their defaults (a max response time of 1000 ms, so the
+    // interval must be longer than 1 s).
+    for name in [
+        "AUTOSCALE_HEARTBEAT_INTERVAL_IN_SECONDS",
+        "AUTOSCALE_NOTIFY_REPEAT_AFTER_IN_MINUTES",
+    ] {
+        let line = refusal(&[(name, "-1")]);
+        let example = line
+            .rsplit_once(", like ")
+            .map(|(_, example)| example.trim_end_matches(')'))
+            .unwrap_or_else(|| panic!("no example in: {line}"));
+        match load(&vars(&[(name, example)])) {
+            Ok(_) => {}
+            Err(error) => panic!("{line}\nbut its example is refused too:\n{error}"),
+        }
+    }
+}
+
+#[test]
+fn the_scale_diff_period_is_any_length_above_0_up_to_a_week() {
+    let with_period = |period| {
+        vec![
+            ("AUTOSCALE_NOTIFY_IF_SCALE_DIFF_EXCEEDS_THRESHOLD", "2"),
+            (
+                "AUTOSCALE_NOTIFY_IF_SCALE_DIFF_EXCEEDS_PERIOD_IN_MINUTES",
+                period,
+            ),
+        ]
+    };
+    for (period, seconds) in [("0.5", 30), ("10080", 604_800)] {
+        let diff = settings(&with_period(period)).notify_scale_diff;
+        assert_eq!(diff.map(|diff| diff.period.as_secs()), Some(seconds));
+    }
+    for refused in ["0", "-1", "10081", "NaN", "inf", "soon"] {
+        let line = refusal(&with_period(refused));
+        assert_eq!(
+            line,
+            format!(
+                "AUTOSCALE_NOTIFY_IF_SCALE_DIFF_EXCEEDS_PERIOD_IN_MINUTES=\"{refused}\": must be \
+                 a number of minutes above 0 and at most a week (10080)"
+            )
+        );
+    }
+}
