@@ -37,24 +37,9 @@ impl Rig {
     }
 
     fn env(&self) -> Vec<(String, String)> {
-        [
-            ("AUTOSCALE_HEROKU_APP_NAME", APP.to_string()),
-            ("AUTOSCALE_HEROKU_API_KEY", KEY.to_string()),
-            ("AUTOSCALE_HEROKU_API_URL", self.api.url()),
-            ("AUTOSCALE_HEARTBEAT_URL", self.app.heartbeat_url()),
-            ("AUTOSCALE_HEARTBEAT_INTERVAL_IN_SECONDS", "0.3".into()),
-            ("AUTOSCALE_MAX_RESPONSE_TIME_IN_MS", "250".into()),
-            ("AUTOSCALE_MIN_RESPONSE_TIME_IN_MS", "60".into()),
-            ("AUTOSCALE_NUMBER_OF_FAILS_TO_SCALE_UP_AFTER", "2".into()),
-            ("AUTOSCALE_NUMBER_OF_PASSES_TO_SCALE_DOWN_AFTER", "2".into()),
-            ("AUTOSCALE_MIN_DYNOS", "1".into()),
-            ("AUTOSCALE_MAX_DYNOS", "3".into()),
-            ("AUTOSCALE_FORMATION_REFRESH_IN_SECONDS", "1".into()),
-            ("AUTOSCALE_LOG_LEVEL", "debug".into()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect()
+        let mut env = support::worker_env(&self.app, &self.api, KEY, "debug");
+        env.push(("AUTOSCALE_FORMATION_REFRESH_IN_SECONDS".into(), "1".into()));
+        env
     }
 
     fn run(&self, overrides: &[(&str, &str)]) -> WorkerProcess {

@@ -117,23 +117,7 @@ impl Rig {
     }
 
     fn env(&self, level: &str) -> Vec<(String, String)> {
-        [
-            ("AUTOSCALE_HEROKU_APP_NAME", APP.to_string()),
-            ("AUTOSCALE_HEROKU_API_KEY", KEY.to_string()),
-            ("AUTOSCALE_HEROKU_API_URL", self.api.url()),
-            ("AUTOSCALE_HEARTBEAT_URL", self.app.heartbeat_url()),
-            ("AUTOSCALE_HEARTBEAT_INTERVAL_IN_SECONDS", "0.3".into()),
-            ("AUTOSCALE_MAX_RESPONSE_TIME_IN_MS", "250".into()),
-            ("AUTOSCALE_MIN_RESPONSE_TIME_IN_MS", "60".into()),
-            ("AUTOSCALE_NUMBER_OF_FAILS_TO_SCALE_UP_AFTER", "2".into()),
-            ("AUTOSCALE_NUMBER_OF_PASSES_TO_SCALE_DOWN_AFTER", "2".into()),
-            ("AUTOSCALE_MIN_DYNOS", "1".into()),
-            ("AUTOSCALE_MAX_DYNOS", "3".into()),
-            ("AUTOSCALE_LOG_LEVEL", level.into()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect()
+        support::worker_env(&self.app, &self.api, KEY, level)
     }
 
     /// Starts the release binary with `args` at `level`, its standard output sent to `stdout`.

@@ -44,6 +44,34 @@ pub fn fake_app_and_api(app_name: &str, key: &str, quantity: u32) -> (FakeApp, F
     (app, api)
 }
 
+/// The worker's environment for binary tests against `app` and `api`: a beat every 0.3 s (slow
+/// above 250 ms, fast below 60 ms), two beats in a row to scale either way, 1 to 3 dynos, logging
+/// at `level`.
+pub fn worker_env(
+    app: &FakeApp,
+    api: &FakeHeroku,
+    key: &str,
+    level: &str,
+) -> Vec<(String, String)> {
+    [
+        ("AUTOSCALE_HEROKU_APP_NAME", api.app_name()),
+        ("AUTOSCALE_HEROKU_API_KEY", key.to_string()),
+        ("AUTOSCALE_HEROKU_API_URL", api.url()),
+        ("AUTOSCALE_HEARTBEAT_URL", app.heartbeat_url()),
+        ("AUTOSCALE_HEARTBEAT_INTERVAL_IN_SECONDS", "0.3".into()),
+        ("AUTOSCALE_MAX_RESPONSE_TIME_IN_MS", "250".into()),
+        ("AUTOSCALE_MIN_RESPONSE_TIME_IN_MS", "60".into()),
+        ("AUTOSCALE_NUMBER_OF_FAILS_TO_SCALE_UP_AFTER", "2".into()),
+        ("AUTOSCALE_NUMBER_OF_PASSES_TO_SCALE_DOWN_AFTER", "2".into()),
+        ("AUTOSCALE_MIN_DYNOS", "1".into()),
+        ("AUTOSCALE_MAX_DYNOS", "3".into()),
+        ("AUTOSCALE_LOG_LEVEL", level.into()),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_string(), value))
+    .collect()
+}
+
 /// Polls `condition` every 10 ms until it holds or `timeout` passes; returns whether it held.
 ///
 /// Blocks the calling thread: fine in a plain `#[test]`. In an `#[actix_rt::test]` that runs the
