@@ -90,8 +90,8 @@ impl Write for LogStdout {
             // Once, on the stream most likely still read; nothing to do if it fails as well.
             let _ = writeln!(
                 io::stderr(),
-                "heroku-autoscale: standard output refused a log line ({error}); log lines are \
-                 dropped from now on, scaling and signal handling go on"
+                "heroku-autoscale: standard output refused a log line ({error}); log lines that \
+                 cannot be written are dropped and counted; scaling and signal handling go on"
             );
         }
         Ok(line.len())

@@ -11,7 +11,12 @@ use crate::backoff::Backoff;
 pub const CORRECTION_BACKOFF: Backoff =
     Backoff::new(Duration::from_secs(60), Duration::from_secs(3600));
 
-/// Corrections to one count made since the count was last found within the bounds.
+/// Corrections are remembered this long after the last one, however often the count is found
+/// within the bounds meanwhile: something that undoes them every few minutes (a scheduled
+/// `heroku ps:scale`) is then seen for what it is, not met by a first correction each time.
+pub const CORRECTION_MEMORY: Duration = Duration::from_secs(3600);
+
+/// Corrections to one count, the last less than [`CORRECTION_MEMORY`] ago.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Episode {
     to: u32,
@@ -69,10 +74,17 @@ impl Corrections {
         });
     }
 
-    /// The count was found within the bounds: the corrections held, and the next one is a
-    /// first again.
-    pub fn held(&mut self) {
-        self.episode = None;
+    /// The count was found within the bounds at `now`. Returns whether that ends the episode:
+    /// the last correction has held for [`CORRECTION_MEMORY`], so the next one is a first.
+    pub fn held(&mut self, now: Instant) -> bool {
+        let Some(episode) = self.episode else {
+            return false;
+        };
+        let ended = now.saturating_duration_since(episode.last_made) >= CORRECTION_MEMORY;
+        if ended {
+            self.episode = None;
+        }
+        ended
     }
 }
 
@@ -114,12 +126,19 @@ mod tests {
     }
 
     #[test]
-    fn another_count_or_a_held_correction_starts_afresh() {
+    fn another_count_or_a_correction_held_for_an_hour_starts_afresh() {
         let now = Instant::now();
         let mut corrections = Corrections::default();
         corrections.made(3, now);
         assert_eq!(corrections.status(4, now), Correcting::First);
-        corrections.held();
-        assert_eq!(corrections.status(3, now), Correcting::First);
+        let minutes = |m: u64| now + Duration::from_secs(60 * m);
+        // Held for a while only: undone again later, it is the same episode.
+        assert!(!corrections.held(minutes(10)));
+        assert!(matches!(
+            corrections.status(3, minutes(10)),
+            Correcting::Again { made: 1, .. }
+        ));
+        assert!(corrections.held(minutes(60)));
+        assert_eq!(corrections.status(3, minutes(60)), Correcting::First);
     }
 }

@@ -205,9 +205,10 @@ impl Controller {
         });
         let decision = decide(quantity, bounds, streaks, self.config.policy);
         if !matches!(decision, Decision::Scale { reason, .. } if reason.is_correction()) {
-            // Within the bounds: the corrections made held, the next one is a first again.
-            self.corrections.held();
-            self.notices.clear(NoticeKind::CorrectionUndone);
+            // Within the bounds: once the corrections have held long enough, the condition is over.
+            if self.corrections.held(now) {
+                self.notices.clear(NoticeKind::CorrectionUndone);
+            }
         }
         match decision {
             Decision::Scale { to, reason } => {
@@ -299,7 +300,8 @@ impl Controller {
         }
         let (go, corrections, next_in) = match self.corrections.status(to, now) {
             Correcting::First => return (true, None),
-            Correcting::Again { made, then_wait } => (true, made, then_wait),
+            // Counting the one sent now; `then_wait` is the wait if it is undone too.
+            Correcting::Again { made, then_wait } => (true, made + 1, then_wait),
             Correcting::Later { made, left } => (false, made, left),
         };
         let notice = Notice::CorrectionUndone {

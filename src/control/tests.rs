@@ -507,11 +507,11 @@ struct Run {
 }
 
 /// Drives `c` with a neutral heartbeat every 30 s for `seconds`, answering every read with
-/// `read()` and every scale call with `answer(asked)`.
+/// `read(seconds into the run)` and every scale call with `answer(asked)`.
 fn run_against(
     c: &mut Controller,
     seconds: u64,
-    mut read: impl FnMut() -> u32,
+    mut read: impl FnMut(u64) -> u32,
     mut answer: impl FnMut(u32) -> Result<u32, ApiError>,
 ) -> Run {
     let start = Instant::now();
@@ -522,7 +522,9 @@ fn run_against(
         actions.extend(c.on_verdict(Neutral, BOUNDS, now));
         while let Some(action) = actions.pop() {
             match action {
-                Action::ReadFormation => actions.extend(c.on_formation(Ok(read()), BOUNDS, now)),
+                Action::ReadFormation => {
+                    actions.extend(c.on_formation(Ok(read(second)), BOUNDS, now))
+                }
                 Action::Scale { to, .. } => {
                     run.scales.push((second, to));
                     actions.extend(c.on_scaled(answer(to), now));
@@ -544,7 +546,7 @@ fn an_api_that_keeps_answering_a_count_above_max_is_corrected_less_and_less_ofte
     let mut c = Controller::new(CONFIG);
     let two_hours = 2 * 3600;
     // Every read and every scale call says 9, whatever was asked (max is 3).
-    let run = run_against(&mut c, two_hours, || 9, |_| Ok(9));
+    let run = run_against(&mut c, two_hours, |_| 9, |_| Ok(9));
     // Waits of 1, 2, 4, 8, 16, 32, then 60 minutes between corrections: not one per beat.
     assert_eq!(
         scale_seconds(&run),
@@ -560,20 +562,47 @@ fn an_api_that_keeps_answering_a_count_above_max_is_corrected_less_and_less_ofte
 fn a_count_something_else_keeps_setting_back_is_corrected_less_and_less_often() {
     let mut c = Controller::new(CONFIG);
     // Scale calls are applied (the answer says 3), but every read finds 9 again.
-    let run = run_against(&mut c, 3600, || 9, Ok);
+    let run = run_against(&mut c, 3600, |_| 9, Ok);
     assert_eq!(scale_seconds(&run), [0, 60, 180, 420, 900, 1860], "{run:?}");
     assert_eq!(run.undone_notices, [60], "{run:?}");
 }
 
 #[test]
-fn a_correction_that_holds_leaves_the_next_one_immediate() {
-    // Someone scales to 9 by hand every 20 minutes; in between the correction to 3 holds.
+fn a_count_put_back_every_ten_minutes_is_reported_once_and_corrected_less_often() {
+    let mut c = Controller::new(CONFIG);
+    // A scheduled `heroku ps:scale web=9` every 10 minutes (max 3); every scale call is applied.
+    let count = std::cell::Cell::new(9);
+    let mut last_put_back = 0;
+    let read = |second: u64| {
+        if second / 600 > last_put_back {
+            last_put_back = second / 600;
+            count.set(9);
+        }
+        count.get()
+    };
+    let run = run_against(&mut c, 2 * 3600, read, |asked| {
+        count.set(asked);
+        Ok(asked)
+    });
+    // Corrected at once the first times, then only after 8, 16, 32 minutes (no read between
+    // corrections finds the count held for an hour, so the episode goes on).
+    assert_eq!(
+        scale_seconds(&run),
+        [0, 600, 1200, 1800, 2400, 3360, 5280],
+        "{run:?}"
+    );
+    // At the first correction undone, then once per repeat period (an hour), not every ten
+    // minutes.
+    assert_eq!(run.undone_notices, [600, 4200], "{run:?}");
+}
+
+#[test]
+fn a_correction_that_held_for_an_hour_leaves_the_next_one_a_first() {
     let start = Instant::now();
     let mut c = started_at(3, start);
     let minute = Duration::from_secs(60);
-    let mut corrections = 0;
-    for episode in 1..=3u32 {
-        let at = start + 20 * minute * episode;
+    for episode in 1..=2u32 {
+        let at = start + 70 * minute * episode;
         assert_eq!(c.on_verdict(Neutral, BOUNDS, at), [Action::ReadFormation]);
         assert_eq!(
             c.on_formation(Ok(9), BOUNDS, at),
@@ -584,17 +613,17 @@ fn a_correction_that_holds_leaves_the_next_one_immediate() {
             }],
             "episode {episode}: corrected at once, without a notice"
         );
-        corrections += 1;
         assert_eq!(c.on_scaled(Ok(3), at), []);
-        // The next refresh read finds the correction held.
-        let read_at = at + 2 * minute;
-        assert_eq!(
-            c.on_verdict(Neutral, BOUNDS, read_at),
-            [Action::ReadFormation]
-        );
-        assert_eq!(c.on_formation(Ok(3), BOUNDS, read_at), []);
+        // Refresh reads find the correction held, the last an hour after it.
+        for minutes in [2, 30, 60] {
+            let read_at = at + minutes * minute;
+            assert_eq!(
+                c.on_verdict(Neutral, BOUNDS, read_at),
+                [Action::ReadFormation]
+            );
+            assert_eq!(c.on_formation(Ok(3), BOUNDS, read_at), []);
+        }
     }
-    assert_eq!(corrections, 3);
 }
 
 #[test]
@@ -602,7 +631,7 @@ fn a_count_that_comes_back_as_another_count_outside_the_bounds_is_the_same_episo
     let mut c = Controller::new(CONFIG);
     // Something else sets 9, then 10, then 9 ... (max 3); every scale call is applied.
     let mut reads = 0;
-    let alternating = || {
+    let alternating = |_| {
         reads += 1;
         if reads % 2 == 0 {
             10
@@ -633,7 +662,7 @@ fn a_correction_that_failed_is_retried_at_once_and_not_reported_as_undone() {
     let run = run_against(
         &mut c,
         600,
-        || {
+        |_| {
             reads += 1;
             if reads <= 4 {
                 9
@@ -656,7 +685,7 @@ fn a_dry_run_never_reports_a_correction_undone() {
         ..CONFIG
     });
     // Nothing is sent, so every read still finds 9 (max 3).
-    let run = run_against(&mut c, 600, || 9, Ok);
+    let run = run_against(&mut c, 600, |_| 9, Ok);
     assert_eq!(run.undone_notices, Vec::<u64>::new(), "{run:?}");
     // The would-be correction comes again at each formation refresh, as before.
     assert_eq!(

@@ -70,9 +70,9 @@ pub enum Notice {
         from: u32,
         /// The count the bounds call for.
         to: u32,
-        /// Corrections sent so far in this episode.
+        /// Corrections sent so far in this episode, counting one sent with this notice.
         corrections: u32,
-        /// How soon the worker corrects it again at the earliest.
+        /// How long the worker will not send another correction.
         next_in: Duration,
     },
 }
@@ -188,9 +188,9 @@ impl Notice {
                 next_in,
             } => format!(
                 "{process_type} keeps going back to {from} dynos after being scaled to {to} \
-                 (corrected {corrections} time(s) so far); the worker corrects it again no sooner than \
-                 {} minute(s) from now. Something else scales this app (another autoscaler, \
-                 Heroku's own autoscaling, a script), or the API does not apply the change",
+                 ({corrections} correction(s) so far); the worker will not correct it again for \
+                 {} minute(s). Something else scales this app (another autoscaler, Heroku's own \
+                 autoscaling, a script), or the API does not apply the change",
                 next_in.as_secs().div_ceil(60)
             ),
         }
