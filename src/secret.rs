@@ -78,13 +78,14 @@ pub fn smtp_scrubbed(text: &str, user: &str, password: &Secret) -> String {
 
 /// Whether a URL's or SMTP login's user must be masked as well as its password: when it is the
 /// password itself (Postmark's add-on gives one token for both) or stands alone without a
-/// password (`https://TOKEN@host`), the two ways a token is put in a user's place. Compared
+/// password (`https://TOKEN@host`), the two ways a token is put in a user's place. An empty
+/// password (`https://TOKEN:@host`) is none, as [`url::Url::password`] has it. Compared
 /// percent-decoded, so `a%40b` and `a@b` are the same user.
 pub fn user_is_secret(user: &str, password: Option<&str>) -> bool {
     let decoded = |text: &str| percent_encoding::percent_decode_str(text).collect::<Vec<u8>>();
     match password {
         _ if user.is_empty() => false,
-        None => true,
+        None | Some("") => true,
         Some(password) => decoded(user) == decoded(password),
     }
 }
@@ -107,10 +108,9 @@ pub fn redacted(url: &url::Url) -> String {
     shown.to_string()
 }
 
-/// `text` as written, with every `scheme://user:password@` in it masked as [`redacted`] masks
-/// a URL. Works on the text rather than a parsed URL, so that a setting refused for not being
-/// a valid URL (a space in the host, say) is still quoted as the user wrote it, minus the
-/// secrets.
+/// `text`, free text that may hold several URLs (an error message, say), as written, with every
+/// `scheme://user:password@` in it masked as [`redacted`] masks a URL. A setting's value, which
+/// is one URL, is masked by [`redacted_value`] instead, where a space does not end a password.
 ///
 /// The user and password run to the last `@` before the first `/` (in a valid URL) or the first
 /// space (in one that is not: a `/` may be part of an unencoded password). A `?` or a `#` does
@@ -121,12 +121,39 @@ pub fn redacted(url: &url::Url) -> String {
 /// shows as `https://********@b`) than to show half a password.
 pub fn redacted_text(text: &str) -> String {
     let valid = url::Url::parse(text.trim()).is_ok();
+    redacted_each(text, |after| authority_end(after, valid))
+}
+
+/// `text`, a setting's value (one URL, or text meant as one), as written, with its user and
+/// password masked as [`redacted`] masks a URL. Works on the text rather than a parsed URL, so
+/// that a value refused for not being a valid URL (a space in the host, say) is still quoted as
+/// the user wrote it, minus the secrets.
+///
+/// In a valid URL the user and password run to the last `@` before the first `/`. In text that
+/// is not one, or whose user or password a `?` or `#` cut short ([`userinfo_cut_short`]), they
+/// run to the last `@` before the first `/` that follows an `@`: a space, a `?`, a `#` or a `/`
+/// before it may be part of an unencoded password. That masks too much of some broken values
+/// (`https://exa mple.com/a@b` shows as `https://********@b`), never too little.
+pub fn redacted_value(text: &str) -> String {
+    let valid = url::Url::parse(text.trim()).is_ok() && !userinfo_cut_short(text);
+    redacted_each(text, |after| match after.find('@') {
+        _ if valid => after.find('/').unwrap_or(after.len()),
+        Some(first) => after[first..]
+            .find('/')
+            .map_or(after.len(), |slash| first + slash),
+        None => after.len(),
+    })
+}
+
+/// `text` with the user and password of each `scheme://` in it masked, `end` telling where the
+/// part after a `://` that may hold them ends.
+fn redacted_each(text: &str, end: impl Fn(&str) -> usize) -> String {
     let mut shown = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("://") {
         let (before, after) = rest.split_at(at + 3);
         shown.push_str(before);
-        let (authority, tail) = after.split_at(authority_end(after, valid));
+        let (authority, tail) = after.split_at(end(after));
         match authority.rsplit_once('@') {
             Some((userinfo, host)) => {
                 shown.push_str(&redacted_userinfo(userinfo));
@@ -149,19 +176,21 @@ fn authority_end(after: &str, valid: bool) -> usize {
         .unwrap_or(after.len())
 }
 
-/// Whether `text`, a URL as written, has a `?` or `#` in what stands before the last `@` of its
-/// host part (up to the first `/`): a user or password with those characters unencoded, which
-/// the URL standard reads as the start of a query or fragment, so that the URL means another
-/// host, or is no URL at all. Such a URL is refused, with advice to percent-encode them.
+/// Whether `text`, a URL as written, has a `?` or `#` before the first `/` after its `://`, and
+/// an `@` anywhere after that: most likely a user or password with those characters unencoded,
+/// which the URL standard reads as the start of a query or fragment, so that the URL means
+/// another host (`https://tok?en/x@host` is the host `tok`), or is no URL at all. Such a URL is
+/// refused, with advice to percent-encode them. So is a query with an `@` but no `/` before it
+/// (`https://host?next=a@b`), which cannot be told apart: `https://host/?next=a@b` is the same.
 pub fn userinfo_cut_short(text: &str) -> bool {
     let Some(at) = text.find("://") else {
         return false;
     };
     let after = &text[at + 3..];
-    let authority = &after[..authority_end(after, true)];
-    authority
-        .rsplit_once('@')
-        .is_some_and(|(userinfo, _)| userinfo.contains(['?', '#']))
+    match after.find(['/', '?', '#']) {
+        Some(stop) if !after[stop..].starts_with('/') => after[stop..].contains('@'),
+        _ => false,
+    }
 }
 
 fn redacted_userinfo(userinfo: &str) -> String {
@@ -175,6 +204,8 @@ fn redacted_userinfo(userinfo: &str) -> String {
         user
     };
     match password {
+        // Nothing to hide: shown as written, `user:` (a user standing alone, masked if any).
+        Some("") => format!("{user}:"),
         Some(_) => format!("{user}:{MASK}"),
         None => user.to_string(),
     }
@@ -422,6 +453,107 @@ mod tests {
             "https://app.example.com/",
             "/heroku-autoscale/heartbeat/v1",
             "smtp://127.0.0.1:2525",
+        ] {
+            assert!(!userinfo_cut_short(whole), "{whole}");
+        }
+    }
+
+    #[test]
+    fn an_empty_password_leaves_a_user_standing_alone_which_is_masked() {
+        assert!(user_is_secret("hkTOKEN", Some("")));
+        for (text, shown) in [
+            (
+                "http://hkTOKEN:@example.com",
+                "http://********:@example.com",
+            ),
+            ("smtp://pmTOKEN:@host", "smtp://********:@host"),
+        ] {
+            assert_eq!(redacted_text(text), shown);
+            assert_eq!(redacted_value(text), shown);
+        }
+        let url = url::Url::parse("http://hkTOKEN:@example.com").unwrap();
+        assert_eq!(redacted(&url), "http://********@example.com/");
+    }
+
+    #[test]
+    fn a_setting_value_is_one_url_so_a_space_does_not_end_its_password() {
+        for (text, shown) in [
+            // Valid URLs (the space is percent-encoded), refused for their scheme.
+            (
+                "http://user:my secret@example.com",
+                "http://user:********@example.com",
+            ),
+            (
+                "ftp://user:my secret@host/hb",
+                "ftp://user:********@host/hb",
+            ),
+            ("https://tok en@host/a@b", "https://********@host/a@b"),
+            // Not URLs: the user and password run to the last @ before the / after an @.
+            (
+                "https://user:my secret@exa mple.com/a@b?c=d:e@f",
+                "https://user:********@exa mple.com/a@b?c=d:e@f",
+            ),
+            (
+                "smtp://u:a b@c d@exa mple.com:587",
+                "smtp://u:********@exa mple.com:587",
+            ),
+            ("https://u:pa/s s@host/up", "https://u:********@host/up"),
+            (
+                "https://user:p#w @exa mple.com/x@y",
+                "https://user:********@exa mple.com/x@y",
+            ),
+            // Credentials cut short by a ? or #, the URL valid or not.
+            (
+                "https://tok?en/x@app.example.com/hb",
+                "https://********@app.example.com/hb",
+            ),
+            ("https://user:123?/x@host", "https://user:********@host"),
+            (
+                "https://user:pa#ss@app.example.com/hb",
+                "https://user:********@app.example.com/hb",
+            ),
+        ] {
+            assert_eq!(redacted_value(text), shown, "{text}");
+        }
+        for plain in [
+            "",
+            "/heroku-autoscale/heartbeat/v1",
+            "https://example.com/a@b",
+            "https://example.com/a b@c",
+            "https://example.com/a?b=c@d",
+            "https://[::1]:8080/hb",
+            "3",
+        ] {
+            assert_eq!(redacted_value(plain), plain);
+        }
+        // Free text keeps ending a URL at a space, so each of several URLs is masked.
+        assert_eq!(
+            redacted_text("a tok@x ftp://TOK@h/p and smtp://t:t@h"),
+            "a tok@x ftp://********@h/p and smtp://********:********@h"
+        );
+    }
+
+    #[test]
+    fn credentials_ending_in_a_query_or_fragment_before_a_slash_are_cut_short() {
+        for cut in [
+            "https://tok?en/x@app.example.com/hb",
+            "https://user:123?/x@host",
+            "https://tok#en/x@app.example.com/hb",
+            "smtp://tok?en/x@smtp.example.com:587",
+            "https://app.example.com?next=ops@example.com",
+            "https://user:my pa?ss/x@host",
+        ] {
+            assert!(userinfo_cut_short(cut), "{cut}");
+        }
+        for whole in [
+            "https://host/path?next=a@b",
+            "https://user@host/",
+            "https://[::1]:8080/hb",
+            "https://host?x=1",
+            "https://host#top",
+            "https://user:pw@host/hb?x=1#a@b",
+            "/hb?x=1",
+            "smtp://mailer:pw%3Fx@smtp.example.com:587",
         ] {
             assert!(!userinfo_cut_short(whole), "{whole}");
         }

@@ -287,6 +287,136 @@ fn check_never_prints_a_url_password_with_a_hash_or_question_mark() {
     }
 }
 
+/// A token user with an empty password (`TOKEN:@host`) is a user standing alone: masked.
+#[test]
+fn a_token_user_with_an_empty_password_is_masked_in_settings_errors() {
+    let error = load(&[
+        ("AUTOSCALE_HEROKU_APP_NAME", APP),
+        ("AUTOSCALE_HEROKU_API_KEY", "errors-key-4"),
+        ("AUTOSCALE_ADMINS", "ops@example.com"),
+        (
+            "AUTOSCALE_HEROKU_API_URL",
+            "http://hkTOKENSECRET:@example.com",
+        ),
+        (
+            "AUTOSCALE_SMTP_URL",
+            "smtp://pmTOKENSECRET:@smtp.example.com",
+        ),
+    ])
+    .expect_err("plain http to a remote API and an SMTP user without a password are refused");
+    assert!(!error.contains("SECRET"), "{error}");
+    assert!(
+        error.contains("AUTOSCALE_HEROKU_API_URL=\"http://********:@example.com\": must use https"),
+        "{error}"
+    );
+    assert!(
+        error.contains("AUTOSCALE_SMTP_URL=\"smtp://********:@smtp.example.com\": has a user name"),
+        "{error}"
+    );
+}
+
+/// A space in a password: the URL is refused (or is no URL) and quoted, password masked whole.
+#[test]
+fn a_url_password_with_a_space_is_masked_in_settings_errors() {
+    let error = load(&[
+        ("AUTOSCALE_HEROKU_APP_NAME", APP),
+        ("AUTOSCALE_HEROKU_API_KEY", "errors-key-5"),
+        ("AUTOSCALE_ADMINS", "ops@example.com"),
+        (
+            "AUTOSCALE_HEROKU_API_URL",
+            "http://user:my apisecret@example.com",
+        ),
+        ("AUTOSCALE_HEARTBEAT_URL", "ftp://user:my hbsecret@host/hb"),
+        (
+            "AUTOSCALE_SMTP_URL",
+            "smtp://user:my smsecret@exa mple.com:587",
+        ),
+    ])
+    .expect_err("an http API, an ftp heartbeat and a host with a space are refused");
+    assert!(!error.contains("secret"), "{error}");
+    for (name, shown) in [
+        (
+            "AUTOSCALE_HEROKU_API_URL",
+            "http://user:********@example.com",
+        ),
+        ("AUTOSCALE_HEARTBEAT_URL", "ftp://user:********@host/hb"),
+        (
+            "AUTOSCALE_SMTP_URL",
+            "smtp://user:********@exa mple.com:587",
+        ),
+    ] {
+        assert!(
+            error.contains(&format!("{name}=\"{shown}\"")),
+            "{name}: {error}"
+        );
+    }
+}
+
+/// A `?` or `#` in a token or password followed by a `/`: the URL parses, to the host before the
+/// `?`, with the rest a query. Refused, and never shown, by `check` either.
+#[test]
+fn check_refuses_a_url_whose_credentials_end_in_a_query_and_never_shows_them() {
+    let urls = [
+        (
+            "AUTOSCALE_HEARTBEAT_URL",
+            "https://hbtok?en5secret/x@app.example.com/hb",
+            "https://********@app.example.com/hb",
+        ),
+        (
+            "AUTOSCALE_HEROKU_API_URL",
+            "https://user:43210?/x@api.example.com",
+            "https://user:********@api.example.com",
+        ),
+        (
+            "AUTOSCALE_SMTP_URL",
+            "smtp://smtok#en5secret/x@smtp.example.com:587",
+            "smtp://********@smtp.example.com:587",
+        ),
+    ];
+    let (status, output) = WorkerProcess::run_to_end(&["check"], &with_base(&urls), SOON);
+    assert_eq!(status.code(), Some(2), "refused:\n{output}");
+    for secret in ["secret", "43210", "hbtok", "smtok"] {
+        assert!(
+            !output.to_lowercase().contains(secret),
+            "{secret}: {output}"
+        );
+    }
+    for (name, _, shown) in urls {
+        assert!(
+            output.contains(&format!("{name}=\"{shown}\"")),
+            "{name}: {output}"
+        );
+    }
+    assert!(output.contains("%3F and %23"), "{output}");
+
+    // A query without a `/` before it, with an @ in it, is refused too, with what to write.
+    let error = load(&[
+        ("AUTOSCALE_HEROKU_APP_NAME", APP),
+        ("AUTOSCALE_HEROKU_API_KEY", "errors-key-6"),
+        (
+            "AUTOSCALE_HEARTBEAT_URL",
+            "https://app.example.com?next=ops@example.com",
+        ),
+    ])
+    .expect_err("a ? before the first / and an @ after it is refused");
+    assert!(error.contains("https://app.example.com/?next="), "{error}");
+
+    // Valid URLs with an @ after a `/`, or brackets and a port, pass.
+    for heartbeat in [
+        "https://app.example.com/hb?next=a@b",
+        "https://user@app.example.com/",
+        "https://[::1]:8080/hb",
+        "/hb?x=1",
+    ] {
+        load(&[
+            ("AUTOSCALE_HEROKU_APP_NAME", APP),
+            ("AUTOSCALE_HEROKU_API_KEY", "errors-key-7"),
+            ("AUTOSCALE_HEARTBEAT_URL", heartbeat),
+        ])
+        .unwrap_or_else(|error| panic!("{heartbeat}: {error}"));
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4 and 5. API error bodies: the key JSON-escaped, control characters
 

@@ -213,3 +213,43 @@ async fn credentials_are_never_sent_to_a_redirect_on_another_host() {
     assert_eq!(elsewhere.paths(), ["/landed"]);
     assert_eq!(elsewhere.authorizations(), [None]);
 }
+
+#[actix_rt::test]
+async fn credentials_go_on_to_an_absolute_redirect_to_the_same_scheme_host_and_port() {
+    // Rails and many frameworks write every Location absolute, even to the same app.
+    let app = FakeApp::start();
+    app.require_basic_auth(Some(("user", "hbSECRETpw")));
+    app.redirect("/hb", &format!("{}/hb/", app.url()));
+    // Scheme-relative, to the same host and port.
+    app.redirect("/hb/", &format!("{}/hb/v1", app.url().replace("http:", "")));
+    let url = app.url().replace("http://", "http://user:hbSECRETpw@");
+    let outcome = probe_outcome(&format!("{url}/hb")).await;
+    assert_eq!(
+        outcome,
+        ProbeOutcome::Status(200),
+        "{:?}",
+        app.authorizations()
+    );
+    let sent = Some(basic("user", "hbSECRETpw"));
+    assert_eq!(app.paths(), ["/hb", "/hb/", "/hb/v1"]);
+    assert_eq!(app.authorizations(), [sent.clone(), sent.clone(), sent]);
+}
+
+#[actix_rt::test]
+async fn a_redirect_with_its_own_user_and_password_sends_those() {
+    let app = FakeApp::start();
+    let other = app.url().replace("http://", "http://other:otherpw@");
+    app.redirect("/hb", &format!("{other}/landed"));
+    let url = app.url().replace("http://", "http://user:hbSECRETpw@");
+    assert_eq!(
+        probe_outcome(&format!("{url}/hb")).await,
+        ProbeOutcome::Status(200)
+    );
+    assert_eq!(
+        app.authorizations(),
+        [
+            Some(basic("user", "hbSECRETpw")),
+            Some(basic("other", "otherpw"))
+        ]
+    );
+}

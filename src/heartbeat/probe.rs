@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use url::Url;
 
 use crate::judge::{ProbeOutcome, Sample};
-use crate::secret::{printable, redacted, redacted_text};
+use crate::secret::{printable, redacted, redacted_value};
 
 /// The probe reads at most this much of the body: enough to time a real response, never a
 /// memory risk when an endpoint streams without end.
@@ -100,9 +100,8 @@ async fn get(client: &awc::Client, url: &Url) -> Result<(u16, Option<String>), S
 
 /// `url` without its user and password, and the HTTP basic auth header they make (decoded from
 /// the URL's percent-encoding), as curl sends them: awc would send neither. A user alone is sent
-/// with an empty password. Only for the URL that carries them: a redirect joined to a relative
-/// `Location` keeps them, one to an absolute `Location` has none of its own, so credentials
-/// never go to another host.
+/// with an empty password. Only for the URL that carries them: [`redirect_target`] carries them
+/// on to the same scheme, host and port only.
 fn without_credentials(url: &Url) -> (Url, Option<String>) {
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine;
@@ -133,18 +132,30 @@ fn is_redirect(status: u16) -> bool {
 }
 
 /// Where a `Location` (absolute, or relative to `current`) leads, if the probe can go there.
+/// With `current`'s user and password when it has the same scheme, host and port (written
+/// relative or absolute, as Rails and others always write it) and none of its own, as curl
+/// does: never to another host or port, nor from https to http.
 fn redirect_target(current: &Url, location: &str) -> Result<Url, String> {
-    let next = current.join(location).map_err(|error| {
-        let shown = printable(&redacted_text(location));
+    let mut next = current.join(location).map_err(|error| {
+        let shown = printable(&redacted_value(location));
         format!("redirect to an invalid location \"{shown}\" ({error})")
     })?;
     match next.scheme() {
-        "http" | "https" => Ok(next),
-        other => Err(format!(
-            "redirect to unsupported scheme {other} ({})",
-            redacted(&next)
-        )),
+        "http" | "https" => {}
+        other => {
+            return Err(format!(
+                "redirect to unsupported scheme {other} ({})",
+                redacted(&next)
+            ))
+        }
     }
+    let own = !next.username().is_empty() || next.password().is_some();
+    if !own && next.origin() == current.origin() {
+        // Both only fail for URLs that cannot carry credentials; http(s) ones can.
+        let _ = next.set_username(current.username());
+        let _ = next.set_password(current.password());
+    }
+    Ok(next)
 }
 
 #[cfg(test)]
@@ -173,6 +184,47 @@ mod tests {
             "{invalid}"
         );
         assert!(is_redirect(308) && !is_redirect(304) && !is_redirect(200));
+    }
+
+    #[test]
+    fn credentials_go_on_only_to_the_same_scheme_host_and_port() {
+        let current = Url::parse("https://u:pw@app.example.com/hb").unwrap();
+        let target = |location| redirect_target(&current, location).unwrap().to_string();
+        for (location, next) in [
+            ("/hb/", "https://u:pw@app.example.com/hb/"),
+            (
+                "https://app.example.com/hb/",
+                "https://u:pw@app.example.com/hb/",
+            ),
+            (
+                "HTTPS://App.Example.COM:443/x",
+                "https://u:pw@app.example.com/x",
+            ),
+            ("//app.example.com/y", "https://u:pw@app.example.com/y"),
+            // Its own user and password, or none at all elsewhere.
+            (
+                "https://v:w@app.example.com/z",
+                "https://v:w@app.example.com/z",
+            ),
+            ("https://v@app.example.com/z", "https://v@app.example.com/z"),
+            ("http://app.example.com/hb/", "http://app.example.com/hb/"),
+            (
+                "https://app.example.com:8443/hb/",
+                "https://app.example.com:8443/hb/",
+            ),
+            ("https://www.example.com/hb/", "https://www.example.com/hb/"),
+            ("//example.com/hb/", "https://example.com/hb/"),
+        ] {
+            assert_eq!(target(location), next, "{location}");
+        }
+        // From a URL without credentials, none are made up.
+        let bare = Url::parse("https://app.example.com/hb").unwrap();
+        assert_eq!(
+            redirect_target(&bare, "https://app.example.com/hb/")
+                .unwrap()
+                .as_str(),
+            "https://app.example.com/hb/"
+        );
     }
 
     #[test]

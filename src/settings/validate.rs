@@ -316,7 +316,7 @@ impl Validator {
 /// even one too broken to parse; a secret masked whole unless it is a URL setting with such
 /// credentials (a key pasted in URL form must not show its user part).
 fn shown(input: &Input, text: &str) -> String {
-    let redacted = crate::secret::redacted_text(text);
+    let redacted = crate::secret::redacted_value(text);
     let url_credentials = input.setting.key.ends_with("_url") && redacted != text;
     if input.setting.secret && !url_credentials {
         return Secret::new(text).to_string();
@@ -422,12 +422,14 @@ fn parse_process_type(text: &str) -> Result<String, String> {
 }
 
 /// A URL whose user or password has an unencoded `?` or `#` means another host than the one
-/// written after the `@` (or is no URL at all): refused with what to write instead.
+/// written after the `@` (or is no URL at all): refused with what to write instead
+/// ([`crate::secret::userinfo_cut_short`]).
 pub(crate) fn refuse_userinfo_cut_short(text: &str) -> Result<(), String> {
     match crate::secret::userinfo_cut_short(text) {
         true => Err(
-            "has a ? or # before its last @, which ends the host part there: in a user \
-                     or password write them as %3F and %23 (a query or fragment goes after a /)"
+            "has a ? or # before its first / and an @ after it: the ? or # ends the host part \
+             there. In a user or password write them as %3F and %23; a query or fragment goes \
+             after a /, like https://app.example.com/?next=..."
                 .into(),
         ),
         false => Ok(()),
