@@ -108,22 +108,6 @@ pub fn redacted(url: &url::Url) -> String {
     shown.to_string()
 }
 
-/// `text`, free text that may hold several URLs (an error message, say), as written, with every
-/// `scheme://user:password@` in it masked as [`redacted`] masks a URL. A setting's value, which
-/// is one URL, is masked by [`redacted_value`] instead, where a space does not end a password.
-///
-/// The user and password run to the last `@` before the first `/` (in a valid URL) or the first
-/// space (in one that is not: a `/` may be part of an unencoded password). A `?` or a `#` does
-/// not end them, though the URL standard says it ends the host part: in `https://u:pa#ss@host`
-/// the `#` was meant as part of the password, and whatever a parser makes of it (a host `u`
-/// with a bad port, or a URL to host `tok` with the fragment `en@host`), what stands before the
-/// `@` is masked. Better to mask a query without a path before it (`https://host?to=a@b`
-/// shows as `https://********@b`) than to show half a password.
-pub fn redacted_text(text: &str) -> String {
-    let valid = url::Url::parse(text.trim()).is_ok();
-    redacted_each(text, |after| authority_end(after, valid))
-}
-
 /// `text`, a setting's value (one URL, or text meant as one), as written, with its user and
 /// password masked as [`redacted`] masks a URL. Works on the text rather than a parsed URL, so
 /// that a value refused for not being a valid URL (a space in the host, say) is still quoted as
@@ -146,7 +130,8 @@ pub fn redacted_value(text: &str) -> String {
 }
 
 /// `text` with the user and password of each `scheme://` in it masked, `end` telling where the
-/// part after a `://` that may hold them ends.
+/// part after a `://` that may hold them ends (a value is one URL, but a broken one may hold
+/// more than one `://`).
 fn redacted_each(text: &str, end: impl Fn(&str) -> usize) -> String {
     let mut shown = String::with_capacity(text.len());
     let mut rest = text;
@@ -166,14 +151,6 @@ fn redacted_each(text: &str, end: impl Fn(&str) -> usize) -> String {
     }
     shown.push_str(rest);
     shown
-}
-
-/// Where the part of `after` (the text after a `://`) that may hold a user and password ends:
-/// at the first space, or in a valid URL at the first `/`.
-fn authority_end(after: &str, valid: bool) -> usize {
-    after
-        .find(|c: char| c.is_whitespace() || (valid && c == '/'))
-        .unwrap_or(after.len())
 }
 
 /// Whether `text`, a URL as written, has a `?` or `#` before the first `/` after its `://`, and
@@ -350,24 +327,24 @@ mod tests {
     #[test]
     fn urls_in_text_are_masked_as_written_even_when_they_do_not_parse() {
         assert_eq!(
-            redacted_text("http://user:pw@example.com"),
+            redacted_value("http://user:pw@example.com"),
             "http://user:********@example.com"
         );
         assert_eq!(
-            redacted_text("https://user:pw@exa mple.com/a@b?c=d:e@f"),
+            redacted_value("https://user:pw@exa mple.com/a@b?c=d:e@f"),
             "https://user:********@exa mple.com/a@b?c=d:e@f"
         );
         assert_eq!(
-            redacted_text("a tok@x ftp://TOK@h/p and smtp://t:t@h"),
+            redacted_value("a tok@x ftp://TOK@h/p and smtp://t:t@h"),
             "a tok@x ftp://********@h/p and smtp://********:********@h"
         );
         // A password with an @ or a / in it, unencoded: the host starts after the last @.
         assert_eq!(
-            redacted_text("smtp://u:p@ss@h:25"),
+            redacted_value("smtp://u:p@ss@h:25"),
             "smtp://u:********@h:25"
         );
         assert_eq!(
-            redacted_text("https://u:pa/ss@host/up"),
+            redacted_value("https://u:pa/ss@host/up"),
             "https://u:********@host/up"
         );
         for plain in [
@@ -376,7 +353,7 @@ mod tests {
             "https://example.com/a@b",
             "3",
         ] {
-            assert_eq!(redacted_text(plain), plain);
+            assert_eq!(redacted_value(plain), plain);
         }
     }
 
@@ -407,7 +384,7 @@ mod tests {
             ),
         ] {
             assert!(url::Url::parse(text).is_err(), "{text}");
-            assert_eq!(redacted_text(text), shown);
+            assert_eq!(redacted_value(text), shown);
         }
         // URLs that parse, with what was meant as credentials moved into a query or fragment
         // (host `tok`, fragment `en@app.example.com`): masked as written all the same.
@@ -428,11 +405,11 @@ mod tests {
             ("https://user@host?x=a@b#y", "https://********@b#y"),
         ] {
             assert!(url::Url::parse(text).is_ok(), "{text}");
-            assert_eq!(redacted_text(text), shown);
+            assert_eq!(redacted_value(text), shown);
         }
         // After a `/`, an `@` belongs to the path, query or fragment.
         for plain in ["https://example.com/a?b=c@d", "https://example.com/#x@y"] {
-            assert_eq!(redacted_text(plain), plain);
+            assert_eq!(redacted_value(plain), plain);
         }
     }
 
@@ -468,7 +445,7 @@ mod tests {
             ),
             ("smtp://pmTOKEN:@host", "smtp://********:@host"),
         ] {
-            assert_eq!(redacted_text(text), shown);
+            assert_eq!(redacted_value(text), shown);
             assert_eq!(redacted_value(text), shown);
         }
         let url = url::Url::parse("http://hkTOKEN:@example.com").unwrap();
@@ -528,7 +505,7 @@ mod tests {
         }
         // Free text keeps ending a URL at a space, so each of several URLs is masked.
         assert_eq!(
-            redacted_text("a tok@x ftp://TOK@h/p and smtp://t:t@h"),
+            redacted_value("a tok@x ftp://TOK@h/p and smtp://t:t@h"),
             "a tok@x ftp://********@h/p and smtp://********:********@h"
         );
     }
