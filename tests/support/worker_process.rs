@@ -9,6 +9,7 @@
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -88,6 +89,16 @@ impl WorkerProcess {
             .stdin(Stdio::null())
             .stdout(stdout_for(stdout))
             .stderr(Stdio::piped());
+        // Every worker starts with SIGHUP at its default action, whatever the test run inherited:
+        // under `nohup` (or a CI runner that ignores SIGHUP) the worker would rightly leave it
+        // ignored, and the SIGHUP tests would test the wrong thing.
+        // SAFETY: `signal` is async-signal-safe, as code between fork and exec must be.
+        unsafe {
+            command.pre_exec(|| {
+                libc::signal(libc::SIGHUP, libc::SIG_DFL);
+                Ok(())
+            });
+        }
         let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("could not start {}: {e}", binary.display()));
