@@ -40,6 +40,7 @@ pub mod control;
 pub mod heartbeat;
 pub mod heroku;
 pub mod judge;
+mod logging;
 pub mod notify;
 pub mod online_check;
 mod runner;
@@ -47,10 +48,8 @@ pub mod secret;
 pub mod settings;
 pub mod supervision;
 
-pub use runner::{
-    install_crypto_provider, logger, stdout_loss, write_stdout_line, Autoscaler, StdoutLoss,
-    WorkerError, WorkerHandle,
-};
+pub use logging::{logger, stdout_loss, write_stdout_line, StdoutLoss};
+pub use runner::{install_crypto_provider, Autoscaler, WorkerError, WorkerHandle};
 pub use settings::Settings;
 
 /// Sent with every request, so Heroku and app owners can tell who is calling.

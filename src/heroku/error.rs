@@ -103,59 +103,27 @@ impl ApiError {
     /// The same error with `key` masked in every text it carries, in any form an answer may
     /// echo it (plain, JSON-escaped, percent-encoded), and control characters escaped: for
     /// errors built from what the other end sent, which go on to log lines and emails.
-    pub fn scrubbed(self, key: &str) -> ApiError {
-        let clean = |text: String| crate::secret::scrubbed(&text, key);
+    pub fn scrubbed(mut self, key: &str) -> ApiError {
+        for text in self.texts_mut() {
+            *text = crate::secret::scrubbed(text, key);
+        }
+        self
+    }
+
+    /// Every text the error carries from the other end.
+    fn texts_mut(&mut self) -> Vec<&mut String> {
         match self {
-            ApiError::Unauthorized {
-                status,
-                id,
-                message,
-            } => ApiError::Unauthorized {
-                status,
-                id: clean(id),
-                message: clean(message),
-            },
-            ApiError::NotFound { id, message } => ApiError::NotFound {
-                id: clean(id),
-                message: clean(message),
-            },
-            ApiError::Unprocessable { id, message } => ApiError::Unprocessable {
-                id: clean(id),
-                message: clean(message),
-            },
-            ApiError::RateLimited {
-                message,
-                retry_after,
-            } => ApiError::RateLimited {
-                message: clean(message),
-                retry_after,
-            },
-            ApiError::Server {
-                status,
-                id,
-                message,
-            } => ApiError::Server {
-                status,
-                id: clean(id),
-                message: clean(message),
-            },
-            ApiError::Unexpected {
-                status,
-                id,
-                message,
-            } => ApiError::Unexpected {
-                status,
-                id: clean(id),
-                message: clean(message),
-            },
-            ApiError::Network(text) => ApiError::Network(clean(text)),
-            ApiError::BadResponse(text) => ApiError::BadResponse(clean(text)),
-            ApiError::Unavailable(text) => ApiError::Unavailable(clean(text)),
-            ApiError::Deferred { remaining, cause } => ApiError::Deferred {
-                remaining,
-                cause: Box::new(cause.scrubbed(key)),
-            },
-            ApiError::Timeout(_) | ApiError::Busy => self,
+            ApiError::Unauthorized { id, message, .. }
+            | ApiError::NotFound { id, message }
+            | ApiError::Unprocessable { id, message }
+            | ApiError::Server { id, message, .. }
+            | ApiError::Unexpected { id, message, .. } => vec![id, message],
+            ApiError::RateLimited { message, .. } => vec![message],
+            ApiError::Network(text) | ApiError::BadResponse(text) | ApiError::Unavailable(text) => {
+                vec![text]
+            }
+            ApiError::Deferred { cause, .. } => cause.texts_mut(),
+            ApiError::Timeout(_) | ApiError::Busy => Vec::new(),
         }
     }
 
