@@ -1,6 +1,7 @@
 //! One heartbeat request: GET the URL, following redirects, read the body up to a cap, time it
 //! all.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use awc::http::{header, StatusCode};
@@ -102,11 +103,11 @@ async fn get(client: &awc::Client, url: &Url) -> Result<(u16, Option<String>), S
 /// the URL's percent-encoding), as curl sends them: awc would send neither. A user alone is sent
 /// with an empty password. Only for the URL that carries them: [`redirect_target`] carries them
 /// on to the same scheme, host and port only.
-fn without_credentials(url: &Url) -> (Url, Option<String>) {
+fn without_credentials(url: &Url) -> (Cow<'_, Url>, Option<String>) {
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine;
     if url.username().is_empty() && url.password().is_none() {
-        return (url.clone(), None);
+        return (Cow::Borrowed(url), None);
     }
     let decoded = |part: &str| percent_encoding::percent_decode_str(part).collect::<Vec<u8>>();
     let mut pair = decoded(url.username());
@@ -116,7 +117,10 @@ fn without_credentials(url: &Url) -> (Url, Option<String>) {
     // Both only fail for URLs that cannot carry credentials, which these do.
     let _ = bare.set_username("");
     let _ = bare.set_password(None);
-    (bare, Some(format!("Basic {}", STANDARD.encode(pair))))
+    (
+        Cow::Owned(bare),
+        Some(format!("Basic {}", STANDARD.encode(pair))),
+    )
 }
 
 fn is_redirect(status: u16) -> bool {
@@ -230,8 +234,9 @@ mod tests {
     #[test]
     fn credentials_leave_the_url_for_a_basic_auth_header() {
         let split = |text: &str| {
-            let (url, header) = without_credentials(&Url::parse(text).unwrap());
-            (url.to_string(), header)
+            let url = Url::parse(text).unwrap();
+            let (bare, header) = without_credentials(&url);
+            (bare.to_string(), header)
         };
         // base64("Aladdin:open sesame"), RFC 7617's example, here percent-encoded in the URL.
         assert_eq!(
