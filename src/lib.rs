@@ -46,6 +46,7 @@ pub mod online_check;
 mod runner;
 pub mod secret;
 pub mod settings;
+pub mod simulate;
 pub mod supervision;
 
 pub use logging::{logger, stdout_loss, write_stdout_line, StdoutLoss};

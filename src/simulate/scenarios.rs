@@ -1,0 +1,1 @@
+//! The built-in traces of `simulate --scenario`.
