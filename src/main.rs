@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use heroku_autoscale::online_check::check_online;
-use heroku_autoscale::settings::{self, Loaded, SettingsSource};
+use heroku_autoscale::settings::{self, Loaded, Mode, SettingsSource};
 use heroku_autoscale::supervision::fault_injection::{
     parse_panic_schedules, INJECT_PANICS_VARIABLE,
 };
@@ -90,7 +90,10 @@ struct CheckArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut source = SettingsSource::from_process(cli.config);
-    source.local = matches!(&cli.command, Command::Run(args) if args.local_formation.is_some());
+    source.mode = match &cli.command {
+        Command::Run(args) if args.local_formation.is_some() => Mode::LocalFormation,
+        _ => Mode::Heroku,
+    };
     let loaded = match settings::load(&source) {
         Ok(loaded) => loaded,
         Err(error) => {

@@ -174,10 +174,7 @@ async fn check_heartbeat(settings: &Settings, web_url: Option<&Url>) -> CheckLin
             )
         }
     };
-    let limits = Limits {
-        max_response_time: settings.max_response_time,
-        min_response_time: settings.min_response_time,
-    };
+    let limits = Limits::of(settings);
     let sample = crate::heartbeat::probe::probe(
         crate::heartbeat::probe::client(),
         url.clone(),

@@ -17,7 +17,6 @@ pub use crate::notify::actor::{NotifierActor, EMAIL_RETRY, SMTP_TIMEOUT};
 
 use crate::backoff::Backoff;
 use crate::control::ControllerConfig;
-use crate::control::Policy;
 use crate::judge::Limits;
 use crate::settings::Settings;
 use crate::supervision::fault_injection;
@@ -175,21 +174,8 @@ pub fn start(settings: Arc<Settings>, wiring: Wiring) -> Actors {
         }
     };
 
-    let limits = Limits {
-        max_response_time: settings.max_response_time,
-        min_response_time: settings.min_response_time,
-    };
-    let config = ControllerConfig {
-        policy: Policy {
-            fails_to_scale_up: settings.number_of_fails_to_scale_up_after,
-            passes_to_scale_down: settings.number_of_passes_to_scale_down_after,
-            increment: settings.increment,
-        },
-        formation_refresh: settings.formation_refresh,
-        notice_repeat: settings.notify_repeat_after,
-        scale_diff: settings.notify_scale_diff,
-        dry_run: wiring.dry_run,
-    };
+    let limits = Limits::of(&settings);
+    let config = ControllerConfig::of(&settings, wiring.dry_run);
     // Data flows one way, so each actor is started before the one that sends to it.
     let controller = actix::Supervisor::start({
         let link = link("controller");

@@ -74,6 +74,24 @@ pub struct ControllerConfig {
     pub dry_run: bool,
 }
 
+impl ControllerConfig {
+    /// The worker's configuration from its settings (the simulator's too, so that it runs the
+    /// same rules).
+    pub fn of(settings: &crate::Settings, dry_run: bool) -> Self {
+        ControllerConfig {
+            policy: Policy {
+                fails_to_scale_up: settings.number_of_fails_to_scale_up_after,
+                passes_to_scale_down: settings.number_of_passes_to_scale_down_after,
+                increment: settings.increment,
+            },
+            formation_refresh: settings.formation_refresh,
+            notice_repeat: settings.notify_repeat_after,
+            scale_diff: settings.notify_scale_diff,
+            dry_run,
+        }
+    }
+}
+
 /// The kind of API call the controller waits for: a stop waits for a scale (so its outcome is
 /// logged) but not for a read (nothing changes if it is abandoned).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

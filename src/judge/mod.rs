@@ -56,6 +56,16 @@ pub struct Limits {
     pub min_response_time: Duration,
 }
 
+impl Limits {
+    /// The limits the settings give.
+    pub fn of(settings: &crate::Settings) -> Self {
+        Limits {
+            max_response_time: settings.max_response_time,
+            min_response_time: settings.min_response_time,
+        }
+    }
+}
+
 /// Classifies one sample.
 pub fn classify(sample: &Sample, limits: Limits) -> Verdict {
     match sample.outcome {

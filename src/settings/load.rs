@@ -33,9 +33,21 @@ pub struct SettingsSource {
     pub config_file: Option<PathBuf>,
     /// Environment variables.
     pub env: HashMap<String, String>,
-    /// For `run --local-formation`: there is no Heroku app behind the worker, so the app name
-    /// and the API key may be left out, and the heartbeat URL must be absolute.
-    pub local: bool,
+    /// What the settings are for: which of them are required depends on it.
+    pub mode: Mode,
+}
+
+/// What the settings are loaded for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Scaling a Heroku app: the app name and the API key are required.
+    #[default]
+    Heroku,
+    /// `run --local-formation`: there is no Heroku app behind the worker, so the app name and
+    /// the API key may be left out, and the heartbeat URL must be absolute.
+    LocalFormation,
+    /// `simulate`: no app, no key and no network; the heartbeat URL is not used.
+    Simulation,
 }
 
 impl SettingsSource {
@@ -44,7 +56,7 @@ impl SettingsSource {
         SettingsSource {
             config_file,
             env: std::env::vars().collect(),
-            local: false,
+            mode: Mode::Heroku,
         }
     }
 
@@ -58,7 +70,7 @@ impl SettingsSource {
                 .into_iter()
                 .map(|(key, value)| (key.into(), value.into()))
                 .collect(),
-            local: false,
+            mode: Mode::Heroku,
         }
     }
 }
@@ -98,7 +110,7 @@ pub fn load(source: &SettingsSource) -> Result<Loaded, SettingsError> {
             .map(|key| UnknownName::new(format!("{key} (in {file})"), key)),
     );
     let mut problems = env.problems;
-    match validate(inputs, source.local) {
+    match validate(inputs, source.mode) {
         Ok(settings) if problems.is_empty() => Ok(Loaded {
             settings,
             warnings: unknown.iter().map(UnknownName::warning).collect(),

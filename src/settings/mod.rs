@@ -26,7 +26,7 @@ use url::Url;
 
 pub use catalogue::{SettingInfo, SETTINGS};
 pub use email::{ScaleDiff, SmtpSecurity, SmtpSettings};
-pub use load::{load, Loaded, SettingsSource};
+pub use load::{load, Loaded, Mode, SettingsSource};
 pub use schedule::{DynoLimit, TimeOfDay};
 
 use crate::control::Bounds;

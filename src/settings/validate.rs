@@ -13,6 +13,7 @@ use super::email::{
 };
 use super::raw::{whole_number, Input, RawValue};
 use super::schedule::{first_conflict, DynoLimit};
+use super::load::Mode;
 use super::{HeartbeatUrl, LogLevel, Problem, Settings};
 use crate::secret::{Secret, UrlWithSecrets};
 
@@ -28,11 +29,11 @@ const WEEK_IN_MINUTES: f64 = 10_080.0;
 /// The shortest repeat of a notice, in minutes.
 const SHORTEST_REPEAT_IN_MINUTES: f64 = 1.0;
 
-/// Validated settings from the inputs, or every problem found. `local` is `run
-/// --local-formation`: no app behind the worker, so the app name and key may be left out.
-pub(super) fn validate(given: Inputs, local: bool) -> Result<Settings, Vec<Problem>> {
+/// Validated settings from the inputs, or every problem found. Without a Heroku app behind
+/// the worker (`mode`), the app name and key may be left out.
+pub(super) fn validate(given: Inputs, mode: Mode) -> Result<Settings, Vec<Problem>> {
     let mut validator = Validator {
-        local,
+        mode,
         problems: Vec::new(),
     };
     match validator.settings(&given) {
@@ -44,14 +45,15 @@ pub(super) fn validate(given: Inputs, local: bool) -> Result<Settings, Vec<Probl
 /// Records a [`Problem`] for each bad value; its methods answer `None` for a value that is
 /// missing or refused, so that every setting is still checked.
 struct Validator {
-    local: bool,
+    mode: Mode,
     problems: Vec<Problem>,
 }
 
 impl Validator {
     fn settings(&mut self, given: &Inputs) -> Option<Settings> {
-        let local_app = self.local.then_some(LOCAL_APP_NAME);
-        let local_key = self.local.then_some(LOCAL_API_KEY);
+        let no_app = self.mode != Mode::Heroku;
+        let local_app = no_app.then_some(LOCAL_APP_NAME);
+        let local_key = no_app.then_some(LOCAL_API_KEY);
         let heroku_app_name = self.read(&given.heroku_app_name, local_app, parse_app_name);
         let heroku_api_key = self.read(&given.heroku_api_key, local_key, parse_api_key);
         let heroku_api_url = self.parse(&given.heroku_api_url, parse_api_url);
@@ -165,7 +167,7 @@ impl Validator {
     fn heartbeat_url(&mut self, input: &Input) -> Option<HeartbeatUrl> {
         let url = self.parse(input, parse_heartbeat_url)?;
         match url {
-            HeartbeatUrl::Path(path) if self.local => {
+            HeartbeatUrl::Path(path) if self.mode == Mode::LocalFormation => {
                 self.problems.push(Problem {
                     setting: input.cited.clone(),
                     value: Some(path),

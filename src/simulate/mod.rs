@@ -4,7 +4,12 @@
 //! Traffic comes from a [`trace::Trace`] (a CSV file or a built-in [`scenarios`] entry). Every
 //! policy sees the same arrivals and service times; each routes them to its own dynos.
 
+mod arrivals;
 pub mod chart;
+pub mod demand;
+mod engine;
+pub mod metrics;
+mod queue;
 pub mod scenarios;
 pub mod trace;
 
@@ -36,4 +41,56 @@ impl Default for Model {
             seed: 1,
         }
     }
+}
+
+pub use engine::{run, RunResult, HEARTBEAT_SERVICE_SECONDS};
+
+/// The policies compared in every run, on the same requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyName {
+    /// The production rule with the given settings.
+    Autoscaler,
+    /// The seed's rule as written, with the same settings: the baseline for changes.
+    Seed,
+    /// Runs exactly the demand, each dyno started a boot time before it is needed.
+    Oracle,
+    /// The max dynos all the time.
+    FixedMax,
+}
+
+impl PolicyName {
+    /// Every policy, in the order of the table.
+    pub const ALL: [PolicyName; 4] = [
+        PolicyName::Autoscaler,
+        PolicyName::Seed,
+        PolicyName::Oracle,
+        PolicyName::FixedMax,
+    ];
+
+    /// The name in the table and the JSON.
+    pub fn label(self) -> &'static str {
+        match self {
+            PolicyName::Autoscaler => "autoscaler",
+            PolicyName::Seed => "seed",
+            PolicyName::Oracle => "oracle",
+            PolicyName::FixedMax => "fixed-max",
+        }
+    }
+}
+
+/// Why a simulation cannot run.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SimulateError {
+    /// Even an idle dyno answers too many requests slower than the SLO.
+    #[error(
+        "--slo-ms {slo_ms} is out of reach at a mean service time of {service_ms} ms: even an \
+         idle dyno answers more than 5 % of requests slower; use an SLO of at least three mean \
+         service times"
+    )]
+    SloOutOfReach {
+        /// The SLO asked for.
+        slo_ms: f64,
+        /// The mean service time in force.
+        service_ms: f64,
+    },
 }

@@ -45,3 +45,4 @@ impl fmt::Display for TraceError {
 }
 
 impl std::error::Error for TraceError {}
+

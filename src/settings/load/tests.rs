@@ -529,12 +529,12 @@ fn local_mode_needs_no_app_or_key_but_an_absolute_heartbeat_url() {
         load(&source).is_err(),
         "outside local mode both are required"
     );
-    source.local = true;
+    source.mode = Mode::LocalFormation;
     let settings = load(&source).expect("local mode").settings;
     assert_eq!(settings.heroku_app_name, LOCAL_APP_NAME);
 
     let mut relative = SettingsSource::from_vars([("AUTOSCALE_HEROKU_APP_NAME", "acme-shop")]);
-    relative.local = true;
+    relative.mode = Mode::LocalFormation;
     let error = load(&relative).expect_err("a path has no app to join to");
     assert_eq!(error.problems.len(), 1, "{error}");
     assert!(error.problems[0].to_string().starts_with(
