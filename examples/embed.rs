@@ -53,7 +53,9 @@ fn main() -> ExitCode {
 
     // Settings are validated once: if they are wrong, no restart can help.
     let mut source = SettingsSource::from_process(None);
-    source.local = local_formation.is_some();
+    if local_formation.is_some() {
+        source.mode = settings::Mode::LocalFormation;
+    }
     let loaded = match settings::load(&source) {
         Ok(loaded) => loaded,
         Err(error) => {

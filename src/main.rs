@@ -13,6 +13,9 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use heroku_autoscale::online_check::check_online;
 use heroku_autoscale::settings::{self, Loaded, Mode, SettingsSource};
+use heroku_autoscale::simulate::report::{self, Report};
+use heroku_autoscale::simulate::trace::Trace;
+use heroku_autoscale::simulate::{self, scenarios, Model};
 use heroku_autoscale::supervision::fault_injection::{
     parse_panic_schedules, INJECT_PANICS_VARIABLE,
 };
@@ -63,6 +66,17 @@ enum Command {
         Exit codes: 0 all good, 2 settings refused (one line per problem), 1 an online check \
         failed.")]
     Check(CheckArgs),
+    /// Try the settings on a traffic curve: a model of the app's dynos, the worker's real
+    /// decision code on a virtual clock, compared with the seed, oracle and fixed-max policies.
+    #[command(after_help = "Examples:\n  \
+        heroku-autoscale simulate --scenario spike --svg spike.svg\n  \
+        heroku-autoscale simulate --scenario list\n  \
+        AUTOSCALE_MAX_DYNOS=20 heroku-autoscale simulate --trace traffic.csv --json out.json\n\n\
+        A trace is a CSV file: a header `seconds,requests_per_second` (optionally `,service_ms`),\n\
+        then rows from seconds 0, the rate linear between rows. See docs/simulation.md.\n\n\
+        Exit codes: 0 done, 2 bad settings, flags or trace, 1 an output file could not be \
+        written.")]
+    Simulate(SimulateArgs),
 }
 
 #[derive(Args)]
@@ -87,11 +101,115 @@ struct CheckArgs {
     online: bool,
 }
 
+#[derive(Args)]
+struct SimulateArgs {
+    /// Traffic from a CSV file: `seconds,requests_per_second[,service_ms]`.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "scenario",
+        required_unless_present = "scenario"
+    )]
+    trace: Option<PathBuf>,
+
+    /// A built-in traffic curve: daily, spike, ramp, slow-db, noisy, night; `list` describes
+    /// them.
+    #[arg(long, value_name = "NAME")]
+    scenario: Option<String>,
+
+    /// Mean service time of a request, where the trace gives none.
+    #[arg(long, value_name = "MS", default_value = "100", value_parser = positive_ms)]
+    service_ms: f64,
+
+    /// Requests one dyno serves at once.
+    #[arg(long, value_name = "N", default_value = "4", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    concurrency: u32,
+
+    /// Seconds from the scale call to the dyno serving.
+    #[arg(long, value_name = "SECONDS", default_value = "45", value_parser = boot_seconds)]
+    boot_seconds: f64,
+
+    /// A request slower than this counts as a violation [default: the max response time].
+    #[arg(long, value_name = "MS", value_parser = positive_ms)]
+    slo_ms: Option<f64>,
+
+    /// Dynos at the start [default: the demand at time 0, within the bounds].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    start_dynos: Option<u32>,
+
+    /// Seeds the random arrivals, service times and routing: the same seed, the same result.
+    #[arg(long, value_name = "N", default_value = "1")]
+    seed: u64,
+
+    /// Also write every figure as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+
+    /// Also draw the chart (traffic, latency, dynos) as SVG to FILE.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+}
+
+impl SimulateArgs {
+    fn lists_scenarios(&self) -> bool {
+        self.scenario.as_deref() == Some("list")
+    }
+
+    fn trace(&self) -> Result<Trace, String> {
+        match (&self.trace, &self.scenario) {
+            (Some(path), _) => Trace::read_file(path).map_err(|error| error.to_string()),
+            (None, Some(name)) => scenarios::find(name)
+                .map(|scenario| scenario.trace())
+                .ok_or_else(|| scenarios::unknown_scenario_message(name)),
+            (None, None) => Err("give --trace FILE or --scenario NAME".into()),
+        }
+    }
+
+    fn model(&self, settings: &settings::Settings) -> Model {
+        Model {
+            service_ms: self.service_ms,
+            concurrency: self.concurrency,
+            boot_seconds: self.boot_seconds,
+            slo_ms: self
+                .slo_ms
+                .unwrap_or(settings.max_response_time.as_secs_f64() * 1000.0),
+            start_dynos: self.start_dynos,
+            seed: self.seed,
+        }
+    }
+}
+
+/// Milliseconds above 0 and at most an hour.
+fn positive_ms(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(ms) if ms > 0.0 && ms <= 3_600_000.0 => Ok(ms),
+        _ => Err(format!(
+            "\"{text}\" is not a time in milliseconds: give a number above 0 and at most \
+             3600000, like 100 or 12.5"
+        )),
+    }
+}
+
+/// Seconds from 0 to an hour.
+fn boot_seconds(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(seconds) if (0.0..=3600.0).contains(&seconds) => Ok(seconds),
+        _ => Err(format!(
+            "\"{text}\" is not a boot time: give seconds from 0 to 3600, like 45 or 20.5"
+        )),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(&cli.command, Command::Simulate(args) if args.lists_scenarios()) {
+        say(scenarios::list().trim_end());
+        return ExitCode::SUCCESS;
+    }
     let mut source = SettingsSource::from_process(cli.config);
     source.mode = match &cli.command {
         Command::Run(args) if args.local_formation.is_some() => Mode::LocalFormation,
+        Command::Simulate(_) => Mode::Simulation,
         _ => Mode::Heroku,
     };
     let loaded = match settings::load(&source) {
@@ -107,6 +225,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => check(&loaded, args.online),
         Command::Run(args) => run(loaded, args),
+        Command::Simulate(args) => simulate(&loaded, args),
     }
 }
 
@@ -193,6 +312,52 @@ fn run(loaded: Loaded, args: RunArgs) -> ExitCode {
         ));
     }
     code
+}
+
+fn simulate(loaded: &Loaded, args: SimulateArgs) -> ExitCode {
+    for warning in &loaded.warnings {
+        say_on_stderr(format_args!("warning: {warning}"));
+    }
+    let trace = match args.trace() {
+        Ok(trace) => trace,
+        Err(error) => {
+            say_on_stderr(format_args!("error: {error}"));
+            return ExitCode::from(EXIT_BAD_SETTINGS);
+        }
+    };
+    let settings = &loaded.settings;
+    let model = args.model(settings);
+    let result = match simulate::run(&trace, &model, settings) {
+        Ok(result) => result,
+        Err(error) => {
+            say_on_stderr(format_args!("error: {error}"));
+            return ExitCode::from(EXIT_BAD_SETTINGS);
+        }
+    };
+    say(report::table(&trace, &model, settings, &result).trim_end());
+    let mut code = ExitCode::SUCCESS;
+    if let Some(path) = &args.json {
+        let json = Report::new(&trace, &model, settings, &result).to_json();
+        code = write_output(path, json.as_bytes(), "--json").unwrap_or(code);
+    }
+    code
+}
+
+/// Writes an output file and says so; on failure, the exit code that reports it.
+fn write_output(path: &std::path::Path, bytes: &[u8], flag: &str) -> Option<ExitCode> {
+    match std::fs::write(path, bytes) {
+        Ok(()) => {
+            say(format_args!("wrote {}", path.display()));
+            None
+        }
+        Err(error) => {
+            say_on_stderr(format_args!(
+                "error: {flag} {}: cannot write the file: {error}",
+                path.display()
+            ));
+            Some(ExitCode::FAILURE)
+        }
+    }
 }
 
 /// One line on standard output; one it refuses is dropped and counted.

@@ -11,9 +11,9 @@ use super::catalogue::Inputs;
 use super::email::{
     default_sender, parse_admins, parse_bool, parse_mailbox, parse_smtp_url, ScaleDiff,
 };
+use super::load::Mode;
 use super::raw::{whole_number, Input, RawValue};
 use super::schedule::{first_conflict, DynoLimit};
-use super::load::Mode;
 use super::{HeartbeatUrl, LogLevel, Problem, Settings};
 use crate::secret::{Secret, UrlWithSecrets};
 

@@ -135,8 +135,16 @@ mod tests {
         let points = [point(0.0, 0.0), point(1000.0, 100.0)];
         let (first, second): (Vec<Request>, Vec<Request>) =
             Arrivals::new(&points, 100.0, 3).partition(|request| request.at < 500.0);
-        assert!((first.len() as f64 - 12_500.0).abs() < 600.0, "{}", first.len());
-        assert!((second.len() as f64 - 37_500.0).abs() < 1000.0, "{}", second.len());
+        assert!(
+            (first.len() as f64 - 12_500.0).abs() < 600.0,
+            "{}",
+            first.len()
+        );
+        assert!(
+            (second.len() as f64 - 37_500.0).abs() < 1000.0,
+            "{}",
+            second.len()
+        );
         assert!(second.iter().all(|request| request.at <= 1000.0));
     }
 

@@ -125,7 +125,11 @@ mod tests {
         // M/M/1: the response time is exponential at rate μ − λ.
         let (rate, service, t): (f64, f64, f64) = (6.0, 0.1, 0.5);
         let expected = (-(10.0 - rate) * t).exp();
-        assert!(close(share_slower_than(1, rate, service, t), expected, 1e-9));
+        assert!(close(
+            share_slower_than(1, rate, service, t),
+            expected,
+            1e-9
+        ));
     }
 
     #[test]

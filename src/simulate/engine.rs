@@ -76,9 +76,17 @@ pub fn run(trace: &Trace, model: &Model, settings: &Settings) -> Result<RunResul
     let (mut tick, mut beat) = (0usize, 0u64);
     let interval = settings.heartbeat_interval.as_secs_f64();
     loop {
-        let tick_at = if tick <= last_tick { tick as f64 } else { f64::INFINITY };
+        let tick_at = if tick <= last_tick {
+            tick as f64
+        } else {
+            f64::INFINITY
+        };
         let beat_at = beat as f64 * interval;
-        let beat_at = if beat_at < duration { beat_at } else { f64::INFINITY };
+        let beat_at = if beat_at < duration {
+            beat_at
+        } else {
+            f64::INFINITY
+        };
         let request_at = requests.peek().map_or(f64::INFINITY, |request| request.at);
         let now = tick_at.min(beat_at).min(request_at);
         if now.is_infinite() {
@@ -148,7 +156,12 @@ pub fn run(trace: &Trace, model: &Model, settings: &Settings) -> Result<RunResul
     };
     let policies = policies
         .into_iter()
-        .map(|policy| (policy.name, policy.recorder.finish(duration, demand_changes)))
+        .map(|policy| {
+            (
+                policy.name,
+                policy.recorder.finish(duration, demand_changes),
+            )
+        })
         .collect();
     Ok(RunResult {
         start_dynos,
@@ -350,7 +363,9 @@ impl PolicyRun {
         };
         let deadline = worker.limits.max_response_time.as_secs_f64();
         let (seconds, outcome) = match self.fleet.route(now, HEARTBEAT_SERVICE_SECONDS, pick) {
-            Outcome::Answered(seconds) if seconds <= deadline => (seconds, ProbeOutcome::Status(200)),
+            Outcome::Answered(seconds) if seconds <= deadline => {
+                (seconds, ProbeOutcome::Status(200))
+            }
             Outcome::Answered(_) | Outcome::TimedOut => (deadline, ProbeOutcome::TimedOut),
             Outcome::NoDyno => (NO_DYNO_ANSWER_SECONDS, ProbeOutcome::Status(503)),
         };

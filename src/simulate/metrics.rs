@@ -28,7 +28,8 @@ impl Latencies {
             Outcome::Answered(seconds) => seconds,
             Outcome::TimedOut | Outcome::NoDyno => ROUTER_TIMEOUT_SECONDS,
         };
-        self.0.saturating_record((seconds * 1e6).round().max(1.0) as u64);
+        self.0
+            .saturating_record((seconds * 1e6).round().max(1.0) as u64);
     }
 
     /// The latency at `quantile` (0 to 1), in ms; 0 when nothing was recorded.
@@ -173,7 +174,13 @@ impl Recorder {
     /// `demand_changes` times.
     pub fn finish(mut self, duration: f64, demand_changes: u64) -> PolicyResult {
         self.integrate_to(duration);
-        let per_second = |total: f64| if duration > 0.0 { total / duration } else { 0.0 };
+        let per_second = |total: f64| {
+            if duration > 0.0 {
+                total / duration
+            } else {
+                0.0
+            }
+        };
         let hours = duration / 3600.0;
         let jitter = self.supply_changes as f64 - demand_changes as f64;
         PolicyResult {

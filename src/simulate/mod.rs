@@ -10,6 +10,7 @@ pub mod demand;
 mod engine;
 pub mod metrics;
 mod queue;
+pub mod report;
 pub mod scenarios;
 pub mod trace;
 
@@ -94,3 +95,6 @@ pub enum SimulateError {
         service_ms: f64,
     },
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,158 @@
+//! What `simulate` prints and writes: the table on stdout and the `--json` document.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::engine::RunResult;
+use super::metrics::PolicyResult;
+use super::trace::Trace;
+use super::{Model, PolicyName};
+use crate::settings::DynoLimit;
+use crate::Settings;
+
+/// The `--json` document: the same seed gives the same bytes.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    trace: Value,
+    model: Value,
+    settings: Value,
+    policies: serde_json::Map<String, Value>,
+}
+
+impl Report {
+    /// The document for one run.
+    pub fn new(trace: &Trace, model: &Model, settings: &Settings, result: &RunResult) -> Self {
+        let policies = result
+            .policies
+            .iter()
+            .map(|(name, figures)| {
+                let figures = serde_json::to_value(figures).expect("plain numbers serialize");
+                (name.label().to_string(), figures)
+            })
+            .collect();
+        Report {
+            trace: json!({
+                "name": trace.name,
+                "duration_seconds": trace.duration_seconds(),
+                "rows": trace.points().len(),
+            }),
+            model: json!({
+                "service_ms": model.service_ms,
+                "concurrency": model.concurrency,
+                "boot_seconds": model.boot_seconds,
+                "slo_ms": model.slo_ms,
+                "start_dynos": result.start_dynos,
+                "seed": model.seed,
+            }),
+            settings: settings_that_matter(settings),
+            policies,
+        }
+    }
+
+    /// Pretty JSON with a final newline.
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).expect("a JSON value serializes");
+        text.push('\n');
+        text
+    }
+}
+
+fn settings_that_matter(settings: &Settings) -> Value {
+    let limit = |limit: &DynoLimit| match limit {
+        DynoLimit::Fixed(count) => json!(count),
+        schedule => json!(schedule.to_string()),
+    };
+    json!({
+        "heartbeat_interval_in_seconds": settings.heartbeat_interval.as_secs_f64(),
+        "max_response_time_in_ms": millis(settings.max_response_time),
+        "min_response_time_in_ms": millis(settings.min_response_time),
+        "number_of_fails_to_scale_up_after": settings.number_of_fails_to_scale_up_after,
+        "number_of_passes_to_scale_down_after": settings.number_of_passes_to_scale_down_after,
+        "increment": settings.increment,
+        "min_dynos": limit(&settings.min_dynos),
+        "max_dynos": limit(&settings.max_dynos),
+        "time_zone": settings.time_zone.name(),
+    })
+}
+
+fn millis(duration: std::time::Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// The one-line summary of the settings that matter, for the table and the chart.
+pub fn settings_line(settings: &Settings) -> String {
+    format!(
+        "interval {} s · slow > {} ms · fast < {} ms · up after {} · down after {} · \
+         increment {} · dynos {}–{}",
+        settings.heartbeat_interval.as_secs_f64(),
+        millis(settings.max_response_time),
+        millis(settings.min_response_time),
+        settings.number_of_fails_to_scale_up_after,
+        settings.number_of_passes_to_scale_down_after,
+        settings.increment,
+        settings.min_dynos,
+        settings.max_dynos,
+    )
+}
+
+/// The model in one line.
+pub fn model_line(model: &Model, start_dynos: u32) -> String {
+    format!(
+        "service {} ms · concurrency {} · boot {} s · SLO {} ms · start {} dynos · seed {}",
+        model.service_ms,
+        model.concurrency,
+        model.boot_seconds,
+        model.slo_ms,
+        start_dynos,
+        model.seed
+    )
+}
+
+/// The table `simulate` prints.
+pub fn table(trace: &Trace, model: &Model, settings: &Settings, result: &RunResult) -> String {
+    let mut out = String::new();
+    let hours = trace.duration_seconds() / 3600.0;
+    let _ = writeln!(out, "simulate: {} ({hours:.2} h)", trace.name);
+    let _ = writeln!(out, "model:    {}", model_line(model, result.start_dynos));
+    let _ = writeln!(out, "settings: {}", settings_line(settings));
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{:<10} {:>10} {:>7} {:>7} {:>7} {:>7} {:>6} {:>8} {:>5} {:>5} {:>4} {:>6} {:>6} {:>6} {:>6} {:>8}",
+        "policy", "requests", "slow%", "p50ms", "p95ms", "p99ms", "H12", "dyno-h", "ups",
+        "downs", "max", "θU", "θO", "τU%", "τO%", "jitter/h"
+    );
+    for (name, figures) in &result.policies {
+        let _ = writeln!(out, "{}", row(*name, figures));
+    }
+    let _ = writeln!(
+        out,
+        "\nslow%: requests slower than the SLO or failed · θU/θO: dynos missing/surplus on \
+         average · τU/τO: share of time under/over the demand · see docs/simulation.md"
+    );
+    out
+}
+
+fn row(name: PolicyName, f: &PolicyResult) -> String {
+    format!(
+        "{:<10} {:>10} {:>7.2} {:>7.0} {:>7.0} {:>7.0} {:>6} {:>8.2} {:>5} {:>5} {:>4} {:>6.2} {:>6.2} {:>6.1} {:>6.1} {:>8.2}",
+        name.label(),
+        f.requests,
+        f.slo_violation_pct,
+        f.p50_ms,
+        f.p95_ms,
+        f.p99_ms,
+        f.h12,
+        f.dyno_hours,
+        f.scale_ups,
+        f.scale_downs,
+        f.max_dynos,
+        f.theta_u,
+        f.theta_o,
+        f.tau_u * 100.0,
+        f.tau_o * 100.0,
+        f.jitter_per_hour
+    )
+}

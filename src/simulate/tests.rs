@@ -1,0 +1,219 @@
+//! The model against closed forms, and the whole run against what the decision code predicts.
+
+use std::time::Duration;
+
+use super::arrivals::Arrivals;
+use super::demand::mean_wait;
+use super::queue::{Fleet, Outcome};
+use super::report::Report;
+use super::trace::{Trace, TracePoint};
+use super::*;
+use crate::settings::{load, DynoLimit, Mode, SettingsSource};
+use crate::Settings;
+
+fn steady(rate: f64, seconds: f64) -> Vec<TracePoint> {
+    let point = |seconds| TracePoint {
+        seconds,
+        requests_per_second: rate,
+        service_ms: None,
+    };
+    vec![point(0.0), point(seconds)]
+}
+
+/// The mean time in queue over a steady run of `requests` arrivals spread over `dynos`.
+fn measured_mean_wait(dynos: u32, concurrency: u32, rate: f64, requests: f64) -> f64 {
+    let points = steady(rate, requests / rate);
+    let mut fleet = Fleet::new(dynos, concurrency, 0.0);
+    let (mut waited, mut served) = (0.0, 0u64);
+    for request in Arrivals::new(&points, 100.0, 1) {
+        if let Outcome::Answered(latency) = fleet.route(request.at, request.service, request.pick) {
+            waited += latency - request.service;
+            served += 1;
+        }
+    }
+    waited / served as f64
+}
+
+fn assert_within_3_percent(measured: f64, formula: f64, case: &str) {
+    let error = (measured - formula).abs() / formula;
+    assert!(
+        error <= 0.03,
+        "{case}: measured mean wait {measured:.5} s, formula {formula:.5} s ({:.1} % off)",
+        error * 100.0
+    );
+}
+
+#[test]
+fn one_dyno_serving_one_at_a_time_is_an_mm1_queue() {
+    for utilisation in [0.5, 0.8] {
+        let rate = utilisation * 10.0;
+        let measured = measured_mean_wait(1, 1, rate, 2_000_000.0);
+        let formula = mean_wait(1, rate, 0.1);
+        assert_within_3_percent(measured, formula, &format!("M/M/1 at {utilisation}"));
+    }
+}
+
+#[test]
+fn one_dyno_serving_five_at_once_is_an_mmc_queue_with_erlang_c_waits() {
+    for utilisation in [0.5, 0.8] {
+        let rate = utilisation * 50.0;
+        let measured = measured_mean_wait(1, 5, rate, 2_000_000.0);
+        let formula = mean_wait(5, rate, 0.1);
+        assert_within_3_percent(measured, formula, &format!("M/M/5 at {utilisation}"));
+    }
+}
+
+#[test]
+fn dynos_behind_random_routing_are_independent_queues_at_their_share_of_the_rate() {
+    // Three dynos at 0.8: each an M/M/4 queue at a third of the rate.
+    let rate = 3.0 * 0.8 * 40.0;
+    let measured = measured_mean_wait(3, 4, rate, 3_000_000.0);
+    let formula = mean_wait(4, rate / 3.0, 0.1);
+    assert_within_3_percent(measured, formula, "3 × M/M/4 at 0.8");
+}
+
+fn settings(vars: &[(&str, &str)]) -> Settings {
+    let mut source = SettingsSource::from_vars(vars.iter().copied());
+    source.mode = Mode::Simulation;
+    load(&source).expect("valid settings").settings
+}
+
+fn scale_calls(result: &RunResult, policy: PolicyName) -> Vec<(f64, u32)> {
+    result
+        .chart
+        .policies
+        .iter()
+        .find(|series| series.name == policy.label())
+        .expect("every policy has a series")
+        .scale_calls
+        .clone()
+}
+
+#[test]
+fn the_simulated_worker_scales_as_the_controller_rules_say() {
+    // Far more traffic than 5 dynos carry: every heartbeat times out at the max response time,
+    // so each streak of `fails` slow beats adds one dyno, and the streak starts afresh.
+    let trace = Trace::from_points("overload", steady(2000.0, 600.0)).expect("valid");
+    let model = Model {
+        start_dynos: Some(1),
+        ..Model::default()
+    };
+    for fails in [3u32, 2] {
+        let fails_text = fails.to_string();
+        let settings = settings(&[
+            ("AUTOSCALE_MAX_DYNOS", "5"),
+            (
+                "AUTOSCALE_NUMBER_OF_FAILS_TO_SCALE_UP_AFTER",
+                fails_text.as_str(),
+            ),
+        ]);
+        let result = run(&trace, &model, &settings).expect("runs");
+        let interval = settings.heartbeat_interval.as_secs_f64();
+        let timeout = settings.max_response_time.as_secs_f64();
+        // The first beat, at 0, finds the dyno idle; after it, the k-th scale comes with the
+        // answer to beat 1 + k·fails (counting from 0), to 1 + k dynos.
+        let expected: Vec<(f64, u32)> = (1..=4)
+            .map(|k| ((k * fails) as f64 * interval + timeout, 1 + k))
+            .filter(|(at, _)| *at < 600.0)
+            .collect();
+        let calls = scale_calls(&result, PolicyName::Autoscaler);
+        assert_eq!(calls, expected, "fails={fails}");
+        assert_eq!(calls, scale_calls(&result, PolicyName::Seed));
+    }
+}
+
+#[test]
+fn the_oracle_asks_for_each_dyno_a_boot_time_before_it_is_needed() {
+    // 30 req/s (1 dyno), then 100 req/s (3 dynos) from 600 s.
+    let point = |seconds, rate| TracePoint {
+        seconds,
+        requests_per_second: rate,
+        service_ms: None,
+    };
+    let trace = Trace::from_points(
+        "step",
+        vec![
+            point(0.0, 30.0),
+            point(599.0, 30.0),
+            point(600.0, 100.0),
+            point(1200.0, 100.0),
+        ],
+    )
+    .expect("valid");
+    let settings = settings(&[("AUTOSCALE_MAX_DYNOS", "10")]);
+    let result = run(&trace, &Model::default(), &settings).expect("runs");
+    // Within the second from 599 s the demand goes from 1 to 3 dynos: both asked for at once,
+    // a boot time before 600 s.
+    let calls = scale_calls(&result, PolicyName::Oracle);
+    assert_eq!(calls, [(555.0, 3)]);
+    let oracle = &result.policies[2].1;
+    assert_eq!((oracle.theta_u, oracle.tau_u), (0.0, 0.0));
+    // Fixed-max runs 10 dynos throughout and never calls.
+    let fixed = &result.policies[3].1;
+    assert_eq!(
+        (fixed.max_dynos, fixed.scale_ups, fixed.dyno_hours),
+        (10, 0, 3.333)
+    );
+}
+
+#[test]
+fn the_same_seed_gives_the_same_json_and_another_seed_does_not() {
+    let trace = scenarios::find("spike").expect("built in").trace();
+    let settings = settings(&[("AUTOSCALE_MAX_DYNOS", "20")]);
+    let json = |seed| {
+        let model = Model {
+            seed,
+            ..Model::default()
+        };
+        let result = run(&trace, &model, &settings).expect("runs");
+        Report::new(&trace, &model, &settings, &result).to_json()
+    };
+    let first = json(1);
+    assert_eq!(first, json(1));
+    assert_ne!(first, json(2));
+    let document: serde_json::Value = serde_json::from_str(&first).expect("JSON");
+    for section in ["trace", "model", "settings"] {
+        assert!(document[section].is_object(), "{section}");
+    }
+    for policy in PolicyName::ALL {
+        let figures = &document["policies"][policy.label()];
+        for field in [
+            "requests",
+            "slo_violation_pct",
+            "p50_ms",
+            "p95_ms",
+            "p99_ms",
+            "h12",
+            "dyno_hours",
+            "scale_ups",
+            "scale_downs",
+            "max_dynos",
+            "theta_u",
+            "theta_o",
+            "tau_u",
+            "tau_o",
+            "jitter_per_hour",
+        ] {
+            assert!(figures[field].is_number(), "{} {field}", policy.label());
+        }
+    }
+}
+
+#[test]
+fn schedules_are_read_in_the_time_zone_on_the_virtual_clock() {
+    // No traffic; the minimum steps to 3 at 1:00 in New York: the worker corrects at its first
+    // heartbeat after, which is the one at 1:00 exactly.
+    let trace = Trace::from_points("idle", steady(0.0, 7200.0)).expect("valid");
+    let settings = settings(&[
+        ("AUTOSCALE_TIME_ZONE", "America/New_York"),
+        ("AUTOSCALE_MIN_DYNOS", "0:00=1,1:00=3"),
+        ("AUTOSCALE_MAX_DYNOS", "5"),
+    ]);
+    assert!(matches!(settings.min_dynos, DynoLimit::Schedule(_)));
+    let result = run(&trace, &Model::default(), &settings).expect("runs");
+    let calls = scale_calls(&result, PolicyName::Autoscaler);
+    let beat = Duration::from_millis(5).as_secs_f64();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!((calls[0].0 - (3600.0 + beat)).abs() < 0.01, "{calls:?}");
+    assert_eq!(calls[0].1, 3);
+}
