@@ -118,7 +118,7 @@ struct SimulateArgs {
     scenario: Option<String>,
 
     /// Mean service time of a request, where the trace gives none.
-    #[arg(long, value_name = "MS", default_value = "100", value_parser = positive_ms)]
+    #[arg(long, value_name = "MS", default_value = "100", value_parser = positive_ms, allow_negative_numbers = true)]
     service_ms: f64,
 
     /// Requests one dyno serves at once.
@@ -126,11 +126,11 @@ struct SimulateArgs {
     concurrency: u32,
 
     /// Seconds from the scale call to the dyno serving.
-    #[arg(long, value_name = "SECONDS", default_value = "45", value_parser = boot_seconds)]
+    #[arg(long, value_name = "SECONDS", default_value = "45", value_parser = boot_seconds, allow_negative_numbers = true)]
     boot_seconds: f64,
 
     /// A request slower than this counts as a violation [default: the max response time].
-    #[arg(long, value_name = "MS", value_parser = positive_ms)]
+    #[arg(long, value_name = "MS", value_parser = positive_ms, allow_negative_numbers = true)]
     slo_ms: Option<f64>,
 
     /// Dynos at the start [default: the demand at time 0, within the bounds].

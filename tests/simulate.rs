@@ -1,0 +1,172 @@
+//! `heroku-autoscale simulate` as a user runs it: the real binary, no app, no key, no network.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use support::WorkerProcess;
+
+const LONG_ENOUGH: Duration = Duration::from_secs(120);
+
+fn simulate(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut all = vec!["simulate"];
+    all.extend_from_slice(args);
+    let (status, output) = WorkerProcess::run_to_end(&all, env, LONG_ENOUGH);
+    (status.code(), output)
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("temp file written");
+    path.display().to_string()
+}
+
+#[test]
+fn a_scenario_runs_with_no_app_or_key_and_compares_the_four_policies() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let json = dir.path().join("night.json");
+    let json_arg = json.display().to_string();
+    let (code, output) = simulate(&["--scenario", "night", "--json", &json_arg], &[]);
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.contains("simulate: scenario night"), "{output}");
+    for policy in ["autoscaler", "seed", "oracle", "fixed-max"] {
+        assert!(
+            output.lines().any(|line| line.starts_with(policy)),
+            "no row for {policy}:\n{output}"
+        );
+    }
+    let document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("JSON written"))
+            .expect("valid JSON");
+    assert_eq!(document["trace"]["name"], "scenario night");
+    assert_eq!(document["model"]["concurrency"], 4);
+    // The default SLO is the max response time setting.
+    assert_eq!(document["model"]["slo_ms"], 1000.0);
+    let fixed_max = &document["policies"]["fixed-max"];
+    // The default max is 3 dynos, for the 8 hours.
+    assert_eq!(fixed_max["dyno_hours"], 24.0);
+    assert_eq!(fixed_max["max_dynos"], 3);
+}
+
+#[test]
+fn settings_come_from_the_environment_as_for_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let trace = write(
+        dir.path(),
+        "flat.csv",
+        "seconds,requests_per_second\n0,10\n600,10\n",
+    );
+    let json = dir.path().join("out.json");
+    let json_arg = json.display().to_string();
+    let env = [("AUTOSCALE_MAX_DYNOS", "7"), ("AUTOSCALE_MIN_DYNOS", "2")];
+    let (code, output) = simulate(&["--trace", &trace, "--json", &json_arg], &env);
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.contains("dynos 2–7"), "{output}");
+    let document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("written")).expect("JSON");
+    assert_eq!(document["settings"]["max_dynos"], 7);
+    assert_eq!(document["policies"]["fixed-max"]["max_dynos"], 7);
+    // The demand (1 dyno) is below the min: every policy holds 2, the bound.
+    assert_eq!(document["model"]["start_dynos"], 2);
+}
+
+#[test]
+fn scenario_list_describes_every_scenario() {
+    let (code, output) = simulate(&["--scenario", "list"], &[]);
+    assert_eq!(code, Some(0), "{output}");
+    for name in ["daily", "spike", "ramp", "slow-db", "noisy", "night"] {
+        assert!(
+            output.lines().any(|line| line.starts_with(name)),
+            "{name} missing:\n{output}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_trace_is_refused_with_its_line_and_what_is_wrong() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cases = [
+        (
+            "seconds,requests_per_second\n0,10\n60,-3\n",
+            "line 3",
+            "negative",
+        ),
+        (
+            "seconds,requests_per_second\n0,10\n60,ten\n",
+            "line 3",
+            "not a number",
+        ),
+        (
+            "seconds,requests_per_second\n0,10\n60,10\n60,20\n",
+            "line 4",
+            "increase",
+        ),
+        ("0,10\n60,10\n", "line 1", "header"),
+        ("", "bad.csv", "empty"),
+        ("seconds,requests_per_second\n", "bad.csv", "no rows"),
+    ];
+    for (text, line, what) in cases {
+        let trace = write(dir.path(), "bad.csv", text);
+        let (code, output) = simulate(&["--trace", &trace], &[]);
+        assert_eq!(code, Some(2), "{text:?}: {output}");
+        assert!(
+            output.contains(line) && output.contains(what),
+            "{text:?}: expected {line:?} and {what:?} in:\n{output}"
+        );
+    }
+    let missing = dir.path().join("missing.csv").display().to_string();
+    let (code, output) = simulate(&["--trace", &missing], &[]);
+    assert_eq!(code, Some(2), "{output}");
+    assert!(output.contains("missing.csv"), "{output}");
+}
+
+#[test]
+fn bad_flags_are_refused_naming_the_flag_and_what_is_valid() {
+    let cases: [(&[&str], &str); 7] = [
+        (&["--scenario", "dayly"], "did you mean daily"),
+        (
+            &["--scenario", "spike", "--concurrency", "0"],
+            "--concurrency",
+        ),
+        (&["--scenario", "spike", "--service-ms", "fast"], "above 0"),
+        (
+            &["--scenario", "spike", "--boot-seconds", "-5"],
+            "from 0 to 3600",
+        ),
+        (&["--scenario", "spike", "--slo-ms", "0"], "--slo-ms"),
+        (&["--scenario", "spike", "--slo-ms", "100"], "out of reach"),
+        (&[], "--trace"),
+    ];
+    for (args, expected) in cases {
+        let (code, output) = simulate(args, &[]);
+        assert_eq!(code, Some(2), "{args:?}: {output}");
+        assert!(
+            output.contains(expected),
+            "{args:?}: no {expected:?} in:\n{output}"
+        );
+    }
+    let (code, output) = simulate(&["--scenario", "spike", "--trace", "x.csv"], &[]);
+    assert_eq!(code, Some(2), "{output}");
+}
+
+#[test]
+fn bad_settings_are_refused_as_run_refuses_them() {
+    let (code, output) = simulate(&["--scenario", "night"], &[("AUTOSCALE_MAX_DYNOS", "lots")]);
+    assert_eq!(code, Some(2), "{output}");
+    assert!(output.contains("AUTOSCALE_MAX_DYNOS=\"lots\""), "{output}");
+}
+
+#[test]
+fn an_output_file_that_cannot_be_written_fails_the_run_after_the_table() {
+    let (code, output) = simulate(
+        &["--scenario", "night", "--json", "/nonexistent-dir/out.json"],
+        &[],
+    );
+    assert_eq!(code, Some(1), "{output}");
+    assert!(output.contains("oracle"), "{output}");
+    assert!(
+        output.contains("--json /nonexistent-dir/out.json"),
+        "{output}"
+    );
+}
