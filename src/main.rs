@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use heroku_autoscale::online_check::check_online;
 use heroku_autoscale::settings::{self, Loaded, Mode, SettingsSource};
+use heroku_autoscale::simulate::chart::render_svg;
 use heroku_autoscale::simulate::report::{self, Report};
 use heroku_autoscale::simulate::trace::Trace;
 use heroku_autoscale::simulate::{self, scenarios, Model};
@@ -339,6 +340,15 @@ fn simulate(loaded: &Loaded, args: SimulateArgs) -> ExitCode {
     if let Some(path) = &args.json {
         let json = Report::new(&trace, &model, settings, &result).to_json();
         code = write_output(path, json.as_bytes(), "--json").unwrap_or(code);
+    }
+    if let Some(path) = &args.svg {
+        match render_svg(&report::chart(&trace, &model, settings, &result)) {
+            Ok(svg) => code = write_output(path, svg.as_bytes(), "--svg").unwrap_or(code),
+            Err(error) => {
+                say_on_stderr(format_args!("error: --svg {}: {error}", path.display()));
+                code = ExitCode::FAILURE;
+            }
+        }
     }
     code
 }

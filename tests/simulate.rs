@@ -170,3 +170,21 @@ fn an_output_file_that_cannot_be_written_fails_the_run_after_the_table() {
         "{output}"
     );
 }
+
+#[test]
+fn svg_draws_the_chart_with_the_settings_in_its_title() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let svg = dir.path().join("night.svg");
+    let svg_arg = svg.display().to_string();
+    let (code, output) = simulate(
+        &["--scenario", "night", "--svg", &svg_arg],
+        &[("AUTOSCALE_MAX_DYNOS", "4")],
+    );
+    assert_eq!(code, Some(0), "{output}");
+    let text = std::fs::read_to_string(&svg).expect("SVG written");
+    assert!(text.trim_start().starts_with("<svg"), "{}", &text[..200]);
+    assert!(text.trim_end().ends_with("</svg>"));
+    for expected in ["scenario night", "dynos 1–4", "fixed-max", "oracle"] {
+        assert!(text.contains(expected), "no {expected:?} in the SVG");
+    }
+}

@@ -5,6 +5,7 @@ use std::fmt::Write;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::chart::ChartData;
 use super::engine::RunResult;
 use super::metrics::PolicyResult;
 use super::trace::Trace;
@@ -100,7 +101,7 @@ pub fn settings_line(settings: &Settings) -> String {
 /// The model in one line.
 pub fn model_line(model: &Model, start_dynos: u32) -> String {
     format!(
-        "service {} ms · concurrency {} · boot {} s · SLO {} ms · start {} dynos · seed {}",
+        "service {} ms · concurrency {} · boot {} s · SLO {} ms · start dynos {} · seed {}",
         model.service_ms,
         model.concurrency,
         model.boot_seconds,
@@ -108,6 +109,18 @@ pub fn model_line(model: &Model, start_dynos: u32) -> String {
         start_dynos,
         model.seed
     )
+}
+
+/// The chart's data with its title (the trace and the model) and subtitle (the settings).
+pub fn chart(trace: &Trace, model: &Model, settings: &Settings, result: &RunResult) -> ChartData {
+    ChartData {
+        title: format!(
+            "{}: service {} ms, {} at once, boot {} s, SLO {} ms",
+            trace.name, model.service_ms, model.concurrency, model.boot_seconds, model.slo_ms
+        ),
+        subtitle: settings_line(settings),
+        ..result.chart.clone()
+    }
 }
 
 /// The table `simulate` prints.
