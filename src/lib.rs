@@ -32,6 +32,9 @@
 //! - [`supervision`]: restart pacing and panic guards; `SupervisorActor`.
 //! - [`actors`]: the messages between the actors and the wiring that starts them.
 //! - [`settings`]: loading and validating settings, schedules.
+//! - [`simulate`]: the `simulate` command: a model of an app's dynos that runs the
+//!   [`control::Controller`] on a virtual clock beside the `seed`, `oracle` and `fixed-max`
+//!   baselines, with its figures, JSON and chart.
 #![deny(missing_docs)]
 
 pub mod actors;

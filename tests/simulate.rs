@@ -188,3 +188,18 @@ fn svg_draws_the_chart_with_the_settings_in_its_title() {
         assert!(text.contains(expected), "no {expected:?} in the SVG");
     }
 }
+
+#[test]
+fn the_trace_in_docs_simulation_md_is_valid() {
+    let docs = include_str!("../docs/simulation.md");
+    let csv = docs
+        .split("```csv\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/simulation.md has a csv example");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let trace = write(dir.path(), "example.csv", csv);
+    let (code, output) = simulate(&["--trace", &trace], &[]);
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.contains("(4.00 h)"), "{output}");
+}
