@@ -209,8 +209,8 @@ fn help_of(subcommand: Option<&str>) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Every `heroku-autoscale ... --flag` written in the README and docs (subcommand `run`/`check`
-/// or none), so that a renamed or removed flag cannot linger in the documentation.
+/// Every `heroku-autoscale ... --flag` written in the README and docs (subcommand `run`,
+/// `check`, `simulate` or none), so that a renamed or removed flag cannot linger in the documentation.
 fn documented_flags() -> Vec<(String, Option<&'static str>, String)> {
     let files = [
         "README.md",
@@ -219,6 +219,7 @@ fn documented_flags() -> Vec<(String, Option<&'static str>, String)> {
         "docs/tuning.md",
         "docs/architecture.md",
         "docs/notifications.md",
+        "docs/simulation.md",
     ];
     let mut found = Vec::new();
     for file in files {
@@ -230,9 +231,11 @@ fn documented_flags() -> Vec<(String, Option<&'static str>, String)> {
                     .find(['`', '|', ';', '#', ')', '"'])
                     .unwrap_or(rest.len());
                 let words: Vec<&str> = rest[..end].split_whitespace().collect();
-                let subcommand = words
-                    .iter()
-                    .find_map(|word| ["run", "check"].into_iter().find(|name| name == word));
+                let subcommand = words.iter().find_map(|word| {
+                    ["run", "check", "simulate"]
+                        .into_iter()
+                        .find(|name| name == word)
+                });
                 for word in words {
                     let flag = word.trim_end_matches([',', '.', ':']);
                     if flag.starts_with("--") && flag.len() > 2 {
@@ -247,10 +250,16 @@ fn documented_flags() -> Vec<(String, Option<&'static str>, String)> {
 
 #[test]
 fn flags_in_the_docs_exist_in_the_command() {
-    let helps = [None, Some("run"), Some("check")].map(|sub| (sub, help_of(sub)));
+    let helps = [None, Some("run"), Some("check"), Some("simulate")].map(|sub| (sub, help_of(sub)));
     let found = documented_flags();
     // The scan must see the modes the docs are about, or it is not scanning anything.
-    for expected in ["--dry-run", "--local-formation", "--online"] {
+    for expected in [
+        "--dry-run",
+        "--local-formation",
+        "--online",
+        "--scenario",
+        "--svg",
+    ] {
         assert!(
             found.iter().any(|(_, _, flag)| flag == expected),
             "no documented use of {expected} found"
