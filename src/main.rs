@@ -1,5 +1,6 @@
-//! The `heroku-autoscale` command: `run` the worker, or `check` its settings (and, with
-//! `--online`, the API access, the heartbeat URL and the SMTP login).
+//! The `heroku-autoscale` command: `run` the worker, `check` its settings (and, with
+//! `--online`, the API access, the heartbeat URL and the SMTP login), or `simulate` them on a
+//! traffic curve.
 //!
 //! Output never panics: the Rust runtime ignores SIGPIPE, so a closed pipe is an EPIPE error
 //! rather than a silent death mid-scale, and every line goes through a writer that drops what
@@ -13,15 +14,15 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use heroku_autoscale::online_check::check_online;
 use heroku_autoscale::settings::{self, Loaded, Mode, SettingsSource};
-use heroku_autoscale::simulate::chart::render_svg;
-use heroku_autoscale::simulate::report::{self, Report};
-use heroku_autoscale::simulate::trace::Trace;
-use heroku_autoscale::simulate::{self, scenarios, Model};
 use heroku_autoscale::supervision::fault_injection::{
     parse_panic_schedules, INJECT_PANICS_VARIABLE,
 };
 use heroku_autoscale::{logger, stdout_loss, write_stdout_line, Autoscaler, WorkerError};
 use slog::warn;
+
+// Beside main.rs rather than in the library: it is the command line's part of `simulate`.
+#[path = "cli/simulate.rs"]
+mod simulate_command;
 
 /// Exit code for settings that cannot be used (clap uses 2 for bad arguments as well).
 const EXIT_BAD_SETTINGS: u8 = 2;
@@ -77,7 +78,7 @@ enum Command {
         then rows from seconds 0, the rate linear between rows. See docs/simulation.md.\n\n\
         Exit codes: 0 done, 2 bad settings, flags or trace, 1 an output file could not be \
         written.")]
-    Simulate(SimulateArgs),
+    Simulate(simulate_command::SimulateArgs),
 }
 
 #[derive(Args)]
@@ -102,110 +103,10 @@ struct CheckArgs {
     online: bool,
 }
 
-#[derive(Args)]
-struct SimulateArgs {
-    /// Traffic from a CSV file: `seconds,requests_per_second[,service_ms]`.
-    #[arg(
-        long,
-        value_name = "FILE",
-        conflicts_with = "scenario",
-        required_unless_present = "scenario"
-    )]
-    trace: Option<PathBuf>,
-
-    /// A built-in traffic curve: daily, spike, ramp, slow-db, noisy, night; `list` describes
-    /// them.
-    #[arg(long, value_name = "NAME")]
-    scenario: Option<String>,
-
-    /// Mean service time of a request, where the trace gives none.
-    #[arg(long, value_name = "MS", default_value = "100", value_parser = positive_ms, allow_negative_numbers = true)]
-    service_ms: f64,
-
-    /// Requests one dyno serves at once.
-    #[arg(long, value_name = "N", default_value = "4", value_parser = clap::value_parser!(u32).range(1..=1000))]
-    concurrency: u32,
-
-    /// Seconds from the scale call to the dyno serving.
-    #[arg(long, value_name = "SECONDS", default_value = "45", value_parser = boot_seconds, allow_negative_numbers = true)]
-    boot_seconds: f64,
-
-    /// A request slower than this counts as a violation [default: the max response time].
-    #[arg(long, value_name = "MS", value_parser = positive_ms, allow_negative_numbers = true)]
-    slo_ms: Option<f64>,
-
-    /// Dynos at the start [default: the demand at time 0, within the bounds].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=10_000))]
-    start_dynos: Option<u32>,
-
-    /// Seeds the random arrivals, service times and routing: the same seed, the same result.
-    #[arg(long, value_name = "N", default_value = "1")]
-    seed: u64,
-
-    /// Also write every figure as JSON to FILE.
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
-
-    /// Also draw the chart (traffic, latency, dynos) as SVG to FILE.
-    #[arg(long, value_name = "FILE")]
-    svg: Option<PathBuf>,
-}
-
-impl SimulateArgs {
-    fn lists_scenarios(&self) -> bool {
-        self.scenario.as_deref() == Some("list")
-    }
-
-    fn trace(&self) -> Result<Trace, String> {
-        match (&self.trace, &self.scenario) {
-            (Some(path), _) => Trace::read_file(path).map_err(|error| error.to_string()),
-            (None, Some(name)) => scenarios::find(name)
-                .map(|scenario| scenario.trace())
-                .ok_or_else(|| scenarios::unknown_scenario_message(name)),
-            (None, None) => Err("give --trace FILE or --scenario NAME".into()),
-        }
-    }
-
-    fn model(&self, settings: &settings::Settings) -> Model {
-        Model {
-            service_ms: self.service_ms,
-            concurrency: self.concurrency,
-            boot_seconds: self.boot_seconds,
-            slo_ms: self
-                .slo_ms
-                .unwrap_or(settings.max_response_time.as_secs_f64() * 1000.0),
-            start_dynos: self.start_dynos,
-            seed: self.seed,
-        }
-    }
-}
-
-/// Milliseconds above 0 and at most an hour.
-fn positive_ms(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(ms) if ms > 0.0 && ms <= 3_600_000.0 => Ok(ms),
-        _ => Err(format!(
-            "\"{text}\" is not a time in milliseconds: give a number above 0 and at most \
-             3600000, like 100 or 12.5"
-        )),
-    }
-}
-
-/// Seconds from 0 to an hour.
-fn boot_seconds(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(seconds) if (0.0..=3600.0).contains(&seconds) => Ok(seconds),
-        _ => Err(format!(
-            "\"{text}\" is not a boot time: give seconds from 0 to 3600, like 45 or 20.5"
-        )),
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if matches!(&cli.command, Command::Simulate(args) if args.lists_scenarios()) {
-        say(scenarios::list().trim_end());
-        return ExitCode::SUCCESS;
+        return simulate_command::list_scenarios();
     }
     let mut source = SettingsSource::from_process(cli.config);
     source.mode = match &cli.command {
@@ -226,21 +127,28 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => check(&loaded, args.online),
         Command::Run(args) => run(loaded, args),
-        Command::Simulate(args) => simulate(&loaded, args),
+        Command::Simulate(args) => simulate_command::simulate(&loaded, &args),
     }
 }
 
 /// `check`'s result is its exit code, whether or not its lines could be written.
 fn check(loaded: &Loaded, online: bool) -> ExitCode {
     let code = check_and_print(loaded, online);
-    // A reader that went away (`check | head`) chose to; any other refusal is worth a line.
-    if let Some(loss) = stdout_loss().filter(|loss| !loss.broken_pipe) {
-        say_on_stderr(format_args!(
-            "heroku-autoscale: {} lines could not be written to standard output ({})",
-            loss.lines, loss.first_error
-        ));
-    }
+    report_stdout_refusals();
     code
+}
+
+/// Says on stderr how many lines stdout refused, unless its reader went away (`check | head`
+/// chose to read no more); true if it said so.
+fn report_stdout_refusals() -> bool {
+    let Some(loss) = stdout_loss().filter(|loss| !loss.broken_pipe) else {
+        return false;
+    };
+    say_on_stderr(format_args!(
+        "heroku-autoscale: {} lines could not be written to standard output ({})",
+        loss.lines, loss.first_error
+    ));
+    true
 }
 
 fn check_and_print(loaded: &Loaded, online: bool) -> ExitCode {
@@ -313,61 +221,6 @@ fn run(loaded: Loaded, args: RunArgs) -> ExitCode {
         ));
     }
     code
-}
-
-fn simulate(loaded: &Loaded, args: SimulateArgs) -> ExitCode {
-    for warning in &loaded.warnings {
-        say_on_stderr(format_args!("warning: {warning}"));
-    }
-    let trace = match args.trace() {
-        Ok(trace) => trace,
-        Err(error) => {
-            say_on_stderr(format_args!("error: {error}"));
-            return ExitCode::from(EXIT_BAD_SETTINGS);
-        }
-    };
-    let settings = &loaded.settings;
-    let model = args.model(settings);
-    let result = match simulate::run(&trace, &model, settings) {
-        Ok(result) => result,
-        Err(error) => {
-            say_on_stderr(format_args!("error: {error}"));
-            return ExitCode::from(EXIT_BAD_SETTINGS);
-        }
-    };
-    say(report::table(&trace, &model, settings, &result).trim_end());
-    let mut code = ExitCode::SUCCESS;
-    if let Some(path) = &args.json {
-        let json = Report::new(&trace, &model, settings, &result).to_json();
-        code = write_output(path, json.as_bytes(), "--json").unwrap_or(code);
-    }
-    if let Some(path) = &args.svg {
-        match render_svg(&report::chart(&trace, &model, settings, &result)) {
-            Ok(svg) => code = write_output(path, svg.as_bytes(), "--svg").unwrap_or(code),
-            Err(error) => {
-                say_on_stderr(format_args!("error: --svg {}: {error}", path.display()));
-                code = ExitCode::FAILURE;
-            }
-        }
-    }
-    code
-}
-
-/// Writes an output file and says so; on failure, the exit code that reports it.
-fn write_output(path: &std::path::Path, bytes: &[u8], flag: &str) -> Option<ExitCode> {
-    match std::fs::write(path, bytes) {
-        Ok(()) => {
-            say(format_args!("wrote {}", path.display()));
-            None
-        }
-        Err(error) => {
-            say_on_stderr(format_args!(
-                "error: {flag} {}: cannot write the file: {error}",
-                path.display()
-            ));
-            Some(ExitCode::FAILURE)
-        }
-    }
 }
 
 /// One line on standard output; one it refuses is dropped and counted.

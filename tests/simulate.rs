@@ -5,7 +5,7 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use support::WorkerProcess;
+use support::{Stream, WorkerProcess};
 
 const LONG_ENOUGH: Duration = Duration::from_secs(120);
 
@@ -123,20 +123,35 @@ fn a_bad_trace_is_refused_with_its_line_and_what_is_wrong() {
 
 #[test]
 fn bad_flags_are_refused_naming_the_flag_and_what_is_valid() {
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 10] = [
         (&["--scenario", "dayly"], "did you mean daily"),
         (
             &["--scenario", "spike", "--concurrency", "0"],
-            "--concurrency",
+            "whole number from 1 to 1000",
         ),
         (&["--scenario", "spike", "--service-ms", "fast"], "above 0"),
         (
             &["--scenario", "spike", "--boot-seconds", "-5"],
             "from 0 to 3600",
         ),
-        (&["--scenario", "spike", "--slo-ms", "0"], "--slo-ms"),
+        (
+            &["--scenario", "spike", "--slo-ms", "0"],
+            "above 0 and at most 3600000",
+        ),
         (&["--scenario", "spike", "--slo-ms", "100"], "out of reach"),
-        (&[], "--trace"),
+        (
+            &["--scenario", "spike", "--start-dynos", "-1"],
+            "whole number from 0 to 10000",
+        ),
+        (
+            &["--scenario", "spike", "--seed", "x"],
+            "'x' for '--seed <N>': \"x\" is not a whole number",
+        ),
+        (
+            &["--scenario", "spike", "--concurrency", "1.5"],
+            "whole number from 1 to 1000",
+        ),
+        (&[], "<--trace <FILE>|--scenario <NAME>>"),
     ];
     for (args, expected) in cases {
         let (code, output) = simulate(args, &[]);
@@ -157,18 +172,81 @@ fn bad_settings_are_refused_as_run_refuses_them() {
     assert!(output.contains("AUTOSCALE_MAX_DYNOS=\"lots\""), "{output}");
 }
 
+/// Runs `simulate` to its end: the exit code, stdout's lines and stderr's lines.
+fn simulate_apart(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, Vec<String>, Vec<String>) {
+    let mut all = vec!["simulate"];
+    all.extend_from_slice(args);
+    let mut worker = WorkerProcess::spawn(&all, env);
+    let status = worker.wait_exit(LONG_ENOUGH).expect("simulate ends");
+    let stdout = worker.stream_lines(Stream::Stdout);
+    let stderr = worker.stream_lines(Stream::Stderr);
+    (status.code(), stdout, stderr)
+}
+
 #[test]
 fn an_output_file_that_cannot_be_written_fails_the_run_after_the_table() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let a_directory = dir.path().display().to_string();
+    for (flag, path) in [
+        ("--json", "/nonexistent-dir/out.json"),
+        ("--svg", "/nonexistent-dir/out.svg"),
+        ("--json", a_directory.as_str()),
+    ] {
+        let (code, stdout, stderr) = simulate_apart(&["--scenario", "night", flag, path], &[]);
+        assert_eq!(code, Some(1), "{flag} {path}: {stderr:?}");
+        assert!(
+            stdout.iter().any(|line| line.starts_with("oracle")),
+            "the table still goes to stdout: {stdout:?}"
+        );
+        let said = stderr.join("\n");
+        assert!(
+            said.contains(&format!("error: {flag} {path}: cannot write the file")),
+            "{said}"
+        );
+    }
+}
+
+#[test]
+fn secrets_in_the_settings_appear_in_no_output() {
+    let secrets = ["sim-api-key-5c1e", "smtp-pass-77d2", "heartbeat-pass-31aa"];
+    let env = [
+        ("AUTOSCALE_HEROKU_APP_NAME", "acme-shop"),
+        ("AUTOSCALE_HEROKU_API_KEY", secrets[0]),
+        ("AUTOSCALE_ADMINS", "ops@example.com"),
+        (
+            "AUTOSCALE_SMTP_URL",
+            "smtp://mailer:smtp-pass-77d2@smtp.example.com:587",
+        ),
+        (
+            "AUTOSCALE_HEARTBEAT_URL",
+            "https://probe:heartbeat-pass-31aa@acme.example.com/heroku-autoscale/heartbeat/v1",
+        ),
+    ];
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (json, svg) = (dir.path().join("out.json"), dir.path().join("out.svg"));
+    let (json_arg, svg_arg) = (json.display().to_string(), svg.display().to_string());
     let (code, output) = simulate(
-        &["--scenario", "night", "--json", "/nonexistent-dir/out.json"],
-        &[],
+        &[
+            "--scenario",
+            "night",
+            "--json",
+            &json_arg,
+            "--svg",
+            &svg_arg,
+        ],
+        &env,
     );
-    assert_eq!(code, Some(1), "{output}");
-    assert!(output.contains("oracle"), "{output}");
-    assert!(
-        output.contains("--json /nonexistent-dir/out.json"),
-        "{output}"
-    );
+    assert_eq!(code, Some(0), "{output}");
+    let files = [
+        std::fs::read_to_string(&json).expect("JSON written"),
+        std::fs::read_to_string(&svg).expect("SVG written"),
+    ];
+    for secret in secrets {
+        assert!(!output.contains(secret), "{secret} printed:\n{output}");
+        for file in &files {
+            assert!(!file.contains(secret), "{secret} written to a file");
+        }
+    }
 }
 
 #[test]

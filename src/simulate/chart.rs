@@ -13,13 +13,17 @@ mod style;
 use plotters::drawing::DrawingAreaErrorKind;
 use plotters::prelude::{IntoDrawingArea, SVGBackend};
 
+use crate::judge::Verdict;
+
 /// Everything the chart draws; times are seconds from the start of the run.
 #[derive(Debug, Clone, Default)]
 pub struct ChartData {
-    /// The title's first line, e.g. `simulate: scenario spike`.
+    /// The title's first line, e.g. `scenario spike: service 100 ms, 4 at once, boot 45 s, SLO
+    /// 1000 ms`.
     pub title: String,
     /// The settings that matter, one line, e.g.
-    /// `interval 30 s · slow > 1000 ms · fast < 200 ms · up after 3 · down after 5 · dynos 1–20`.
+    /// `interval 30 s · slow > 1000 ms · fast < 200 ms · up after 3 · down after 5 · increment 1
+    /// · dynos 1–20`.
     pub subtitle: String,
     /// Length of the run.
     pub duration_seconds: f64,
@@ -27,9 +31,8 @@ pub struct ChartData {
     pub start_minute_of_day: u32,
     /// Arrival rate per minute: (start of the minute, requests/s).
     pub traffic: Vec<(f64, f64)>,
-    /// Each heartbeat the `autoscaler` policy's worker saw: (sent at, response time in ms; a
-    /// timeout is drawn at the max response time).
-    pub heartbeats: Vec<(f64, f64)>,
+    /// Each heartbeat the `autoscaler` policy's worker saw.
+    pub heartbeats: Vec<Heartbeat>,
     /// The `autoscaler` policy's p95 request latency per minute: (start of the minute, ms).
     pub p95_per_minute: Vec<(f64, f64)>,
     /// The max response time setting (heartbeats slower are slow).
@@ -42,6 +45,17 @@ pub struct ChartData {
     pub demand: Vec<(f64, u32)>,
     /// One entry per policy, in the order of the table.
     pub policies: Vec<PolicySeries>,
+}
+
+/// One heartbeat as the worker saw and judged it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Heartbeat {
+    /// When it was sent.
+    pub at: f64,
+    /// Its response time in ms; a timeout is drawn at the max response time.
+    pub response_ms: f64,
+    /// The judge's verdict (an error answer is slow however quick it was).
+    pub verdict: Verdict,
 }
 
 /// One policy's dynos.
@@ -145,7 +159,21 @@ mod tests {
             traffic: minute_starts().map(|t| (t, rate(t))).collect(),
             heartbeats: (0..minutes * 2)
                 .map(|i| f64::from(i) * 30.0)
-                .map(|t| (t, heartbeat(t)))
+                .map(|t| {
+                    let response_ms = heartbeat(t);
+                    let verdict = if response_ms >= 1000.0 {
+                        Verdict::Slow
+                    } else if response_ms < 200.0 {
+                        Verdict::Fast
+                    } else {
+                        Verdict::Neutral
+                    };
+                    Heartbeat {
+                        at: t,
+                        response_ms,
+                        verdict,
+                    }
+                })
                 .collect(),
             p95_per_minute: minute_starts().map(|t| (t, 1.5 * heartbeat(t))).collect(),
             max_response_ms: 1000.0,
@@ -235,7 +263,7 @@ mod tests {
     fn values_that_are_not_finite_are_left_out() {
         let mut data = run(120);
         data.traffic[3].1 = f64::NAN;
-        data.heartbeats[4] = (f64::INFINITY, 10.0);
+        data.heartbeats[4].at = f64::INFINITY;
         data.p95_per_minute[5].1 = f64::NEG_INFINITY;
         data.demand[6].0 = f64::NAN;
         data.slo_ms = f64::NAN;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::arrivals::{Arrivals, Request};
-use super::chart::{ChartData, PolicySeries};
+use super::chart::{ChartData, Heartbeat, PolicySeries};
 use super::demand::DynoCapacity;
 use super::metrics::{Latencies, PolicyResult, Recorder};
 use super::queue::{Fleet, Outcome};
@@ -132,7 +132,7 @@ pub fn run(trace: &Trace, model: &Model, settings: &Settings) -> Result<RunResul
     for policy in &mut policies {
         policy.advance(duration, settings, &clock);
     }
-    minutes.flush();
+    minutes.finish(duration);
 
     let chart = ChartData {
         duration_seconds: duration,
@@ -148,7 +148,10 @@ pub fn run(trace: &Trace, model: &Model, settings: &Settings) -> Result<RunResul
             .iter()
             .map(|policy| PolicySeries {
                 name: policy.name.label().to_string(),
-                supply: policy.supply_steps.clone(),
+                // The count asked for changes only with a call.
+                supply: std::iter::once((0.0, policy.start_dynos))
+                    .chain(policy.calls.iter().copied())
+                    .collect(),
                 scale_calls: policy.calls.clone(),
             })
             .collect(),
@@ -184,7 +187,13 @@ impl Clock {
             .time_zone
             .with_ymd_and_hms(year, month, day, 0, 0, 0)
             .earliest()
-            .map_or_else(Utc::now, |local| local.with_timezone(&Utc));
+            .map(|local| local.with_timezone(&Utc))
+            // Every zone has that midnight; were one to skip it, midnight UTC keeps runs alike.
+            .unwrap_or_else(|| {
+                Utc.with_ymd_and_hms(year, month, day, 0, 0, 0)
+                    .single()
+                    .expect("a valid date in UTC")
+            });
         Clock {
             base: Instant::now(),
             start,
@@ -216,6 +225,7 @@ fn demand_per_second(trace: &Trace, model: &Model) -> Result<Vec<u32>, SimulateE
                         .ok_or(SimulateError::SloOutOfReach {
                         slo_ms: model.slo_ms,
                         service_ms,
+                        at_seconds: second as u64,
                     })?;
                     capacities.push((service_ms, capacity));
                     capacity
@@ -265,8 +275,8 @@ struct PolicyRun {
     fleet: Fleet,
     recorder: Recorder,
     worker: Option<Worker>,
-    heartbeats: Vec<(f64, f64)>,
-    supply_steps: Vec<(f64, u32)>,
+    heartbeats: Vec<Heartbeat>,
+    start_dynos: u32,
     calls: Vec<(f64, u32)>,
 }
 
@@ -286,7 +296,7 @@ impl PolicyRun {
             recorder: Recorder::new(model.slo_ms / 1000.0, dynos, demand),
             worker,
             heartbeats: Vec::new(),
-            supply_steps: vec![(0.0, dynos)],
+            start_dynos: dynos,
             calls: Vec::new(),
         }
     }
@@ -352,7 +362,6 @@ impl PolicyRun {
         self.fleet.boot_until(now);
         self.recorder
             .supply(now, self.fleet.serving(), self.fleet.asked());
-        self.supply_steps.push((now, to));
         self.calls.push((now, to));
     }
 
@@ -373,8 +382,13 @@ impl PolicyRun {
             latency: Duration::from_secs_f64(seconds),
             outcome,
         };
-        worker.verdict_due = Some((now + seconds, classify(&sample, worker.limits)));
-        self.heartbeats.push((now, seconds * 1000.0));
+        let verdict = classify(&sample, worker.limits);
+        worker.verdict_due = Some((now + seconds, verdict));
+        self.heartbeats.push(Heartbeat {
+            at: now,
+            response_ms: seconds * 1000.0,
+            verdict,
+        });
     }
 
     fn serve(&mut self, request: Request) -> Outcome {
@@ -403,21 +417,35 @@ struct MinuteStats {
 
 impl MinuteStats {
     fn arrival(&mut self, at: f64) {
+        self.flush_before(at);
+        self.arrivals += 1;
+    }
+
+    /// Closes every minute that ended before `at`, quiet ones included.
+    fn flush_before(&mut self, at: f64) {
         let minute = (at / 60.0) as u64;
         while minute > self.minute {
-            self.flush();
+            self.flush(60.0);
             self.minute += 1;
         }
-        self.arrivals += 1;
+    }
+
+    /// Closes the minutes up to the end of the run, the last one perhaps shorter.
+    fn finish(&mut self, duration: f64) {
+        self.flush_before(duration);
+        let left = duration - self.minute as f64 * 60.0;
+        if left > 0.0 {
+            self.flush(left);
+        }
     }
 
     fn autoscaler_outcome(&mut self, outcome: Outcome) {
         self.latencies.record(outcome);
     }
 
-    fn flush(&mut self) {
+    fn flush(&mut self, seconds: f64) {
         let start = self.minute as f64 * 60.0;
-        self.traffic.push((start, self.arrivals as f64 / 60.0));
+        self.traffic.push((start, self.arrivals as f64 / seconds));
         if !self.latencies.is_empty() {
             self.p95.push((start, self.latencies.quantile_ms(0.95)));
         }

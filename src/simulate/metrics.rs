@@ -140,7 +140,7 @@ impl Recorder {
         self.violations += u64::from(violation);
     }
 
-    /// A scale call from `from` to `to` dynos at `now`.
+    /// A scale call from `from` to `to` dynos.
     pub fn scale_call(&mut self, from: u32, to: u32) {
         if to > from {
             self.scale_ups += 1;

@@ -84,15 +84,17 @@ impl PolicyName {
 pub enum SimulateError {
     /// Even an idle dyno answers too many requests slower than the SLO.
     #[error(
-        "--slo-ms {slo_ms} is out of reach at a mean service time of {service_ms} ms: even an \
-         idle dyno answers more than 5 % of requests slower; use an SLO of at least three mean \
-         service times"
+        "an SLO of {slo_ms} ms is out of reach at the mean service time of {service_ms} ms in \
+         force {at_seconds} s into the trace: even an idle dyno answers more than 5 % of \
+         requests slower; the SLO must be at least about three mean service times"
     )]
     SloOutOfReach {
         /// The SLO asked for.
         slo_ms: f64,
         /// The mean service time in force.
         service_ms: f64,
+        /// The first second at which it is in force.
+        at_seconds: u64,
     },
 }
 

@@ -164,7 +164,7 @@ mod tests {
     }
 
     #[test]
-    fn a_removed_dyno_takes_no_new_requests_and_its_work_is_not_lost() {
+    fn a_removed_dyno_takes_no_new_requests_and_a_new_one_starts_afresh() {
         let mut fleet = Fleet::new(2, 1, 45.0);
         // The second dyno (pick ≥ 0.5) starts a long request, then is removed.
         assert_eq!(fleet.route(0.0, 10.0, 0.9), Outcome::Answered(10.0));

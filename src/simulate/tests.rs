@@ -110,8 +110,8 @@ fn the_simulated_worker_scales_as_the_controller_rules_say() {
         let result = run(&trace, &model, &settings).expect("runs");
         let interval = settings.heartbeat_interval.as_secs_f64();
         let timeout = settings.max_response_time.as_secs_f64();
-        // The first beat, at 0, finds the dyno idle; after it, the k-th scale comes with the
-        // answer to beat 1 + k·fails (counting from 0), to 1 + k dynos.
+        // The first beat, at 0, finds the dyno idle (fast); every later one times out. So the
+        // k-th scale comes with the timeout of beat k·fails (counting from 0), to 1 + k dynos.
         let expected: Vec<(f64, u32)> = (1..=4)
             .map(|k| ((k * fails) as f64 * interval + timeout, 1 + k))
             .filter(|(at, _)| *at < 600.0)
@@ -119,6 +119,39 @@ fn the_simulated_worker_scales_as_the_controller_rules_say() {
         let calls = scale_calls(&result, PolicyName::Autoscaler);
         assert_eq!(calls, expected, "fails={fails}");
         assert_eq!(calls, scale_calls(&result, PolicyName::Seed));
+    }
+}
+
+#[test]
+fn the_simulated_worker_scales_down_by_the_increment_after_the_passes() {
+    // No traffic: every heartbeat is fast (its own 5 ms). From 5 dynos, each streak of
+    // `passes` fast beats removes `increment` dynos, down to the min.
+    let trace = Trace::from_points("idle", steady(0.0, 600.0)).expect("valid");
+    let model = Model {
+        start_dynos: Some(5),
+        ..Model::default()
+    };
+    for (passes, increment, expected) in [
+        ("5", "2", vec![(120.005, 3), (270.005, 1)]),
+        (
+            "3",
+            "1",
+            vec![(60.005, 4), (150.005, 3), (240.005, 2), (330.005, 1)],
+        ),
+    ] {
+        let settings = settings(&[
+            ("AUTOSCALE_MAX_DYNOS", "5"),
+            ("AUTOSCALE_NUMBER_OF_PASSES_TO_SCALE_DOWN_AFTER", passes),
+            ("AUTOSCALE_INCREMENT", increment),
+        ]);
+        let result = run(&trace, &model, &settings).expect("runs");
+        let calls = scale_calls(&result, PolicyName::Autoscaler);
+        let close = calls.len() == expected.len()
+            && calls
+                .iter()
+                .zip(&expected)
+                .all(|(call, want)| (call.0 - want.0).abs() < 1e-6 && call.1 == want.1);
+        assert!(close, "passes={passes} increment={increment}: {calls:?}");
     }
 }
 

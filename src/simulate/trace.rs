@@ -53,6 +53,9 @@ pub const MAX_DURATION_SECONDS: f64 = 2_678_400.0;
 /// over a long trace would run for hours.
 pub const MAX_REQUESTS_PER_SECOND: f64 = 100_000.0;
 
+/// The longest mean service time a trace may give, in ms: an hour, as for `--service-ms`.
+pub const MAX_SERVICE_MS: f64 = 3_600_000.0;
+
 const HEADER: &str = "seconds,requests_per_second";
 const HEADER_WITH_SERVICE: &str = "seconds,requests_per_second,service_ms";
 
@@ -320,13 +323,18 @@ fn check_rate(text: &str, rate: f64) -> Result<(), String> {
 }
 
 fn check_service_ms(text: &str, service_ms: f64) -> Result<(), String> {
-    if service_ms > 0.0 {
-        Ok(())
-    } else {
+    if service_ms <= 0.0 {
         Err(format!(
             "service_ms \"{text}\" is not above 0: a mean service time is a positive number \
              of milliseconds (leave the field empty to keep the previous one)"
         ))
+    } else if service_ms > MAX_SERVICE_MS {
+        Err(format!(
+            "service_ms \"{text}\" is above {MAX_SERVICE_MS}: a mean service time is at most an \
+             hour, in milliseconds"
+        ))
+    } else {
+        Ok(())
     }
 }
 
@@ -541,6 +549,11 @@ mod tests {
             refusal("seconds,requests_per_second,service_ms\n0,1,100\n60,1,0\n"),
             "trace.csv line 3: service_ms \"0\" is not above 0: a mean service time is a \
              positive number of milliseconds (leave the field empty to keep the previous one)"
+        );
+        assert_eq!(
+            refusal("seconds,requests_per_second,service_ms\n0,1,100\n60,1,9000000\n"),
+            "trace.csv line 3: service_ms \"9000000\" is above 3600000: a mean service time is at \
+             most an hour, in milliseconds"
         );
     }
 

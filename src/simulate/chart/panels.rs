@@ -9,9 +9,10 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::axes::{self, CountAxis, TimeAxis};
 use super::legend::{Legend, Swatch};
-use super::series::{self, Direction, Verdict};
+use super::series::{self, Direction};
 use super::style::{self, LineLook, Stroke, FONT};
 use super::{ChartData, ChartError};
+use crate::judge::Verdict;
 
 /// The whole picture, in pixels: wide enough for a day of minutes, tall enough for three
 /// panels and a header on a laptop screen.

@@ -3,6 +3,7 @@
 
 use super::axes::TimeAxis;
 use super::{ChartData, PolicySeries};
+use crate::judge::Verdict;
 
 /// The corners of a step line: each value holds from its time until the next one's, the last
 /// until the end of the run. Steps at a non-finite time are dropped; times are kept on the axis.
@@ -43,31 +44,6 @@ pub(super) fn finite_runs(points: &[(f64, f64)], axis: &TimeAxis) -> Vec<Vec<(f6
     runs
 }
 
-/// How the autoscaler judged a heartbeat, as far as the chart can tell from its response time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Verdict {
-    /// At or above the max response time.
-    Slow,
-    /// Between the limits.
-    Neutral,
-    /// Below the min response time.
-    Fast,
-}
-
-impl Verdict {
-    /// The judge calls a heartbeat slow only when strictly slower than the max, but timeouts
-    /// are drawn exactly at the max, and those are slow: so at the max counts as slow here.
-    pub fn of(response_ms: f64, data: &ChartData) -> Verdict {
-        if response_ms >= data.max_response_ms {
-            Verdict::Slow
-        } else if response_ms < data.min_response_ms {
-            Verdict::Fast
-        } else {
-            Verdict::Neutral
-        }
-    }
-}
-
 /// The finite heartbeats on the axis with the given verdict.
 pub(super) fn heartbeats_judged(
     data: &ChartData,
@@ -76,9 +52,9 @@ pub(super) fn heartbeats_judged(
 ) -> Vec<(f64, f64)> {
     data.heartbeats
         .iter()
-        .copied()
+        .filter(|beat| beat.verdict == verdict)
+        .map(|beat| (beat.at, beat.response_ms))
         .filter(|&(t, ms)| t.is_finite() && ms.is_finite() && axis.contains(t))
-        .filter(|&(_, ms)| Verdict::of(ms, data) == verdict)
         .collect()
 }
 
@@ -134,10 +110,10 @@ const ROUTER_TIMEOUT_MS: f64 = 30_000.0;
 
 /// The top of the latency axis: the router timeout, or higher if a value or setting is.
 pub(super) fn latency_top(data: &ChartData) -> f64 {
-    let points = data.heartbeats.iter().chain(&data.p95_per_minute);
+    let heartbeats = data.heartbeats.iter().map(|beat| beat.response_ms);
     let settings = [data.max_response_ms, data.min_response_ms, data.slo_ms];
-    points
-        .map(|&(_, ms)| ms)
+    heartbeats
+        .chain(data.p95_per_minute.iter().map(|&(_, ms)| ms))
         .chain(settings)
         .filter(|ms| ms.is_finite())
         .fold(ROUTER_TIMEOUT_MS, f64::max)
@@ -163,6 +139,7 @@ pub(super) fn dynos_top(data: &ChartData) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::simulate::chart::Heartbeat;
 
     fn two_minutes() -> TimeAxis {
         TimeAxis::new(120.0, 0)
@@ -192,15 +169,31 @@ mod tests {
     }
 
     #[test]
-    fn a_timeout_drawn_at_the_max_counts_as_slow() {
+    fn heartbeats_are_drawn_by_the_judges_verdict_not_by_their_time() {
+        let beat = |at, response_ms, verdict| Heartbeat {
+            at,
+            response_ms,
+            verdict,
+        };
         let data = ChartData {
             max_response_ms: 1000.0,
             min_response_ms: 200.0,
+            // A quick error answer (no dyno up) is slow; a timeout at the max is slow too.
+            heartbeats: vec![
+                beat(0.0, 1.0, Verdict::Slow),
+                beat(30.0, 1000.0, Verdict::Slow),
+                beat(60.0, 50.0, Verdict::Fast),
+            ],
             ..ChartData::default()
         };
-        assert_eq!(Verdict::of(1000.0, &data), Verdict::Slow);
-        assert_eq!(Verdict::of(999.0, &data), Verdict::Neutral);
-        assert_eq!(Verdict::of(199.0, &data), Verdict::Fast);
+        let axis = two_minutes();
+        let slow = heartbeats_judged(&data, &axis, Verdict::Slow);
+        assert_eq!(slow, [(0.0, 1.0), (30.0, 1000.0)]);
+        assert_eq!(
+            heartbeats_judged(&data, &axis, Verdict::Fast),
+            [(60.0, 50.0)]
+        );
+        assert!(heartbeats_judged(&data, &axis, Verdict::Neutral).is_empty());
     }
 
     #[test]

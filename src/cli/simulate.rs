@@ -1,0 +1,210 @@
+//! `heroku-autoscale simulate`: its flags, and printing and writing what the run found.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{ArgGroup, Args};
+use heroku_autoscale::settings::{Loaded, Settings};
+use heroku_autoscale::simulate::chart::render_svg;
+use heroku_autoscale::simulate::report::{self, Report};
+use heroku_autoscale::simulate::trace::{Trace, MAX_SERVICE_MS};
+use heroku_autoscale::simulate::{self, scenarios, Model, SimulateError};
+
+use crate::{report_stdout_refusals, say, say_on_stderr, EXIT_BAD_SETTINGS};
+
+#[derive(Args)]
+#[command(group(ArgGroup::new("traffic").required(true).args(["trace", "scenario"])))]
+pub struct SimulateArgs {
+    /// Traffic from a CSV file: `seconds,requests_per_second[,service_ms]`.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+
+    /// A built-in traffic curve: daily, spike, ramp, slow-db, noisy, night; `list` describes
+    /// them (and runs nothing).
+    #[arg(long, value_name = "NAME")]
+    scenario: Option<String>,
+
+    /// Mean service time of a request, where the trace gives none.
+    #[arg(long, value_name = "MS", default_value = "100", allow_negative_numbers = true,
+          value_parser = positive_ms)]
+    service_ms: f64,
+
+    /// Requests one dyno serves at once.
+    #[arg(long, value_name = "N", default_value = "4", allow_negative_numbers = true,
+          value_parser = concurrency)]
+    concurrency: u32,
+
+    /// Seconds from the scale call to the dyno serving.
+    #[arg(long, value_name = "SECONDS", default_value = "45", allow_negative_numbers = true,
+          value_parser = boot_seconds)]
+    boot_seconds: f64,
+
+    /// A request slower than this counts as a violation [default: the max response time].
+    #[arg(long, value_name = "MS", allow_negative_numbers = true, value_parser = positive_ms)]
+    slo_ms: Option<f64>,
+
+    /// Dynos at the start, for the worker (which corrects a count outside the bounds at once,
+    /// as in production) [default: the demand at time 0, within the bounds].
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = start_dynos)]
+    start_dynos: Option<u32>,
+
+    /// Seeds the random arrivals, service times and routing: the same seed, the same result.
+    #[arg(long, value_name = "N", default_value = "1", allow_negative_numbers = true,
+          value_parser = seed)]
+    seed: u64,
+
+    /// Also write every figure as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+
+    /// Also draw the chart (traffic, latency, dynos) as SVG to FILE.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+}
+
+impl SimulateArgs {
+    /// `--scenario list`: print the scenarios and run nothing.
+    pub fn lists_scenarios(&self) -> bool {
+        self.scenario.as_deref() == Some("list")
+    }
+
+    fn trace(&self) -> Result<Trace, String> {
+        match (&self.trace, &self.scenario) {
+            (Some(path), _) => Trace::read_file(path).map_err(|error| error.to_string()),
+            (None, Some(name)) => scenarios::find(name)
+                .map(|scenario| scenario.trace())
+                .ok_or_else(|| scenarios::unknown_scenario_message(name)),
+            (None, None) => Err("give --trace FILE or --scenario NAME".into()),
+        }
+    }
+
+    fn model(&self, settings: &Settings) -> Model {
+        Model {
+            service_ms: self.service_ms,
+            concurrency: self.concurrency,
+            boot_seconds: self.boot_seconds,
+            slo_ms: self
+                .slo_ms
+                .unwrap_or(settings.max_response_time.as_secs_f64() * 1000.0),
+            start_dynos: self.start_dynos,
+            seed: self.seed,
+        }
+    }
+}
+
+/// `--scenario list`.
+pub fn list_scenarios() -> ExitCode {
+    say(scenarios::list().trim_end());
+    if report_stdout_refusals() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Runs the simulation: the table on stdout, then the files asked for.
+pub fn simulate(loaded: &Loaded, args: &SimulateArgs) -> ExitCode {
+    for warning in &loaded.warnings {
+        say_on_stderr(format_args!("warning: {warning}"));
+    }
+    let trace = match args.trace() {
+        Ok(trace) => trace,
+        Err(error) => {
+            say_on_stderr(format_args!("error: {error}"));
+            return ExitCode::from(EXIT_BAD_SETTINGS);
+        }
+    };
+    let settings = &loaded.settings;
+    let model = args.model(settings);
+    let result = match simulate::run(&trace, &model, settings) {
+        Ok(result) => result,
+        Err(error @ SimulateError::SloOutOfReach { .. }) => {
+            say_on_stderr(format_args!("error: {error}"));
+            if args.slo_ms.is_none() {
+                say_on_stderr(
+                    "hint: the SLO is the max response time setting \
+                     (AUTOSCALE_MAX_RESPONSE_TIME_IN_MS) unless --slo-ms gives another",
+                );
+            }
+            return ExitCode::from(EXIT_BAD_SETTINGS);
+        }
+    };
+    say(report::table(&trace, &model, settings, &result).trim_end());
+    let mut code = ExitCode::SUCCESS;
+    if let Some(path) = &args.json {
+        let json = Report::new(&trace, &model, settings, &result).to_json();
+        code = write_output(path, json.as_bytes(), "--json").unwrap_or(code);
+    }
+    if let Some(path) = &args.svg {
+        match render_svg(&report::chart(&trace, &model, settings, &result)) {
+            Ok(svg) => code = write_output(path, svg.as_bytes(), "--svg").unwrap_or(code),
+            Err(error) => {
+                say_on_stderr(format_args!("error: --svg {}: {error}", path.display()));
+                code = ExitCode::FAILURE;
+            }
+        }
+    }
+    if report_stdout_refusals() {
+        code = ExitCode::FAILURE;
+    }
+    code
+}
+
+/// Writes an output file and says so; on failure, the exit code that reports it.
+fn write_output(path: &Path, bytes: &[u8], flag: &str) -> Option<ExitCode> {
+    match std::fs::write(path, bytes) {
+        Ok(()) => {
+            say(format_args!("wrote {}", path.display()));
+            None
+        }
+        Err(error) => {
+            say_on_stderr(format_args!(
+                "error: {flag} {}: cannot write the file: {error}",
+                path.display()
+            ));
+            Some(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Milliseconds above 0 and at most an hour.
+fn positive_ms(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(ms) if ms > 0.0 && ms <= MAX_SERVICE_MS => Ok(ms),
+        _ => Err(format!(
+            "\"{text}\" is not a time in milliseconds: give a number above 0 and at most \
+             {MAX_SERVICE_MS}, like 100 or 12.5"
+        )),
+    }
+}
+
+/// Seconds from 0 to an hour.
+fn boot_seconds(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(seconds) if (0.0..=3600.0).contains(&seconds) => Ok(seconds),
+        _ => Err(format!(
+            "\"{text}\" is not a boot time: give seconds from 0 to 3600, like 45 or 20.5"
+        )),
+    }
+}
+
+fn concurrency(text: &str) -> Result<u32, String> {
+    whole_number(text, 1, 1000, "requests at once, like 4").map(|n| n as u32)
+}
+
+fn start_dynos(text: &str) -> Result<u32, String> {
+    whole_number(text, 0, 10_000, "dynos, like 2").map(|n| n as u32)
+}
+
+fn seed(text: &str) -> Result<u64, String> {
+    whole_number(text, 0, u64::MAX, "like 1 or 42")
+}
+
+fn whole_number(text: &str, low: u64, high: u64, example: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(number) if (low..=high).contains(&number) => Ok(number),
+        _ => Err(format!(
+            "\"{text}\" is not a whole number from {low} to {high}: give one, {example}"
+        )),
+    }
+}
