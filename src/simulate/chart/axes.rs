@@ -65,13 +65,7 @@ impl Ranged for TimeAxis {
     }
 
     fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
-        // Plotters asks once for the labelled (bold) ticks and once for light grid lines; the
-        // time axis has no light lines.
-        if hint.weight().allow_light_points() {
-            vec![]
-        } else {
-            self.ticks.clone()
-        }
+        labelled_ticks_only(&self.ticks, hint)
     }
 
     fn range(&self) -> Range<f64> {
@@ -82,6 +76,16 @@ impl Ranged for TimeAxis {
 impl ValueFormatter<f64> for TimeAxis {
     fn format_ext(&self, seconds: &f64) -> String {
         self.label(*seconds)
+    }
+}
+
+/// Plotters asks an axis once for its labelled (bold) ticks and once for light grid lines; the
+/// time and dynos axes have no light lines.
+fn labelled_ticks_only<Hint: KeyPointHint>(ticks: &[f64], hint: Hint) -> Vec<f64> {
+    if hint.weight().allow_light_points() {
+        vec![]
+    } else {
+        ticks.to_vec()
     }
 }
 
@@ -111,11 +115,7 @@ impl Ranged for CountAxis {
     }
 
     fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
-        if hint.weight().allow_light_points() {
-            vec![]
-        } else {
-            self.ticks.clone()
-        }
+        labelled_ticks_only(&self.ticks, hint)
     }
 
     fn range(&self) -> Range<f64> {
