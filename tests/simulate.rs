@@ -123,20 +123,23 @@ fn a_bad_trace_is_refused_with_its_line_and_what_is_wrong() {
 
 #[test]
 fn bad_flags_are_refused_naming_the_flag_and_what_is_valid() {
-    let cases: [(&[&str], &str); 10] = [
+    let cases: [(&[&str], &str); 12] = [
         (&["--scenario", "dayly"], "did you mean daily"),
         (
             &["--scenario", "spike", "--concurrency", "0"],
             "whole number from 1 to 1000",
         ),
-        (&["--scenario", "spike", "--service-ms", "fast"], "above 0"),
+        (
+            &["--scenario", "spike", "--service-ms", "fast"],
+            "give milliseconds from 0.001 to 3600000",
+        ),
         (
             &["--scenario", "spike", "--boot-seconds", "-5"],
             "from 0 to 3600",
         ),
         (
             &["--scenario", "spike", "--slo-ms", "0"],
-            "above 0 and at most 3600000",
+            "above 0 and at most 30000",
         ),
         (&["--scenario", "spike", "--slo-ms", "100"], "out of reach"),
         (
@@ -152,6 +155,14 @@ fn bad_flags_are_refused_naming_the_flag_and_what_is_valid() {
             "whole number from 1 to 1000",
         ),
         (&[], "<--trace <FILE>|--scenario <NAME>>"),
+        (
+            &["--scenario", "spike", "--service-ms", "1e-320"],
+            "give milliseconds from 0.001",
+        ),
+        (
+            &["--scenario", "spike", "--slo-ms", "60000"],
+            "the router fails a request at 30 s",
+        ),
     ];
     for (args, expected) in cases {
         let (code, output) = simulate(args, &[]);

@@ -7,7 +7,7 @@ use clap::{ArgGroup, Args};
 use heroku_autoscale::settings::{Loaded, Settings};
 use heroku_autoscale::simulate::chart::render_svg;
 use heroku_autoscale::simulate::report::{self, Report};
-use heroku_autoscale::simulate::trace::{Trace, MAX_SERVICE_MS};
+use heroku_autoscale::simulate::trace::{Trace, MAX_SERVICE_MS, MIN_SERVICE_MS};
 use heroku_autoscale::simulate::{self, scenarios, Model, SimulateError};
 
 use crate::{report_stdout_refusals, say, say_on_stderr, EXIT_BAD_SETTINGS};
@@ -26,7 +26,7 @@ pub struct SimulateArgs {
 
     /// Mean service time of a request, where the trace gives none.
     #[arg(long, value_name = "MS", default_value = "100", allow_negative_numbers = true,
-          value_parser = positive_ms)]
+          value_parser = service_ms)]
     service_ms: f64,
 
     /// Requests one dyno serves at once.
@@ -39,8 +39,9 @@ pub struct SimulateArgs {
           value_parser = boot_seconds)]
     boot_seconds: f64,
 
-    /// A request slower than this counts as a violation [default: the max response time].
-    #[arg(long, value_name = "MS", allow_negative_numbers = true, value_parser = positive_ms)]
+    /// A request slower than this counts as a violation, at most 30000 (the router's H12)
+    /// [default: the max response time, at most 30000].
+    #[arg(long, value_name = "MS", allow_negative_numbers = true, value_parser = slo_ms)]
     slo_ms: Option<f64>,
 
     /// Dynos at the start, for the worker (which corrects a count outside the bounds at once,
@@ -83,9 +84,10 @@ impl SimulateArgs {
             service_ms: self.service_ms,
             concurrency: self.concurrency,
             boot_seconds: self.boot_seconds,
-            slo_ms: self
-                .slo_ms
-                .unwrap_or(settings.max_response_time.as_secs_f64() * 1000.0),
+            slo_ms: self.slo_ms.unwrap_or_else(|| {
+                let max_response_ms = settings.max_response_time.as_secs_f64() * 1000.0;
+                max_response_ms.min(ROUTER_TIMEOUT_MS)
+            }),
             start_dynos: self.start_dynos,
             seed: self.seed,
         }
@@ -128,6 +130,10 @@ pub fn simulate(loaded: &Loaded, args: &SimulateArgs) -> ExitCode {
             }
             return ExitCode::from(EXIT_BAD_SETTINGS);
         }
+        Err(error @ SimulateError::TooManyDynos { .. }) => {
+            say_on_stderr(format_args!("error: {error}"));
+            return ExitCode::from(EXIT_BAD_SETTINGS);
+        }
     };
     say(report::table(&trace, &model, settings, &result).trim_end());
     let mut code = ExitCode::SUCCESS;
@@ -167,13 +173,25 @@ fn write_output(path: &Path, bytes: &[u8], flag: &str) -> Option<ExitCode> {
     }
 }
 
-/// Milliseconds above 0 and at most an hour.
-fn positive_ms(text: &str) -> Result<f64, String> {
+/// The router answers H12 at 30 s: no request takes longer, so no SLO needs to.
+const ROUTER_TIMEOUT_MS: f64 = 30_000.0;
+
+fn service_ms(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
-        Ok(ms) if ms > 0.0 && ms <= MAX_SERVICE_MS => Ok(ms),
+        Ok(ms) if (MIN_SERVICE_MS..=MAX_SERVICE_MS).contains(&ms) => Ok(ms),
         _ => Err(format!(
-            "\"{text}\" is not a time in milliseconds: give a number above 0 and at most \
+            "\"{text}\" is not a mean service time: give milliseconds from {MIN_SERVICE_MS} to \
              {MAX_SERVICE_MS}, like 100 or 12.5"
+        )),
+    }
+}
+
+fn slo_ms(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(ms) if ms > 0.0 && ms <= ROUTER_TIMEOUT_MS => Ok(ms),
+        _ => Err(format!(
+            "\"{text}\" is not an SLO: give milliseconds above 0 and at most {ROUTER_TIMEOUT_MS} \
+             (the router fails a request at 30 s), like 1000"
         )),
     }
 }

@@ -154,6 +154,16 @@ impl DynoLimit {
         }
     }
 
+    /// The largest count at any time of day.
+    pub fn most(&self) -> u32 {
+        match self {
+            DynoLimit::Fixed(count) => *count,
+            DynoLimit::Schedule(entries) => {
+                entries.iter().map(|(_, count)| *count).max().unwrap_or(0)
+            }
+        }
+    }
+
     /// The times of day at which this limit may change (always includes midnight).
     pub fn change_points(&self) -> Vec<TimeOfDay> {
         let mut points = vec![TimeOfDay::MIDNIGHT];

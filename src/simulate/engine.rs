@@ -9,11 +9,11 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use super::arrivals::{Arrivals, Request};
 use super::chart::{ChartData, Heartbeat, PolicySeries};
-use super::demand::DynoCapacity;
+use super::demand_curve::{Capacities, DemandCurve, Lookahead};
 use super::metrics::{Latencies, PolicyResult, Recorder};
 use super::queue::{Fleet, Outcome};
 use super::trace::Trace;
-use super::{Model, PolicyName, SimulateError};
+use super::{Model, PolicyName, SimulateError, MAX_SIMULATED_DYNOS};
 use crate::control::{Action, Bounds, Controller, ControllerConfig};
 use crate::judge::{classify, Limits, ProbeOutcome, Sample, Verdict};
 use crate::Settings;
@@ -39,25 +39,48 @@ pub struct RunResult {
     pub chart: ChartData,
 }
 
+impl RunResult {
+    /// One policy's figures.
+    pub fn figures(&self, policy: PolicyName) -> &PolicyResult {
+        self.policies
+            .iter()
+            .find_map(|(name, figures)| (*name == policy).then_some(figures))
+            .expect("every policy runs")
+    }
+}
+
 /// Runs every policy over `trace`.
 pub fn run(trace: &Trace, model: &Model, settings: &Settings) -> Result<RunResult, SimulateError> {
+    let most = settings.max_dynos.most();
+    if most > MAX_SIMULATED_DYNOS {
+        return Err(SimulateError::TooManyDynos {
+            most,
+            limit: MAX_SIMULATED_DYNOS,
+        });
+    }
     let duration = trace.duration_seconds();
     let clock = Clock::new(settings);
-    let demand = demand_per_second(trace, model)?;
-    let oracle = oracle_targets(&demand, model.boot_seconds);
+    let capacities = Capacities::of(trace, model)?;
+    let mut demand = Lookahead::new(
+        DemandCurve::new(trace, model, capacities),
+        model.boot_seconds,
+    )
+    .peekable();
+    let (demand_at_start, ahead_at_start) = *demand.peek().expect("a trace lasts a second or more");
     let bounds_at_start = clock.bounds(settings, 0.0);
+    let within = |count: u32, bounds: Bounds| count.clamp(bounds.min, bounds.max);
     let start_dynos = model
         .start_dynos
-        .unwrap_or_else(|| demand[0].clamp(bounds_at_start.min, bounds_at_start.max));
+        .unwrap_or_else(|| within(demand_at_start, bounds_at_start));
     let mut policies: Vec<PolicyRun> = PolicyName::ALL
         .iter()
         .map(|&name| {
             let dynos = match name {
                 PolicyName::Autoscaler | PolicyName::Seed => start_dynos,
-                PolicyName::Oracle => oracle[0].clamp(bounds_at_start.min, bounds_at_start.max),
+                PolicyName::Oracle => within(ahead_at_start, bounds_at_start),
                 PolicyName::FixedMax => bounds_at_start.max,
             };
-            PolicyRun::new(name, dynos, demand[0], model, settings)
+            PolicyRun::new(name, dynos, demand_at_start, model, settings)
         })
         .collect();
     for policy in &mut policies {
@@ -68,15 +91,16 @@ pub fn run(trace: &Trace, model: &Model, settings: &Settings) -> Result<RunResul
     }
 
     let mut minutes = MinuteStats::default();
-    let mut demand_steps = vec![(0.0, demand[0])];
+    let interval = settings.heartbeat_interval.as_secs_f64();
+    let mut heartbeats = HeartbeatLog::new((duration / interval).ceil() as u64);
+    let mut demand_steps = vec![(0.0, demand_at_start)];
     let mut demand_changes = 0;
     let mut requests = Arrivals::new(trace.points(), model.service_ms, model.seed).peekable();
     let mut beat_picks = fastrand::Rng::with_seed(model.seed ^ 0x6865_6172_7462_6561);
-    let last_tick = demand.len() - 1;
-    let (mut tick, mut beat) = (0usize, 0u64);
-    let interval = settings.heartbeat_interval.as_secs_f64();
+    let (mut tick, mut beat) = (0u64, 0u64);
     loop {
-        let tick_at = if tick <= last_tick {
+        // One tick at the start of each second of the run.
+        let tick_at = if demand.peek().is_some() {
             tick as f64
         } else {
             f64::INFINITY
@@ -93,16 +117,20 @@ pub fn run(trace: &Trace, model: &Model, settings: &Settings) -> Result<RunResul
             break;
         }
         if tick_at == now {
-            if tick > 0 && demand[tick] != demand[tick - 1] {
+            let (demand_now, ahead) = demand.next().expect("peeked");
+            if demand_steps
+                .last()
+                .is_some_and(|&(_, last)| last != demand_now)
+            {
                 demand_changes += 1;
-                demand_steps.push((now, demand[tick]));
+                demand_steps.push((now, demand_now));
             }
             let bounds = clock.bounds(settings, now);
             for policy in &mut policies {
                 policy.advance(now, settings, &clock);
-                policy.recorder.demand(now, demand[tick]);
+                policy.recorder.demand(now, demand_now);
                 let target = match policy.name {
-                    PolicyName::Oracle => oracle[tick].clamp(bounds.min, bounds.max),
+                    PolicyName::Oracle => within(ahead, bounds),
                     PolicyName::FixedMax => bounds.max,
                     PolicyName::Autoscaler | PolicyName::Seed => continue,
                 };
@@ -115,7 +143,10 @@ pub fn run(trace: &Trace, model: &Model, settings: &Settings) -> Result<RunResul
             let pick = beat_picks.f64();
             for policy in &mut policies {
                 policy.advance(now, settings, &clock);
-                policy.heartbeat(now, pick);
+                let heartbeat = policy.heartbeat(now, pick);
+                if let (PolicyName::Autoscaler, Some(heartbeat)) = (policy.name, heartbeat) {
+                    heartbeats.record(heartbeat);
+                }
             }
             beat += 1;
         } else if let Some(request) = requests.next() {
@@ -138,7 +169,7 @@ pub fn run(trace: &Trace, model: &Model, settings: &Settings) -> Result<RunResul
         duration_seconds: duration,
         start_minute_of_day: 0,
         traffic: minutes.traffic,
-        heartbeats: policies[0].heartbeats.clone(),
+        heartbeats: heartbeats.finish(),
         p95_per_minute: minutes.p95,
         max_response_ms: settings.max_response_time.as_secs_f64() * 1000.0,
         min_response_ms: settings.min_response_time.as_secs_f64() * 1000.0,
@@ -210,58 +241,6 @@ impl Clock {
     }
 }
 
-/// d(t) at every whole second of the run, from the rate and service time in force then.
-fn demand_per_second(trace: &Trace, model: &Model) -> Result<Vec<u32>, SimulateError> {
-    let mut capacities: Vec<(f64, DynoCapacity)> = Vec::new();
-    let seconds = trace.duration_seconds().floor() as usize;
-    (0..=seconds)
-        .map(|second| {
-            let at = second as f64;
-            let service_ms = trace.service_ms_at(at, model.service_ms);
-            let capacity = match capacities.iter().find(|(ms, _)| *ms == service_ms) {
-                Some((_, capacity)) => *capacity,
-                None => {
-                    let capacity = DynoCapacity::new(model.concurrency, service_ms, model.slo_ms)
-                        .ok_or(SimulateError::SloOutOfReach {
-                        slo_ms: model.slo_ms,
-                        service_ms,
-                        at_seconds: second as u64,
-                    })?;
-                    capacities.push((service_ms, capacity));
-                    capacity
-                }
-            };
-            Ok(capacity.dynos_for(trace.rate_at(at)))
-        })
-        .collect()
-}
-
-/// What the oracle asks for at each second: every dyno needed within the next boot time, so
-/// that each one serves from the moment it is needed.
-fn oracle_targets(demand: &[u32], boot_seconds: f64) -> Vec<u32> {
-    let window = boot_seconds.ceil() as usize;
-    let mut targets = vec![0; demand.len()];
-    // A sliding maximum over [second, second + window], from the end backwards.
-    let mut candidates: VecDeque<usize> = VecDeque::new();
-    for second in (0..demand.len()).rev() {
-        while candidates
-            .back()
-            .is_some_and(|&later| demand[later] <= demand[second])
-        {
-            candidates.pop_back();
-        }
-        candidates.push_back(second);
-        while candidates
-            .front()
-            .is_some_and(|&latest| latest > second + window)
-        {
-            candidates.pop_front();
-        }
-        targets[second] = demand[*candidates.front().expect("just pushed")];
-    }
-    targets
-}
-
 /// The worker inside a policy: the production judge and controller.
 struct Worker {
     controller: Controller,
@@ -275,7 +254,6 @@ struct PolicyRun {
     fleet: Fleet,
     recorder: Recorder,
     worker: Option<Worker>,
-    heartbeats: Vec<Heartbeat>,
     start_dynos: u32,
     calls: Vec<(f64, u32)>,
 }
@@ -295,7 +273,6 @@ impl PolicyRun {
             fleet: Fleet::new(dynos, model.concurrency, model.boot_seconds),
             recorder: Recorder::new(model.slo_ms / 1000.0, dynos, demand),
             worker,
-            heartbeats: Vec::new(),
             start_dynos: dynos,
             calls: Vec::new(),
         }
@@ -366,10 +343,8 @@ impl PolicyRun {
     }
 
     /// The worker's heartbeat: a request like any other, judged when its answer comes.
-    fn heartbeat(&mut self, now: f64, pick: f64) {
-        let Some(worker) = &mut self.worker else {
-            return;
-        };
+    fn heartbeat(&mut self, now: f64, pick: f64) -> Option<Heartbeat> {
+        let worker = self.worker.as_mut()?;
         let deadline = worker.limits.max_response_time.as_secs_f64();
         let (seconds, outcome) = match self.fleet.route(now, HEARTBEAT_SERVICE_SECONDS, pick) {
             Outcome::Answered(seconds) if seconds <= deadline => {
@@ -384,11 +359,11 @@ impl PolicyRun {
         };
         let verdict = classify(&sample, worker.limits);
         worker.verdict_due = Some((now + seconds, verdict));
-        self.heartbeats.push(Heartbeat {
+        Some(Heartbeat {
             at: now,
             response_ms: seconds * 1000.0,
             verdict,
-        });
+        })
     }
 
     fn serve(&mut self, request: Request) -> Outcome {
@@ -403,6 +378,53 @@ impl PolicyRun {
 /// two are the same.
 fn controller_config(_name: PolicyName, settings: &Settings) -> ControllerConfig {
     ControllerConfig::of(settings, false)
+}
+
+/// The chart draws at most this many heartbeats: about a dot per pixel of a day's axis.
+const MOST_CHARTED_HEARTBEATS: u64 = 2880;
+
+/// The autoscaler's heartbeats for the chart, in memory that does not grow with the run: past
+/// [`MOST_CHARTED_HEARTBEATS`], one per group of consecutive beats, the slowest (a slow beat is
+/// the one worth seeing).
+struct HeartbeatLog {
+    group: u64,
+    in_group: u64,
+    slowest: Option<Heartbeat>,
+    kept: Vec<Heartbeat>,
+}
+
+impl HeartbeatLog {
+    fn new(beats: u64) -> Self {
+        HeartbeatLog {
+            group: beats.div_ceil(MOST_CHARTED_HEARTBEATS).max(1),
+            in_group: 0,
+            slowest: None,
+            kept: Vec::new(),
+        }
+    }
+
+    fn record(&mut self, beat: Heartbeat) {
+        let rank = |beat: &Heartbeat| match beat.verdict {
+            Verdict::Fast => 0,
+            Verdict::Neutral => 1,
+            Verdict::Slow => 2,
+        };
+        let slower =
+            |kept: &Heartbeat| (rank(&beat), beat.response_ms) > (rank(kept), kept.response_ms);
+        if self.slowest.as_ref().is_none_or(slower) {
+            self.slowest = Some(beat);
+        }
+        self.in_group += 1;
+        if self.in_group == self.group {
+            self.kept.extend(self.slowest.take());
+            self.in_group = 0;
+        }
+    }
+
+    fn finish(mut self) -> Vec<Heartbeat> {
+        self.kept.extend(self.slowest.take());
+        self.kept
+    }
 }
 
 /// Per-minute traffic and the autoscaler's p95, for the chart.
@@ -451,5 +473,37 @@ impl MinuteStats {
         }
         self.arrivals = 0;
         self.latencies.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_run_charts_a_bounded_number_of_heartbeats_keeping_the_slow_ones() {
+        let beats = 10 * MOST_CHARTED_HEARTBEATS;
+        let mut log = HeartbeatLog::new(beats);
+        for index in 0..beats {
+            let slow = index == 12_345;
+            log.record(Heartbeat {
+                at: index as f64,
+                response_ms: if slow { 1000.0 } else { 5.0 },
+                verdict: if slow { Verdict::Slow } else { Verdict::Fast },
+            });
+        }
+        let kept = log.finish();
+        assert_eq!(kept.len() as u64, MOST_CHARTED_HEARTBEATS);
+        assert!(kept.iter().any(|beat| beat.at == 12_345.0));
+        // A short run keeps every beat.
+        let mut log = HeartbeatLog::new(3);
+        for at in [0.0, 30.0, 60.0] {
+            log.record(Heartbeat {
+                at,
+                response_ms: 5.0,
+                verdict: Verdict::Fast,
+            });
+        }
+        assert_eq!(log.finish().len(), 3);
     }
 }

@@ -46,15 +46,22 @@ impl Latencies {
         if total == 0 {
             return 0.0;
         }
-        // Failed requests rank above every answer (none takes longer than 30 s).
-        let rank = (quantile * total as f64).ceil().max(1.0);
-        if rank > answered as f64 {
+        // The nearest rank: the smallest value with at least that share of values at or
+        // below it. Failed requests rank above every answer (none takes longer than 30 s).
+        let rank = ((quantile * total as f64).ceil() as u64).clamp(1, total);
+        if rank > answered {
             return ROUTER_TIMEOUT_SECONDS * 1000.0;
         }
-        let within_answered = rank / answered as f64;
-        // The bucket's lowest value: within 0.1 % of what was recorded, and never above it.
-        let value = self.answered.value_at_quantile(within_answered);
-        self.answered.lowest_equivalent(value) as f64 / 1000.0
+        let mut counted = 0;
+        for bucket in self.answered.iter_recorded() {
+            counted += bucket.count_at_value();
+            if counted >= rank {
+                // The bucket's lowest value: within 0.1 % of what was recorded, never above.
+                let value = self.answered.lowest_equivalent(bucket.value_iterated_to());
+                return value as f64 / 1000.0;
+            }
+        }
+        self.answered.max() as f64 / 1000.0
     }
 
     /// Forgets every value (for the chart's per-minute p95).

@@ -7,6 +7,7 @@
 mod arrivals;
 pub mod chart;
 pub mod demand;
+mod demand_curve;
 mod engine;
 pub mod metrics;
 mod queue;
@@ -79,6 +80,10 @@ impl PolicyName {
     }
 }
 
+/// The most dynos a simulation models: each is a queue in memory (Heroku's own default limit
+/// is 100 per process type).
+pub const MAX_SIMULATED_DYNOS: u32 = 10_000;
+
 /// Why a simulation cannot run.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SimulateError {
@@ -95,6 +100,17 @@ pub enum SimulateError {
         service_ms: f64,
         /// The first second at which it is in force.
         at_seconds: u64,
+    },
+    /// The max dynos setting allows more dynos than the model holds.
+    #[error(
+        "AUTOSCALE_MAX_DYNOS allows {most} dynos: simulate models at most {limit}; give a max \
+         of {limit} or fewer to simulate"
+    )]
+    TooManyDynos {
+        /// The largest max in the settings.
+        most: u32,
+        /// [`MAX_SIMULATED_DYNOS`].
+        limit: u32,
     },
 }
 

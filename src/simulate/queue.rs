@@ -5,6 +5,9 @@
 //! earliest a server frees up): no event queue is needed. Boot times are equal, so dynos asked
 //! for later come up later, and the serving dynos are always the first `serving` of the list.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 /// The router gives up on a request that has waited this long (an H12).
 pub const ROUTER_TIMEOUT_SECONDS: f64 = 30.0;
 
@@ -19,28 +22,33 @@ pub enum Outcome {
     NoDyno,
 }
 
-/// One dyno: when each of its servers is next free.
+/// One dyno: when each of its servers is next free, the earliest first. Times are never
+/// negative, so their bits order as the numbers do.
 #[derive(Debug, Clone)]
 struct Dyno {
     up_at: f64,
-    free_at: Vec<f64>,
+    free_at: BinaryHeap<Reverse<u64>>,
 }
 
 impl Dyno {
+    fn new(up_at: f64, concurrency: usize) -> Self {
+        Dyno {
+            up_at,
+            free_at: std::iter::repeat_n(Reverse(up_at.to_bits()), concurrency).collect(),
+        }
+    }
+
     fn serve(&mut self, arrival: f64, service: f64) -> Outcome {
-        let (server, free_at) = self
+        let mut earliest = self
             .free_at
-            .iter()
-            .copied()
-            .enumerate()
-            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .peek_mut()
             .expect("a dyno has at least one server");
-        let start = free_at.max(arrival);
+        let start = f64::from_bits(earliest.0).max(arrival);
         if start - arrival >= ROUTER_TIMEOUT_SECONDS {
             // The router dropped it before a server took it: no work done.
             return Outcome::TimedOut;
         }
-        self.free_at[server] = start + service;
+        *earliest = Reverse((start + service).to_bits());
         let latency = start + service - arrival;
         if latency > ROUTER_TIMEOUT_SECONDS {
             Outcome::TimedOut
@@ -63,14 +71,10 @@ impl Fleet {
     /// `count` dynos serving from time 0.
     pub fn new(count: u32, concurrency: u32, boot_seconds: f64) -> Self {
         let concurrency = concurrency.max(1) as usize;
-        let dyno = Dyno {
-            up_at: 0.0,
-            free_at: vec![0.0; concurrency],
-        };
         Fleet {
             concurrency,
             boot_seconds,
-            dynos: vec![dyno; count as usize],
+            dynos: vec![Dyno::new(0.0, concurrency); count as usize],
             serving: count as usize,
         }
     }
@@ -103,11 +107,12 @@ impl Fleet {
     /// requests and finish what they hold unseen, since their answers are already counted.
     pub fn scale(&mut self, count: u32, now: f64) {
         let count = count as usize;
-        let new = Dyno {
-            up_at: now + self.boot_seconds,
-            free_at: vec![now + self.boot_seconds; self.concurrency],
-        };
-        self.dynos.resize(count, new);
+        if count > self.dynos.len() {
+            let new = Dyno::new(now + self.boot_seconds, self.concurrency);
+            self.dynos.resize(count, new);
+        } else {
+            self.dynos.truncate(count);
+        }
         self.serving = self.serving.min(count);
     }
 

@@ -15,24 +15,32 @@ use crate::Settings;
 
 /// The `--json` document: the same seed gives the same bytes.
 #[derive(Debug, Serialize)]
-pub struct Report {
+pub struct Report<'a> {
     trace: Value,
     model: Value,
     settings: Value,
-    policies: serde_json::Map<String, Value>,
+    policies: Policies<'a>,
 }
 
-impl Report {
+/// The policies in the table's order (a JSON map would sort them by name).
+#[derive(Debug, Serialize)]
+struct Policies<'a> {
+    autoscaler: &'a PolicyResult,
+    seed: &'a PolicyResult,
+    oracle: &'a PolicyResult,
+    #[serde(rename = "fixed-max")]
+    fixed_max: &'a PolicyResult,
+}
+
+impl<'a> Report<'a> {
     /// The document for one run.
-    pub fn new(trace: &Trace, model: &Model, settings: &Settings, result: &RunResult) -> Self {
-        let policies = result
-            .policies
-            .iter()
-            .map(|(name, figures)| {
-                let figures = serde_json::to_value(figures).expect("plain numbers serialize");
-                (name.label().to_string(), figures)
-            })
-            .collect();
+    pub fn new(trace: &Trace, model: &Model, settings: &Settings, result: &'a RunResult) -> Self {
+        let policies = Policies {
+            autoscaler: result.figures(PolicyName::Autoscaler),
+            seed: result.figures(PolicyName::Seed),
+            oracle: result.figures(PolicyName::Oracle),
+            fixed_max: result.figures(PolicyName::FixedMax),
+        };
         Report {
             trace: json!({
                 "name": trace.name,
@@ -75,6 +83,8 @@ fn settings_that_matter(settings: &Settings) -> Value {
         "min_dynos": limit(&settings.min_dynos),
         "max_dynos": limit(&settings.max_dynos),
         "time_zone": settings.time_zone.name(),
+        "formation_refresh_in_seconds": settings.formation_refresh.as_secs_f64(),
+        "notify_repeat_after_in_minutes": settings.notify_repeat_after.as_secs_f64() / 60.0,
     })
 }
 

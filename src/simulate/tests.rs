@@ -175,10 +175,10 @@ fn the_oracle_asks_for_each_dyno_a_boot_time_before_it_is_needed() {
     .expect("valid");
     let settings = settings(&[("AUTOSCALE_MAX_DYNOS", "10")]);
     let result = run(&trace, &Model::default(), &settings).expect("runs");
-    // Within the second from 599 s the demand goes from 1 to 3 dynos: both asked for at once,
-    // a boot time before 600 s.
+    // Within the second from 599 s the rate rises to 3 dynos' worth, so that second's demand
+    // is 3: both dynos are asked for at once, a boot time before it.
     let calls = scale_calls(&result, PolicyName::Oracle);
-    assert_eq!(calls, [(555.0, 3)]);
+    assert_eq!(calls, [(554.0, 3)]);
     let oracle = &result.policies[2].1;
     assert_eq!((oracle.theta_u, oracle.tau_u), (0.0, 0.0));
     // Fixed-max runs 10 dynos throughout and never calls.
@@ -204,6 +204,14 @@ fn the_same_seed_gives_the_same_json_and_another_seed_does_not() {
     let first = json(1);
     assert_eq!(first, json(1));
     assert_ne!(first, json(2));
+    // The policies in the table's order.
+    let at = |policy: PolicyName| first.find(&format!("\"{}\": {{", policy.label()));
+    let places: Vec<Option<usize>> = PolicyName::ALL.into_iter().map(at).collect();
+    assert!(places.iter().all(Option::is_some), "{places:?}");
+    assert!(
+        places.windows(2).all(|pair| pair[0] < pair[1]),
+        "{places:?}"
+    );
     let document: serde_json::Value = serde_json::from_str(&first).expect("JSON");
     for section in ["trace", "model", "settings"] {
         assert!(document[section].is_object(), "{section}");

@@ -56,6 +56,9 @@ pub const MAX_REQUESTS_PER_SECOND: f64 = 100_000.0;
 /// The longest mean service time a trace may give, in ms: an hour, as for `--service-ms`.
 pub const MAX_SERVICE_MS: f64 = 3_600_000.0;
 
+/// The shortest mean service time, in ms (a microsecond): shorter ones round to nothing.
+pub const MIN_SERVICE_MS: f64 = 0.001;
+
 const HEADER: &str = "seconds,requests_per_second";
 const HEADER_WITH_SERVICE: &str = "seconds,requests_per_second,service_ms";
 
@@ -78,7 +81,7 @@ impl Trace {
                 .map_err(|message| whole(format!("row {}: {message}", index + 1)))?;
             previous = Some(point);
         }
-        check_row_count(points.len(), "no rows").map_err(whole)?;
+        check_row_count(&points, "no rows").map_err(whole)?;
         Ok(Trace { name, points })
     }
 
@@ -110,7 +113,7 @@ impl Trace {
                 .map_err(|message| at(Some(line), message))?;
             points.push(point);
         }
-        check_row_count(points.len(), "no rows after the header")
+        check_row_count(&points, "no rows after the header")
             .map_err(|message| at(None, message))?;
         Ok(Trace {
             name: name.to_string(),
@@ -323,10 +326,10 @@ fn check_rate(text: &str, rate: f64) -> Result<(), String> {
 }
 
 fn check_service_ms(text: &str, service_ms: f64) -> Result<(), String> {
-    if service_ms <= 0.0 {
+    if service_ms < MIN_SERVICE_MS {
         Err(format!(
-            "service_ms \"{text}\" is not above 0: a mean service time is a positive number \
-             of milliseconds (leave the field empty to keep the previous one)"
+            "service_ms \"{text}\" is below {MIN_SERVICE_MS}: a mean service time is a positive \
+             number of milliseconds (leave the field empty to keep the previous one)"
         ))
     } else if service_ms > MAX_SERVICE_MS {
         Err(format!(
@@ -366,12 +369,17 @@ fn check_time(previous: Option<&TracePoint>, seconds: f64) -> Result<(), String>
 
 /// At least two rows: the run ends at the last one, so one row is a run of no length.
 /// `none` says what zero rows is called where the rows came from.
-fn check_row_count(count: usize, none: &str) -> Result<(), String> {
+fn check_row_count(points: &[TracePoint], none: &str) -> Result<(), String> {
     const NEEDED: &str = "a trace needs at least two rows, the first at seconds 0";
-    match count {
-        0 => Err(format!("{none}: {NEEDED}")),
-        1 => Err(format!(
+    match points {
+        [] => Err(format!("{none}: {NEEDED}")),
+        [_] => Err(format!(
             "only one row: {NEEDED} (the run ends at the last row)"
+        )),
+        // Rates per hour and the chart's time axis need a run of some length.
+        [.., last] if last.seconds < 1.0 => Err(format!(
+            "the last row is at seconds {}: a trace must last at least 1 second",
+            last.seconds
         )),
         _ => Ok(()),
     }
@@ -462,6 +470,14 @@ mod tests {
     }
 
     #[test]
+    fn a_trace_shorter_than_a_second_is_refused() {
+        assert_eq!(
+            refusal("seconds,requests_per_second\n0,1\n0.5,1\n"),
+            "trace.csv: the last row is at seconds 0.5: a trace must last at least 1 second"
+        );
+    }
+
+    #[test]
     fn one_row_is_a_run_of_no_length() {
         assert_eq!(
             refusal("seconds,requests_per_second\n0,10\n"),
@@ -547,7 +563,7 @@ mod tests {
     fn a_service_time_must_be_above_zero() {
         assert_eq!(
             refusal("seconds,requests_per_second,service_ms\n0,1,100\n60,1,0\n"),
-            "trace.csv line 3: service_ms \"0\" is not above 0: a mean service time is a \
+            "trace.csv line 3: service_ms \"0\" is below 0.001: a mean service time is a \
              positive number of milliseconds (leave the field empty to keep the previous one)"
         );
         assert_eq!(
@@ -601,7 +617,7 @@ mod tests {
         .unwrap_err();
         assert!(error
             .message
-            .starts_with("row 1: service_ms \"-1\" is not above 0"));
+            .starts_with("row 1: service_ms \"-1\" is below 0.001"));
     }
 
     #[test]
