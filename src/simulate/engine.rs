@@ -59,58 +59,22 @@ pub fn run(trace: &Trace, model: &Model, settings: &Settings) -> Result<RunResul
         });
     }
     let duration = trace.duration_seconds();
-    let clock = Clock::new(settings);
     let capacities = Capacities::of(trace, model)?;
-    let mut demand = Lookahead::new(
-        DemandCurve::new(trace, model, capacities),
-        model.boot_seconds,
-    )
-    .peekable();
-    let (demand_at_start, ahead_at_start) = *demand.peek().expect("a trace lasts a second or more");
-    let bounds_at_start = clock.bounds(settings, 0.0);
-    let within = |count: u32, bounds: Bounds| count.clamp(bounds.min, bounds.max);
-    let start_dynos = model
-        .start_dynos
-        .unwrap_or_else(|| within(demand_at_start, bounds_at_start));
-    let mut policies: Vec<PolicyRun> = PolicyName::ALL
-        .iter()
-        .map(|&name| {
-            let dynos = match name {
-                PolicyName::Autoscaler | PolicyName::Seed => start_dynos,
-                PolicyName::Oracle => within(ahead_at_start, bounds_at_start),
-                PolicyName::FixedMax => bounds_at_start.max,
-            };
-            PolicyRun::new(name, dynos, demand_at_start, model, settings)
-        })
-        .collect();
-    for policy in &mut policies {
-        if let Some(worker) = &mut policy.worker {
-            let actions = worker.controller.start();
-            policy.carry_out(actions, 0.0, bounds_at_start, &clock);
-        }
-    }
-
-    let mut minutes = MinuteStats::default();
-    let interval = settings.heartbeat_interval.as_secs_f64();
-    let mut heartbeats = HeartbeatLog::new((duration / interval).ceil() as u64);
-    let mut demand_steps = vec![(0.0, demand_at_start)];
-    let mut demand_changes = 0;
+    let curve = DemandCurve::new(trace, model, capacities);
+    let mut demand = Lookahead::new(curve, model.boot_seconds).peekable();
+    let start = *demand.peek().expect("a trace lasts a second or more");
+    let mut run = Run::start(model, settings, start, duration);
     let mut requests = Arrivals::new(trace.points(), model.service_ms, model.seed).peekable();
     let mut beat_picks = fastrand::Rng::with_seed(model.seed ^ 0x6865_6172_7462_6561);
+    let interval = settings.heartbeat_interval.as_secs_f64();
     let (mut tick, mut beat) = (0u64, 0u64);
+    // Events in time order: a tick at the start of each second of the run (the demand), the
+    // worker's heartbeats, the requests. At the same instant, in that order.
     loop {
-        // One tick at the start of each second of the run.
-        let tick_at = if demand.peek().is_some() {
-            tick as f64
-        } else {
-            f64::INFINITY
-        };
-        let beat_at = beat as f64 * interval;
-        let beat_at = if beat_at < duration {
-            beat_at
-        } else {
-            f64::INFINITY
-        };
+        let tick_at = demand.peek().map_or(f64::INFINITY, |_| tick as f64);
+        let beat_at = Some(beat as f64 * interval)
+            .filter(|&at| at < duration)
+            .unwrap_or(f64::INFINITY);
         let request_at = requests.peek().map_or(f64::INFINITY, |request| request.at);
         let now = tick_at.min(beat_at).min(request_at);
         if now.is_infinite() {
@@ -118,90 +82,157 @@ pub fn run(trace: &Trace, model: &Model, settings: &Settings) -> Result<RunResul
         }
         if tick_at == now {
             let (demand_now, ahead) = demand.next().expect("peeked");
-            if demand_steps
-                .last()
-                .is_some_and(|&(_, last)| last != demand_now)
-            {
-                demand_changes += 1;
-                demand_steps.push((now, demand_now));
-            }
-            let bounds = clock.bounds(settings, now);
-            for policy in &mut policies {
-                policy.advance(now, settings, &clock);
-                policy.recorder.demand(now, demand_now);
-                let target = match policy.name {
-                    PolicyName::Oracle => within(ahead, bounds),
-                    PolicyName::FixedMax => bounds.max,
-                    PolicyName::Autoscaler | PolicyName::Seed => continue,
-                };
-                if target != policy.fleet.asked() {
-                    policy.scale_to(target, now);
-                }
-            }
+            run.tick(now, demand_now, ahead);
             tick += 1;
         } else if beat_at == now {
-            let pick = beat_picks.f64();
-            for policy in &mut policies {
-                policy.advance(now, settings, &clock);
-                let heartbeat = policy.heartbeat(now, pick);
-                if let (PolicyName::Autoscaler, Some(heartbeat)) = (policy.name, heartbeat) {
-                    heartbeats.record(heartbeat);
-                }
-            }
+            run.beat(now, beat_picks.f64());
             beat += 1;
         } else if let Some(request) = requests.next() {
-            minutes.arrival(request.at);
-            for policy in &mut policies {
-                policy.advance(request.at, settings, &clock);
-                let outcome = policy.serve(request);
-                if policy.name == PolicyName::Autoscaler {
-                    minutes.autoscaler_outcome(outcome);
-                }
+            run.request(request);
+        }
+    }
+    Ok(run.finish(duration, model))
+}
+
+/// The policies during a run, and what the table and the chart need of it.
+struct Run<'a> {
+    settings: &'a Settings,
+    clock: Clock,
+    start_dynos: u32,
+    policies: Vec<PolicyRun>,
+    minutes: MinuteStats,
+    heartbeats: HeartbeatLog,
+    demand_steps: Vec<(f64, u32)>,
+    demand_changes: u64,
+}
+
+impl<'a> Run<'a> {
+    /// Every policy at time 0 with its dynos serving; the workers have read the formation.
+    fn start(
+        model: &Model,
+        settings: &'a Settings,
+        (demand, ahead): (u32, u32),
+        duration: f64,
+    ) -> Self {
+        let clock = Clock::new(settings);
+        let bounds = clock.bounds(settings, 0.0);
+        let start_dynos = model.start_dynos.unwrap_or_else(|| within(demand, bounds));
+        let mut policies: Vec<PolicyRun> = PolicyName::ALL
+            .iter()
+            .map(|&name| {
+                let dynos = match name {
+                    PolicyName::Autoscaler | PolicyName::Seed => start_dynos,
+                    PolicyName::Oracle => within(ahead, bounds),
+                    PolicyName::FixedMax => bounds.max,
+                };
+                PolicyRun::new(name, dynos, demand, model, settings)
+            })
+            .collect();
+        for policy in &mut policies {
+            if let Some(worker) = &mut policy.worker {
+                let actions = worker.controller.start();
+                policy.carry_out(actions, 0.0, bounds, &clock);
+            }
+        }
+        let beats = duration / settings.heartbeat_interval.as_secs_f64();
+        Run {
+            settings,
+            clock,
+            start_dynos,
+            policies,
+            minutes: MinuteStats::default(),
+            heartbeats: HeartbeatLog::new(beats.ceil() as u64),
+            demand_steps: vec![(0.0, demand)],
+            demand_changes: 0,
+        }
+    }
+
+    /// A new second: its demand, and the baselines' scale calls.
+    fn tick(&mut self, now: f64, demand: u32, ahead: u32) {
+        if self
+            .demand_steps
+            .last()
+            .is_some_and(|&(_, last)| last != demand)
+        {
+            self.demand_changes += 1;
+            self.demand_steps.push((now, demand));
+        }
+        let bounds = self.clock.bounds(self.settings, now);
+        for policy in &mut self.policies {
+            policy.advance(now, self.settings, &self.clock);
+            policy.recorder.demand(now, demand);
+            let target = match policy.name {
+                PolicyName::Oracle => within(ahead, bounds),
+                PolicyName::FixedMax => bounds.max,
+                PolicyName::Autoscaler | PolicyName::Seed => continue,
+            };
+            if target != policy.fleet.asked() {
+                policy.scale_to(target, now);
             }
         }
     }
-    for policy in &mut policies {
-        policy.advance(duration, settings, &clock);
-    }
-    minutes.finish(duration);
 
-    let chart = ChartData {
-        duration_seconds: duration,
-        start_minute_of_day: 0,
-        traffic: minutes.traffic,
-        heartbeats: heartbeats.finish(),
-        p95_per_minute: minutes.p95,
-        max_response_ms: settings.max_response_time.as_secs_f64() * 1000.0,
-        min_response_ms: settings.min_response_time.as_secs_f64() * 1000.0,
-        slo_ms: model.slo_ms,
-        demand: demand_steps,
-        policies: policies
-            .iter()
-            .map(|policy| PolicySeries {
-                name: policy.name.label().to_string(),
-                // The count asked for changes only with a call.
-                supply: std::iter::once((0.0, policy.start_dynos))
-                    .chain(policy.calls.iter().copied())
-                    .collect(),
-                scale_calls: policy.calls.clone(),
+    /// The workers' heartbeat, routed with the same `pick` in each.
+    fn beat(&mut self, now: f64, pick: f64) {
+        for policy in &mut self.policies {
+            policy.advance(now, self.settings, &self.clock);
+            let heartbeat = policy.heartbeat(now, pick);
+            if let (PolicyName::Autoscaler, Some(heartbeat)) = (policy.name, heartbeat) {
+                self.heartbeats.record(heartbeat);
+            }
+        }
+    }
+
+    fn request(&mut self, request: Request) {
+        self.minutes.arrival(request.at);
+        for policy in &mut self.policies {
+            policy.advance(request.at, self.settings, &self.clock);
+            let outcome = policy.serve(request);
+            if policy.name == PolicyName::Autoscaler {
+                self.minutes.autoscaler_outcome(outcome);
+            }
+        }
+    }
+
+    fn finish(mut self, duration: f64, model: &Model) -> RunResult {
+        for policy in &mut self.policies {
+            policy.advance(duration, self.settings, &self.clock);
+        }
+        self.minutes.finish(duration);
+        let settings = self.settings;
+        let chart = ChartData {
+            duration_seconds: duration,
+            start_minute_of_day: 0,
+            traffic: self.minutes.traffic,
+            heartbeats: self.heartbeats.finish(),
+            p95_per_minute: self.minutes.p95,
+            max_response_ms: settings.max_response_time.as_secs_f64() * 1000.0,
+            min_response_ms: settings.min_response_time.as_secs_f64() * 1000.0,
+            slo_ms: model.slo_ms,
+            demand: self.demand_steps,
+            policies: self.policies.iter().map(PolicyRun::series).collect(),
+            ..ChartData::default()
+        };
+        let demand_changes = self.demand_changes;
+        let policies = self
+            .policies
+            .into_iter()
+            .map(|policy| {
+                let figures = policy.recorder.finish(duration, demand_changes);
+                (policy.name, figures)
             })
-            .collect(),
-        ..ChartData::default()
-    };
-    let policies = policies
-        .into_iter()
-        .map(|policy| {
-            (
-                policy.name,
-                policy.recorder.finish(duration, demand_changes),
-            )
-        })
-        .collect();
-    Ok(RunResult {
-        start_dynos,
-        policies,
-        chart,
-    })
+            .collect();
+        RunResult {
+            start_dynos: self.start_dynos,
+            policies,
+            chart,
+        }
+    }
+}
+
+/// `count` brought within the bounds.
+fn within(count: u32, bounds: Bounds) -> u32 {
+    count.clamp(bounds.min, bounds.max)
 }
 
 /// The virtual clock: seconds from the start, as the instants the controller counts in and as
@@ -364,6 +395,17 @@ impl PolicyRun {
             response_ms: seconds * 1000.0,
             verdict,
         })
+    }
+
+    /// The chart's view: the count asked for (it changes only with a call) and the calls.
+    fn series(&self) -> PolicySeries {
+        PolicySeries {
+            name: self.name.label().to_string(),
+            supply: std::iter::once((0.0, self.start_dynos))
+                .chain(self.calls.iter().copied())
+                .collect(),
+            scale_calls: self.calls.clone(),
+        }
     }
 
     fn serve(&mut self, request: Request) -> Outcome {
