@@ -144,8 +144,9 @@ fn report_stdout_refusals() -> bool {
     let Some(loss) = stdout_loss().filter(|loss| !loss.broken_pipe) else {
         return false;
     };
+    let lines = if loss.lines == 1 { "line" } else { "lines" };
     say_on_stderr(format_args!(
-        "heroku-autoscale: {} lines could not be written to standard output ({})",
+        "heroku-autoscale: {} {lines} could not be written to standard output ({})",
         loss.lines, loss.first_error
     ));
     true

@@ -125,7 +125,8 @@ pub fn simulate(loaded: &Loaded, args: &SimulateArgs) -> ExitCode {
             if args.slo_ms.is_none() {
                 say_on_stderr(
                     "hint: the SLO is the max response time setting \
-                     (AUTOSCALE_MAX_RESPONSE_TIME_IN_MS) unless --slo-ms gives another",
+                     (AUTOSCALE_MAX_RESPONSE_TIME_IN_MS), at most 30000 ms, unless --slo-ms \
+                     gives another",
                 );
             }
             return ExitCode::from(EXIT_BAD_SETTINGS);
@@ -199,7 +200,8 @@ fn slo_ms(text: &str) -> Result<f64, String> {
 /// Seconds from 0 to an hour.
 fn boot_seconds(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
-        Ok(seconds) if (0.0..=3600.0).contains(&seconds) => Ok(seconds),
+        // + 0.0 turns -0 into 0.
+        Ok(seconds) if (0.0..=3600.0).contains(&seconds) => Ok(seconds + 0.0),
         _ => Err(format!(
             "\"{text}\" is not a boot time: give seconds from 0 to 3600, like 45 or 20.5"
         )),

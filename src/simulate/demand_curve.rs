@@ -8,44 +8,51 @@ use super::demand::DynoCapacity;
 use super::trace::{Trace, TracePoint};
 use super::{Model, SimulateError};
 
-/// What one dyno carries for each mean service time the run uses.
+/// What one dyno carries for each mean service time the run uses, looked up by the service time
+/// to three significant digits (the precision of the latency histograms): a trace with a new
+/// service time every second then needs at most a few thousand capacities, not one a second.
 #[derive(Debug, Clone)]
 pub struct Capacities {
     by_service_ms: HashMap<u64, DynoCapacity>,
 }
 
+/// The lookup key: the service time to three significant digits.
+fn key(service_ms: f64) -> u64 {
+    let digits = service_ms.log10().floor() as i32;
+    let scale = 10f64.powi(2 - digits);
+    ((service_ms * scale).round() / scale).to_bits()
+}
+
 impl Capacities {
-    /// Every service time of the trace (and the model's default), worked out once; an error if
-    /// the SLO is out of reach for one of them.
+    /// Every service time in force during the trace, worked out once; an error if the SLO is
+    /// out of reach for one of them. The last row's service time applies to no request.
     pub fn of(trace: &Trace, model: &Model) -> Result<Self, SimulateError> {
+        let points = trace.points();
+        let first = points[0].service_ms.unwrap_or(model.service_ms);
+        let later = points[1..points.len() - 1]
+            .iter()
+            .filter_map(|point| point.service_ms.map(|ms| (ms, point.seconds)));
         let mut by_service_ms = HashMap::new();
-        let mut in_force = (model.service_ms, 0.0);
-        let rows = trace.points().iter();
-        let services = std::iter::once(in_force).chain(rows.filter_map(|point| {
-            point.service_ms.map(|ms| {
-                in_force = (ms, point.seconds);
-                in_force
-            })
-        }));
-        for (service_ms, from) in services {
-            if by_service_ms.contains_key(&service_ms.to_bits()) {
+        for (service_ms, from) in std::iter::once((first, 0.0)).chain(later) {
+            let rounded = f64::from_bits(key(service_ms));
+            if by_service_ms.contains_key(&key(service_ms)) {
                 continue;
             }
-            let capacity = DynoCapacity::new(model.concurrency, service_ms, model.slo_ms).ok_or(
+            let capacity = DynoCapacity::new(model.concurrency, rounded, model.slo_ms).ok_or(
                 SimulateError::SloOutOfReach {
                     slo_ms: model.slo_ms,
                     service_ms,
-                    at_seconds: from as u64,
+                    at_seconds: from,
                 },
             )?;
-            by_service_ms.insert(service_ms.to_bits(), capacity);
+            by_service_ms.insert(key(service_ms), capacity);
         }
         Ok(Capacities { by_service_ms })
     }
 
     fn dynos_for(&self, rate: f64, service_ms: f64) -> u32 {
         self.by_service_ms
-            .get(&service_ms.to_bits())
+            .get(&key(service_ms))
             .map_or(u32::MAX, |capacity| capacity.dynos_for(rate))
     }
 }
@@ -98,14 +105,17 @@ impl Iterator for DemandCurve<'_> {
         let end = (start + 1.0).min(self.points[self.points.len() - 1].seconds);
         let mut rate = self.rate_at(self.row, start);
         let mut service_ms = self.service_ms;
-        // Rows within the second: their rates (the rate's corners) and service times count.
+        // Rows within the second: their rates (the rate's corners) count, and so do service
+        // times that start before its end (one starting at the end is the next second's).
         while self.row + 1 < self.points.len() && self.points[self.row + 1].seconds <= end {
             self.row += 1;
             let point = self.points[self.row];
             rate = rate.max(point.requests_per_second);
             if let Some(ms) = point.service_ms {
                 self.service_ms = ms;
-                service_ms = service_ms.max(ms);
+                if point.seconds < end {
+                    service_ms = service_ms.max(ms);
+                }
             }
         }
         rate = rate.max(self.rate_at(self.row, end));
@@ -228,16 +238,23 @@ mod tests {
             (4.0, 60.0, None),
         ]);
         let demand = curve(&slow);
-        assert_eq!(demand[0], 2);
-        // The second ending at 2.0 s already has the slower service in force at its end.
-        assert!(demand[1] > 2 && demand[2] == demand[1] && demand[3] == demand[1]);
+        // The slower service starts with second 2, not in the second that ends there.
+        assert_eq!(demand[..2], [2, 2]);
+        assert!(demand[2] > 2 && demand[3] == demand[2]);
+        // Starting within a second, it counts for that second.
+        let slow = trace(&[
+            (0.0, 60.0, None),
+            (1.5, 60.0, Some(200.0)),
+            (4.0, 60.0, None),
+        ]);
+        assert!(curve(&slow)[1] > 2);
     }
 
     #[test]
     fn an_slo_out_of_reach_is_found_before_the_run() {
         let slow = trace(&[
             (0.0, 1.0, None),
-            (60.0, 1.0, Some(900.0)),
+            (60.5, 1.0, Some(900.0)),
             (120.0, 1.0, None),
         ]);
         let error = Capacities::of(&slow, &Model::default()).expect_err("900 ms, SLO 1 s");
@@ -246,9 +263,29 @@ mod tests {
             SimulateError::SloOutOfReach {
                 slo_ms: 1000.0,
                 service_ms: 900.0,
-                at_seconds: 60
+                at_seconds: 60.5
             }
         );
+    }
+
+    #[test]
+    fn only_service_times_in_force_are_checked() {
+        // The first row's own service time replaces the default; the last row's applies to no
+        // request. Neither the default 100 ms nor the last 900 ms is in reach of a 200 ms SLO.
+        let model = Model {
+            slo_ms: 200.0,
+            ..Model::default()
+        };
+        let quick = trace(&[(0.0, 1.0, Some(50.0)), (600.0, 1.0, Some(900.0))]);
+        assert!(Capacities::of(&quick, &model).is_ok());
+    }
+
+    #[test]
+    fn service_times_are_looked_up_to_three_significant_digits() {
+        assert_eq!(key(100.04), key(100.0));
+        assert_ne!(key(100.6), key(100.0));
+        assert_eq!(key(0.0012344), key(0.00123));
+        assert_eq!(key(123_456.0), key(123_000.0));
     }
 
     #[test]

@@ -90,7 +90,7 @@ pub enum SimulateError {
     /// Even an idle dyno answers too many requests slower than the SLO.
     #[error(
         "an SLO of {slo_ms} ms is out of reach at the mean service time of {service_ms} ms in \
-         force {at_seconds} s into the trace: even an idle dyno answers more than 5 % of \
+         force from {at_seconds} s into the trace: even an idle dyno answers more than 5 % of \
          requests slower; the SLO must be at least about three mean service times"
     )]
     SloOutOfReach {
@@ -98,8 +98,8 @@ pub enum SimulateError {
         slo_ms: f64,
         /// The mean service time in force.
         service_ms: f64,
-        /// The first second at which it is in force.
-        at_seconds: u64,
+        /// When it comes into force.
+        at_seconds: f64,
     },
     /// The max dynos setting allows more dynos than the model holds.
     #[error(

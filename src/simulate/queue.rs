@@ -22,7 +22,8 @@ pub enum Outcome {
     NoDyno,
 }
 
-/// One dyno: when each of its servers is next free, the earliest first. Times are never
+/// One dyno: when each of its servers that has worked is next free, the earliest first (a
+/// server that never worked is free, so a quiet dyno holds no entries). Times are never
 /// negative, so their bits order as the numbers do.
 #[derive(Debug, Clone)]
 struct Dyno {
@@ -31,24 +32,32 @@ struct Dyno {
 }
 
 impl Dyno {
-    fn new(up_at: f64, concurrency: usize) -> Self {
+    fn new(up_at: f64) -> Self {
         Dyno {
             up_at,
-            free_at: std::iter::repeat_n(Reverse(up_at.to_bits()), concurrency).collect(),
+            free_at: BinaryHeap::new(),
         }
     }
 
-    fn serve(&mut self, arrival: f64, service: f64) -> Outcome {
-        let mut earliest = self
-            .free_at
-            .peek_mut()
-            .expect("a dyno has at least one server");
-        let start = f64::from_bits(earliest.0).max(arrival);
-        if start - arrival >= ROUTER_TIMEOUT_SECONDS {
-            // The router dropped it before a server took it: no work done.
-            return Outcome::TimedOut;
-        }
-        *earliest = Reverse((start + service).to_bits());
+    /// Serves a request that arrives once the dyno is up.
+    fn serve(&mut self, arrival: f64, service: f64, concurrency: usize) -> Outcome {
+        let start = if self.free_at.len() < concurrency {
+            // A server that never worked takes it at once.
+            self.free_at.push(Reverse((arrival + service).to_bits()));
+            arrival
+        } else {
+            let mut earliest = self
+                .free_at
+                .peek_mut()
+                .expect("a dyno has at least one server");
+            let start = f64::from_bits(earliest.0).max(arrival);
+            if start - arrival >= ROUTER_TIMEOUT_SECONDS {
+                // The router dropped it before a server took it: no work done.
+                return Outcome::TimedOut;
+            }
+            *earliest = Reverse((start + service).to_bits());
+            start
+        };
         let latency = start + service - arrival;
         if latency > ROUTER_TIMEOUT_SECONDS {
             Outcome::TimedOut
@@ -74,7 +83,7 @@ impl Fleet {
         Fleet {
             concurrency,
             boot_seconds,
-            dynos: vec![Dyno::new(0.0, concurrency); count as usize],
+            dynos: vec![Dyno::new(0.0); count as usize],
             serving: count as usize,
         }
     }
@@ -108,7 +117,7 @@ impl Fleet {
     pub fn scale(&mut self, count: u32, now: f64) {
         let count = count as usize;
         if count > self.dynos.len() {
-            let new = Dyno::new(now + self.boot_seconds, self.concurrency);
+            let new = Dyno::new(now + self.boot_seconds);
             self.dynos.resize(count, new);
         } else {
             self.dynos.truncate(count);
@@ -123,7 +132,7 @@ impl Fleet {
             return Outcome::NoDyno;
         }
         let index = ((pick * self.serving as f64) as usize).min(self.serving - 1);
-        self.dynos[index].serve(arrival, service)
+        self.dynos[index].serve(arrival, service, self.concurrency)
     }
 }
 

@@ -94,17 +94,19 @@ fn millis(duration: std::time::Duration) -> f64 {
 
 /// The one-line summary of the settings that matter, for the table and the chart.
 pub fn settings_line(settings: &Settings) -> String {
+    let bounds = match (&settings.min_dynos, &settings.max_dynos) {
+        (DynoLimit::Fixed(min), DynoLimit::Fixed(max)) => format!("dynos {min}–{max}"),
+        (min, max) => format!("min dynos {min} · max dynos {max}"),
+    };
     format!(
         "interval {} s · slow > {} ms · fast < {} ms · up after {} · down after {} · \
-         increment {} · dynos {}–{}",
+         increment {} · {bounds}",
         settings.heartbeat_interval.as_secs_f64(),
         millis(settings.max_response_time),
         millis(settings.min_response_time),
         settings.number_of_fails_to_scale_up_after,
         settings.number_of_passes_to_scale_down_after,
         settings.increment,
-        settings.min_dynos,
-        settings.max_dynos,
     )
 }
 

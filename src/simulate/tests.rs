@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::arrivals::Arrivals;
 use super::demand::mean_wait;
 use super::queue::{Fleet, Outcome};
-use super::report::Report;
+use super::report::{self, Report};
 use super::trace::{Trace, TracePoint};
 use super::*;
 use crate::settings::{load, DynoLimit, Mode, SettingsSource};
@@ -257,4 +257,16 @@ fn schedules_are_read_in_the_time_zone_on_the_virtual_clock() {
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert!((calls[0].0 - (3600.0 + beat)).abs() < 0.01, "{calls:?}");
     assert_eq!(calls[0].1, 3);
+}
+
+#[test]
+fn the_settings_line_shows_fixed_bounds_as_a_range_and_schedules_in_full() {
+    let fixed = settings(&[("AUTOSCALE_MAX_DYNOS", "7"), ("AUTOSCALE_MIN_DYNOS", "2")]);
+    assert!(report::settings_line(&fixed).ends_with("increment 1 · dynos 2–7"));
+    let scheduled = settings(&[
+        ("AUTOSCALE_MIN_DYNOS", "0:00=1,9:00=3"),
+        ("AUTOSCALE_MAX_DYNOS", "5"),
+    ]);
+    assert!(report::settings_line(&scheduled)
+        .ends_with("increment 1 · min dynos 0:00=1,9:00=3 · max dynos 5"));
 }

@@ -53,8 +53,12 @@ pub const MAX_DURATION_SECONDS: f64 = 2_678_400.0;
 /// over a long trace would run for hours.
 pub const MAX_REQUESTS_PER_SECOND: f64 = 100_000.0;
 
-/// The longest mean service time a trace may give, in ms: an hour, as for `--service-ms`.
-pub const MAX_SERVICE_MS: f64 = 3_600_000.0;
+/// The longest mean service time, in ms: the router fails a request at 30 s, and an SLO within
+/// that can be met only by service times up to about a third of it.
+pub const MAX_SERVICE_MS: f64 = 10_000.0;
+
+/// The closest two rows may be, in seconds: the rate between them must stay a number.
+pub const MIN_ROW_GAP_SECONDS: f64 = 0.001;
 
 /// The shortest mean service time, in ms (a microsecond): shorter ones round to nothing.
 pub const MIN_SERVICE_MS: f64 = 0.001;
@@ -333,8 +337,8 @@ fn check_service_ms(text: &str, service_ms: f64) -> Result<(), String> {
         ))
     } else if service_ms > MAX_SERVICE_MS {
         Err(format!(
-            "service_ms \"{text}\" is above {MAX_SERVICE_MS}: a mean service time is at most an \
-             hour, in milliseconds"
+            "service_ms \"{text}\" is above {MAX_SERVICE_MS}: a mean service time is at most 10 \
+             seconds, in milliseconds (the router fails a request at 30 s)"
         ))
     } else {
         Ok(())
@@ -353,6 +357,13 @@ fn check_time(previous: Option<&TracePoint>, seconds: f64) -> Result<(), String>
             return Err(format!(
                 "seconds {seconds} is not after the previous row's {}: times must strictly \
                  increase",
+                previous.seconds
+            ))
+        }
+        Some(previous) if seconds - previous.seconds < MIN_ROW_GAP_SECONDS => {
+            return Err(format!(
+                "seconds {seconds} is less than {MIN_ROW_GAP_SECONDS} s after the previous row's \
+                 {}: rows must be at least a millisecond apart",
                 previous.seconds
             ))
         }
@@ -470,6 +481,15 @@ mod tests {
     }
 
     #[test]
+    fn rows_closer_than_a_millisecond_are_refused() {
+        assert_eq!(
+            refusal("seconds,requests_per_second\n0,0\n0.0001,1000\n10,1000\n"),
+            "trace.csv line 3: seconds 0.0001 is less than 0.001 s after the previous row's 0: \
+             rows must be at least a millisecond apart"
+        );
+    }
+
+    #[test]
     fn a_trace_shorter_than_a_second_is_refused() {
         assert_eq!(
             refusal("seconds,requests_per_second\n0,1\n0.5,1\n"),
@@ -568,8 +588,8 @@ mod tests {
         );
         assert_eq!(
             refusal("seconds,requests_per_second,service_ms\n0,1,100\n60,1,9000000\n"),
-            "trace.csv line 3: service_ms \"9000000\" is above 3600000: a mean service time is at \
-             most an hour, in milliseconds"
+            "trace.csv line 3: service_ms \"9000000\" is above 10000: a mean service time is at \
+             most 10 seconds, in milliseconds (the router fails a request at 30 s)"
         );
     }
 
