@@ -32,6 +32,7 @@
 //! - [`supervision`]: restart pacing and panic guards; `SupervisorActor`.
 //! - [`actors`]: the messages between the actors and the wiring that starts them.
 //! - [`settings`]: loading and validating settings, schedules.
+//! - [`standby`]: which copy of the worker acts when several run for one app.
 //! - [`simulate`]: the `simulate` command: a model of an app's dynos that runs the
 //!   [`control::Controller`] on a virtual clock beside the `seed`, `oracle` and `fixed-max`
 //!   baselines, with its figures, JSON and chart.
@@ -50,6 +51,7 @@ mod runner;
 pub mod secret;
 pub mod settings;
 pub mod simulate;
+pub mod standby;
 pub mod supervision;
 
 pub use logging::{logger, stdout_loss, write_stdout_line, StdoutLoss};

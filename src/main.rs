@@ -202,6 +202,7 @@ fn run(loaded: Loaded, args: RunArgs) -> ExitCode {
     let mut autoscaler = Autoscaler::new(loaded.settings)
         .with_logger(log)
         .with_dry_run(args.dry_run)
+        .with_dyno(std::env::var("DYNO").ok())
         .with_injected_panics(injected_panics);
     if let Some(quantity) = args.local_formation {
         autoscaler = autoscaler.with_local_formation(quantity);

@@ -14,6 +14,7 @@ use crate::actors::{self, Actors, ApiBackend, ApiRecipients, WallClock, Wiring};
 use crate::control::CallInFlight;
 use crate::logging::logger;
 use crate::settings::Settings;
+use crate::standby::{self, Role};
 use crate::supervision::SupervisionPolicy;
 
 /// Why a worker stopped other than by request.
@@ -34,6 +35,7 @@ pub enum WorkerError {
 pub struct Autoscaler {
     settings: Arc<Settings>,
     wiring: Wiring,
+    dyno: Option<String>,
 }
 
 impl Autoscaler {
@@ -43,7 +45,15 @@ impl Autoscaler {
         Autoscaler {
             settings: Arc::new(settings),
             wiring: Wiring::new(log),
+            dyno: None,
         }
+    }
+
+    /// The dyno this runs on (Heroku's `DYNO`, e.g. `autoscaleworker.1`): [`Autoscaler::run`]
+    /// stands by on any but the first of its process type (see [`crate::standby`]).
+    pub fn with_dyno(mut self, dyno: Option<String>) -> Self {
+        self.dyno = dyno;
+        self
     }
 
     /// Logs to `log` instead of standard output.
@@ -132,13 +142,24 @@ impl Autoscaler {
     /// Runs on this thread until SIGTERM, SIGINT or SIGHUP (then `Ok`; SIGHUP is ignored under
     /// nohup, i.e. when the process started with it ignored), or until supervision gives up.
     pub fn run(self) -> Result<(), WorkerError> {
+        let role = standby::role(self.dyno.as_deref(), self.settings.single_active_worker);
         let system = System::new();
         let log = self.wiring.log.clone();
         system.block_on(async move {
             // Handlers go in before the actors start: a SIGTERM that arrives while they start
             // still gets the orderly stop (exit 0) rather than the default action (exit 143).
             let signals = StopSignals::install();
+            let note = match role {
+                Role::Standby { dyno } => {
+                    actix_rt::spawn(stand_by(log, signals, dyno));
+                    return;
+                }
+                Role::Active { note } => note,
+            };
             let actors = self.start();
+            if let Some(note) = note {
+                info!(log, "{note}");
+            }
             if signals.hangup_ignored() {
                 info!(
                     log,
@@ -233,6 +254,21 @@ pub fn install_crypto_provider() {
 /// How long a stop waits for an API call in flight (a scale, usually) to be answered. Heroku
 /// sends SIGKILL 30 s after SIGTERM; a few seconds keep the stop prompt.
 const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// Another dyno is the active worker: no actors, no requests; a stop signal ends the wait.
+async fn stand_by(log: Logger, signals: StopSignals, dyno: String) {
+    let first = dyno
+        .rsplit_once('.')
+        .map_or(dyno.as_str(), |(name, _)| name);
+    info!(
+        log,
+        "standing by: {dyno} is not the first dyno of its process type, {first}.1 scales the \
+         app (AUTOSCALE_SINGLE_ACTIVE_WORKER); no heartbeats, no API calls"
+    );
+    let signal = signals.recv().await;
+    info!(log, "stopping on {signal} (stood by)");
+    System::current().stop();
+}
 
 /// Stops the system on SIGTERM (what Heroku sends, 30 s before SIGKILL), SIGINT (Ctrl-C) or
 /// SIGHUP. A scale call in flight gets [`STOP_GRACE`] to be answered, so that its outcome is

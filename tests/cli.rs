@@ -244,3 +244,77 @@ fn variables_differing_only_in_case_stop_the_worker() {
         "{output}"
     );
 }
+
+#[test]
+fn only_the_first_worker_dyno_scales_and_another_stands_by_until_sigterm() {
+    // One fake API, two copies of the worker: autoscaleworker.1 and .2, each with an app of
+    // its own so that each one's heartbeats can be told apart.
+    let (first_app, api) = fakes(1);
+    let second_app = FakeApp::start();
+    first_app.set_latency(SLOW);
+    second_app.set_latency(SLOW);
+    let api_url = api.url();
+    let (first_url, second_url) = (first_app.heartbeat_url(), second_app.heartbeat_url());
+    let mut second_env = env(&second_url, &api_url, KEY);
+    second_env.push(("DYNO", "autoscaleworker.2"));
+    let second = WorkerProcess::spawn(&["run"], &second_env);
+    assert!(
+        second
+            .wait_for_line("standing by: autoscaleworker.2", SOON)
+            .is_some(),
+        "{}",
+        second.output()
+    );
+    let mut first_env = env(&first_url, &api_url, KEY);
+    first_env.push(("DYNO", "autoscaleworker.1"));
+    let first = WorkerProcess::spawn(&["run"], &first_env);
+    assert!(
+        first
+            .wait_for_line("scaled web from=1 to=2", SOON)
+            .is_some(),
+        "{}",
+        first.output()
+    );
+    // The first one acted, with no word about other copies; the second sent nothing at all.
+    assert!(
+        !first.output().contains("standing by"),
+        "{}",
+        first.output()
+    );
+    assert_eq!(second_app.hits(), 0, "the standby sent heartbeats");
+    let standby_output = stop(second);
+    assert!(
+        standby_output.contains("stopping on SIGTERM (stood by)"),
+        "{standby_output}"
+    );
+    stop(first);
+    assert_eq!(api.patches().first(), Some(&2));
+}
+
+#[test]
+fn a_worker_that_cannot_tell_its_dyno_acts_and_says_so() {
+    let (app, api) = fakes(1);
+    let (heartbeat, api_url) = (app.heartbeat_url(), api.url());
+    let worker = WorkerProcess::spawn(&["run"], &env(&heartbeat, &api_url, KEY));
+    assert!(
+        worker
+            .wait_for_line("DYNO is not set (not on Heroku): acting", SOON)
+            .is_some(),
+        "{}",
+        worker.output()
+    );
+    stop(worker);
+    // With the check off, a second dyno acts too.
+    let mut off = env(&heartbeat, &api_url, KEY);
+    off.extend([
+        ("DYNO", "autoscaleworker.2"),
+        ("AUTOSCALE_SINGLE_ACTIVE_WORKER", "false"),
+    ]);
+    let worker = WorkerProcess::spawn(&["run"], &off);
+    assert!(app.wait_for_hits(2, SOON), "{}", worker.output());
+    let output = stop(worker);
+    assert!(
+        output.contains("AUTOSCALE_SINGLE_ACTIVE_WORKER=false"),
+        "{output}"
+    );
+}

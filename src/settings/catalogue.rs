@@ -219,6 +219,11 @@ settings! {
         "Seconds after which the dyno count is re-read from the API, at the next heartbeat.",
         |s| seconds(s.formation_refresh),
     ),
+    single_active_worker: defaulted(
+        "true",
+        "On Heroku only the first dyno of the worker's process type (DYNO=NAME.1) acts; others stand by.",
+        |s| s.single_active_worker.to_string(),
+    ),
     log_level: defaulted(
         "info",
         "Log level: error, warn, info, debug or trace.",
@@ -357,6 +362,7 @@ mod tests {
         ("increment", "2", "2"),
         ("time_zone", "America/Vancouver", "America/Vancouver"),
         ("formation_refresh_in_seconds", "45", "45"),
+        ("single_active_worker", "no", "false"),
         ("log_level", "DEBUG", "debug"),
         (
             "admins",

@@ -65,6 +65,8 @@ pub struct Settings {
     pub time_zone: Tz,
     /// Longest time the known dyno count is trusted before it is read again.
     pub formation_refresh: Duration,
+    /// Only the first dyno of the worker's process type acts (two copies must not both scale).
+    pub single_active_worker: bool,
     /// The most detailed log level printed.
     pub log_level: LogLevel,
     /// Who receives notices by email; empty: notices go to the log only.

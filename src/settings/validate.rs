@@ -82,6 +82,7 @@ impl Validator {
         let notify_max = self.parse(&given.notify_if_needs_exceed_max, parse_bool);
         let notify_min = self.parse(&given.notify_if_needs_below_min, parse_bool);
         let notify_fails = self.parse(&given.notify_on_scale_fails, parse_bool);
+        let single_active_worker = self.parse(&given.single_active_worker, parse_bool);
         let notify_scale_diff = self.scale_diff(given);
         let notify_repeat_after = self.parse(&given.notify_repeat_after_in_minutes, |text| {
             parse_minutes(text, SHORTEST_REPEAT_IN_MINUTES)
@@ -147,6 +148,7 @@ impl Validator {
             increment: increment?,
             time_zone: time_zone?,
             formation_refresh: formation_refresh?,
+            single_active_worker: single_active_worker?,
             log_level: log_level?,
             admins: admins?.unwrap_or_default(),
             smtp: smtp?,
