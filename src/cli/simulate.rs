@@ -120,19 +120,15 @@ pub fn simulate(loaded: &Loaded, args: &SimulateArgs) -> ExitCode {
     let model = args.model(settings);
     let result = match simulate::run(&trace, &model, settings) {
         Ok(result) => result,
-        Err(error @ SimulateError::SloOutOfReach { .. }) => {
+        Err(error) => {
             say_on_stderr(format_args!("error: {error}"));
-            if args.slo_ms.is_none() {
+            if matches!(error, SimulateError::SloOutOfReach { .. }) && args.slo_ms.is_none() {
                 say_on_stderr(
                     "hint: the SLO is the max response time setting \
                      (AUTOSCALE_MAX_RESPONSE_TIME_IN_MS), at most 30000 ms, unless --slo-ms \
                      gives another",
                 );
             }
-            return ExitCode::from(EXIT_BAD_SETTINGS);
-        }
-        Err(error @ SimulateError::TooManyDynos { .. }) => {
-            say_on_stderr(format_args!("error: {error}"));
             return ExitCode::from(EXIT_BAD_SETTINGS);
         }
     };

@@ -60,6 +60,7 @@ impl Capacities {
 /// d(s) for s = 0, 1, 2, …: the demand for the highest rate and the longest service time in
 /// force at any moment of [s, s + 1] (a peak between whole seconds still counts).
 pub struct DemandCurve<'a> {
+    trace: &'a Trace,
     points: &'a [TracePoint],
     capacities: Capacities,
     /// The last row at or before the current second.
@@ -75,6 +76,7 @@ impl<'a> DemandCurve<'a> {
     pub fn new(trace: &'a Trace, model: &Model, capacities: Capacities) -> Self {
         let points = trace.points();
         DemandCurve {
+            trace,
             points,
             capacities,
             row: 0,
@@ -82,15 +84,6 @@ impl<'a> DemandCurve<'a> {
             second: 0,
             seconds: trace.duration_seconds().ceil() as u64,
         }
-    }
-
-    fn rate_at(&self, row: usize, at: f64) -> f64 {
-        let from = self.points[row];
-        let Some(to) = self.points.get(row + 1) else {
-            return from.requests_per_second;
-        };
-        let share = (at - from.seconds) / (to.seconds - from.seconds);
-        from.requests_per_second + share * (to.requests_per_second - from.requests_per_second)
     }
 }
 
@@ -103,7 +96,7 @@ impl Iterator for DemandCurve<'_> {
         }
         let start = self.second as f64;
         let end = (start + 1.0).min(self.points[self.points.len() - 1].seconds);
-        let mut rate = self.rate_at(self.row, start);
+        let mut rate = self.trace.rate_at(start);
         let mut service_ms = self.service_ms;
         // Rows within the second: their rates (the rate's corners) count, and so do service
         // times that start before its end (one starting at the end is the next second's).
@@ -118,7 +111,7 @@ impl Iterator for DemandCurve<'_> {
                 }
             }
         }
-        rate = rate.max(self.rate_at(self.row, end));
+        rate = rate.max(self.trace.rate_at(end));
         self.second += 1;
         Some(self.capacities.dynos_for(rate, service_ms))
     }

@@ -19,7 +19,7 @@ use crate::judge::{classify, Limits, ProbeOutcome, Sample, Verdict};
 use crate::Settings;
 
 /// A heartbeat's own service time: the endpoint does next to nothing.
-pub const HEARTBEAT_SERVICE_SECONDS: f64 = 0.005;
+const HEARTBEAT_SERVICE_SECONDS: f64 = 0.005;
 
 /// How long the router takes to answer "no dyno" (H14) to the heartbeat.
 const NO_DYNO_ANSWER_SECONDS: f64 = 0.001;

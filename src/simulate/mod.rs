@@ -45,7 +45,7 @@ impl Default for Model {
     }
 }
 
-pub use engine::{run, RunResult, HEARTBEAT_SERVICE_SECONDS};
+pub use engine::{run, RunResult};
 
 /// The policies compared in every run, on the same requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
