@@ -202,13 +202,17 @@ async fn actors_that_panic_are_restarted_and_scaling_goes_on() {
 
 /// `actor` panics every 1.5 s (the test hook behind `HEROKU_AUTOSCALE_INJECT_PANICS`): each
 /// panic is logged and the actor restarted; after three, scaling still goes on. The max is 10,
-/// so slow beats go on asking for more dynos the whole time.
+/// and each step adds one dyno (no doubling), so slow beats go on asking for more dynos the
+/// whole time.
 async fn an_actor_panicking_repeatedly(actor: ActorName) {
     let name = actor.to_string();
     let every = Duration::from_millis(1500);
     let (_app, state, log, _actors) = paused_worker(
         1,
-        &[("AUTOSCALE_MAX_DYNOS", "10")],
+        &[
+            ("AUTOSCALE_MAX_DYNOS", "10"),
+            ("AUTOSCALE_PROPORTIONAL_SCALE_UP", "false"),
+        ],
         vec![PanicSchedule { actor, every }],
     );
     let restarting = format!("restarting actor={name}");

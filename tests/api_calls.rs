@@ -117,3 +117,44 @@ async fn a_hung_scale_call_times_out_and_is_never_doubled() {
     assert_eq!(api.max_concurrent_patches(), 1);
     assert_eq!(api.patches_applied(), [2]);
 }
+
+#[actix_rt::test]
+async fn slow_beats_wait_for_the_new_dynos_to_serve_before_the_next_scale_up() {
+    let boot = Duration::from_millis(1500);
+    let (app, api, log, _actors) = start(Duration::ZERO, &[], Duration::from_secs(10));
+    api.set_boot_time(boot);
+    // The app stays slow: without the wait, two slow beats (0.4 s) would add the next dyno.
+    assert!(wait_until_async(SOON, || api.patches_applied() == [2]).await);
+    let first = std::time::Instant::now();
+    let serving = "dynos serving web quantity=2";
+    assert!(
+        wait_until_async(Duration::from_secs(20), || log.count(serving) == 1).await,
+        "{}",
+        log.lines().join("\n")
+    );
+    assert!(wait_until_async(SOON, || api.patches_applied() == [2, 3]).await);
+    assert!(
+        first.elapsed() >= boot,
+        "scaled again {:?} after the first scale, before the dyno booted",
+        first.elapsed()
+    );
+    // The list was read while the dyno booted and once it served, and no more often than
+    // every 10 s: two reads for one boot.
+    assert_eq!(api.dyno_list_reads(), 2, "{}", log.lines().join("\n"));
+    assert!(app.hits() > 10);
+    assert_eq!(api.max_concurrent_patches(), 1);
+}
+
+#[actix_rt::test]
+async fn without_the_boot_wait_slow_beats_scale_again_while_the_dyno_boots() {
+    let boot = Duration::from_secs(3600);
+    let off = [("AUTOSCALE_BOOT_TIMEOUT_IN_SECONDS", "0")];
+    let (_app, api, log, _actors) = start(Duration::ZERO, &off, Duration::from_secs(10));
+    api.set_boot_time(boot);
+    assert!(
+        wait_until_async(SOON, || api.patches_applied() == [2, 3]).await,
+        "{}",
+        log.lines().join("\n")
+    );
+    assert_eq!(api.dyno_list_reads(), 0);
+}

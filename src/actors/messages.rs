@@ -1,7 +1,7 @@
 //! The whole protocol between the actors, in one place.
 //!
 //! ```text
-//! HeartbeatActor ─SampleTaken─▶ JudgeActor ─VerdictReached─▶ ControllerActor ─GetFormation/ScaleFormation─▶ HerokuApiActor
+//! HeartbeatActor ─SampleTaken─▶ JudgeActor ─VerdictReached─▶ ControllerActor ─GetFormation/GetDynos/ScaleFormation─▶ HerokuApiActor
 //!     └─GetApp (web_url, once, for a path) ───────────────────────────────────────────────────────▶ HerokuApiActor
 //!                                                        ControllerActor ─SendNotice─▶ NotifierActor
 //! every actor ─ChildRestarted─▶ SupervisorActor;  runner ─PrepareToStop─▶ ControllerActor
@@ -10,7 +10,7 @@
 use actix::prelude::*;
 
 use crate::control::CallInFlight;
-use crate::heroku::{ApiError, AppInfo, Formation};
+use crate::heroku::{ApiError, AppInfo, DynoStates, Formation};
 use crate::judge::{Sample, Verdict};
 use crate::notify::{Notice, NoticeContext};
 
@@ -45,6 +45,11 @@ pub struct GetApp;
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "Result<Formation, ApiError>")]
 pub struct GetFormation;
+
+/// → HerokuApiActor: read the process type's dynos and their states.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<DynoStates, ApiError>")]
+pub struct GetDynos;
 
 /// → HerokuApiActor: set the process type's dyno count.
 #[derive(Debug, Clone, Copy, Message)]

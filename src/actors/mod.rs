@@ -21,7 +21,7 @@ use crate::judge::Limits;
 use crate::settings::Settings;
 use crate::supervision::fault_injection;
 use crate::supervision::{Link, SupervisionPolicy, SupervisorActor, Watch};
-use messages::{GetApp, GetFormation, ScaleFormation};
+use messages::{GetApp, GetDynos, GetFormation, ScaleFormation};
 
 /// The wall clock the schedules are read against (tests substitute their own).
 pub type WallClock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -34,22 +34,26 @@ pub struct ApiRecipients {
     pub get_app: Recipient<GetApp>,
     /// Answers [`GetFormation`].
     pub get_formation: Recipient<GetFormation>,
+    /// Answers [`GetDynos`].
+    pub get_dynos: Recipient<GetDynos>,
     /// Answers [`ScaleFormation`].
     pub scale: Recipient<ScaleFormation>,
 }
 
 impl ApiRecipients {
-    /// The recipients of one actor that handles all three requests.
+    /// The recipients of one actor that handles every request.
     pub fn of<A>(addr: &Addr<A>) -> Self
     where
         A: Actor<Context = Context<A>>
             + Handler<GetApp>
             + Handler<GetFormation>
+            + Handler<GetDynos>
             + Handler<ScaleFormation>,
     {
         ApiRecipients {
             get_app: addr.clone().recipient(),
             get_formation: addr.clone().recipient(),
+            get_dynos: addr.clone().recipient(),
             scale: addr.clone().recipient(),
         }
     }

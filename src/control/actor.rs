@@ -8,9 +8,10 @@ use actix::prelude::*;
 use actix_rt::time::Instant;
 use slog::{debug, info, warn};
 
-use super::{Action, Bounds, CallInFlight, Controller, ControllerConfig, ScaleReason};
+use super::boot::Ended;
+use super::{Action, BootEnd, Bounds, CallInFlight, Controller, ControllerConfig, ScaleReason};
 use crate::actors::messages::{
-    GetFormation, InjectPanic, PrepareToStop, ScaleFormation, SendNotice, VerdictReached,
+    GetDynos, GetFormation, InjectPanic, PrepareToStop, ScaleFormation, SendNotice, VerdictReached,
 };
 use crate::actors::{ApiRecipients, WallClock};
 use crate::heroku::{ApiError, Formation};
@@ -78,6 +79,8 @@ impl ControllerActor {
         for action in actions {
             match action {
                 Action::ReadFormation => self.read_formation(ctx),
+                Action::ReadDynos => self.read_dynos(ctx),
+                Action::BootEnded(end) => self.log_boot(end),
                 Action::Scale { from, to, reason } => self.scale(from, to, reason, ctx),
                 Action::Notify(notice) => {
                     let at = (self.clock)();
@@ -118,6 +121,45 @@ impl ControllerActor {
             || (),
         );
         ctx.spawn(answered);
+    }
+
+    fn read_dynos(&mut self, ctx: &mut Context<Self>) {
+        let request = self.api.get_dynos.send(GetDynos);
+        let answered = guarded_call(
+            self,
+            request,
+            |answer, act, ctx| {
+                let actions = act.logic.on_dynos(flatten(answer), now());
+                act.perform(actions, ctx);
+            },
+            || (),
+        );
+        ctx.spawn(answered);
+    }
+
+    fn log_boot(&self, end: BootEnd) {
+        let process = &self.settings.process_type;
+        let log = self.link.log();
+        let (to, after) = (end.to, end.waited.as_secs());
+        match end.how {
+            Ended::Serving => info!(
+                log,
+                "dynos serving {process} quantity={to} after_s={after}; counting heartbeats again"
+            ),
+            Ended::Crashed(crashed) => warn!(
+                log,
+                "dyno crashed {process} crashed={crashed} of quantity={to} after_s={after}; \
+                 counting heartbeats again (heroku logs shows why it crashed)"
+            ),
+            Ended::TimedOut(up) => {
+                let up = up.map_or_else(|| "unknown".to_string(), |up| up.to_string());
+                warn!(
+                    log,
+                    "boot timeout {process} up={up} of quantity={to} after_s={after}; counting \
+                     heartbeats again (AUTOSCALE_BOOT_TIMEOUT_IN_SECONDS)"
+                )
+            }
+        }
     }
 
     fn scale(&mut self, from: u32, to: u32, reason: ScaleReason, ctx: &mut Context<Self>) {

@@ -66,8 +66,22 @@ pub struct Policy {
     pub fails_to_scale_up: u32,
     /// Consecutive fast verdicts before scaling down.
     pub passes_to_scale_down: u32,
-    /// Dynos added or removed per step.
-    pub increment: u32,
+    /// Dynos added by a slow streak.
+    pub up_by: u32,
+    /// Dynos removed by a fast streak.
+    pub down_by: u32,
+}
+
+impl Policy {
+    /// The seed's rule: `increment` both ways.
+    pub fn of(settings: &crate::Settings) -> Self {
+        Policy {
+            fails_to_scale_up: settings.number_of_fails_to_scale_up_after,
+            passes_to_scale_down: settings.number_of_passes_to_scale_down_after,
+            up_by: settings.increment,
+            down_by: settings.increment,
+        }
+    }
 }
 
 /// Why the dyno count should change.
@@ -81,6 +95,8 @@ pub enum ScaleReason {
     SlowStreak,
     /// Enough fast heartbeats in a row.
     FastStreak,
+    /// A slow heartbeat soon after a scale-down: the dynos removed are put back.
+    ScaleDownUndone,
 }
 
 impl ScaleReason {
@@ -98,6 +114,7 @@ impl fmt::Display for ScaleReason {
             ScaleReason::AboveMax => "above_max",
             ScaleReason::SlowStreak => "slow_streak",
             ScaleReason::FastStreak => "fast_streak",
+            ScaleReason::ScaleDownUndone => "scale_down_undone",
         })
     }
 }
@@ -139,7 +156,7 @@ pub fn decide(quantity: u32, bounds: Bounds, streaks: Streaks, policy: Policy) -
             Decision::NeedsAboveMax
         } else {
             Decision::Scale {
-                to: quantity.saturating_add(policy.increment).min(bounds.max),
+                to: quantity.saturating_add(policy.up_by).min(bounds.max),
                 reason: ScaleReason::SlowStreak,
             }
         };
@@ -147,7 +164,7 @@ pub fn decide(quantity: u32, bounds: Bounds, streaks: Streaks, policy: Policy) -
     if streaks.fast >= policy.passes_to_scale_down {
         return if quantity > bounds.min {
             Decision::Scale {
-                to: quantity.saturating_sub(policy.increment).max(bounds.min),
+                to: quantity.saturating_sub(policy.down_by).max(bounds.min),
                 reason: ScaleReason::FastStreak,
             }
         } else if quantity > 1 {
@@ -168,7 +185,8 @@ mod tests {
     const POLICY: Policy = Policy {
         fails_to_scale_up: 3,
         passes_to_scale_down: 5,
-        increment: 1,
+        up_by: 1,
+        down_by: 1,
     };
 
     fn bounds(min: u32, max: u32) -> Bounds {
@@ -271,7 +289,8 @@ mod tests {
     #[test]
     fn the_increment_is_clamped_to_the_bounds_and_never_reaches_zero() {
         let by_two = Policy {
-            increment: 2,
+            up_by: 2,
+            down_by: 2,
             ..POLICY
         };
         assert_eq!(

@@ -7,16 +7,21 @@
 //! on a virtual clock.
 
 pub mod actor;
+pub mod boot;
 mod corrections;
 pub mod decide;
+mod steps;
 
+pub use boot::BootEnd;
 pub use decide::{decide, Bounds, Decision, Policy, ScaleReason, Streaks};
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use self::boot::BootWait;
 use self::corrections::{Correcting, Corrections};
-use crate::heroku::ApiError;
+use self::steps::{DownBackoff, UpSteps};
+use crate::heroku::{ApiError, DynoStates};
 use crate::judge::Verdict;
 use crate::notify::{Notice, NoticeGate, NoticeKind};
 use crate::settings::ScaleDiff;
@@ -35,8 +40,12 @@ pub enum Action {
         /// Why.
         reason: ScaleReason,
     },
+    /// Read the process type's dyno states, then call [`Controller::on_dynos`].
+    ReadDynos,
     /// Send a notice to the admins.
     Notify(Notice),
+    /// Log how a wait for booting dynos ended.
+    BootEnded(BootEnd),
 }
 
 /// What the controller is waiting for, if anything; at most one API call is ever in flight.
@@ -44,6 +53,8 @@ pub enum Action {
 enum Pending {
     /// Reading the count, with the streaks as they were when the read began.
     Read { streaks: Streaks },
+    /// Reading the dyno list after `verdict`, which counts if the new dynos serve.
+    Dynos { verdict: Verdict },
     Scale {
         from: u32,
         to: u32,
@@ -63,6 +74,13 @@ struct Known {
 pub struct ControllerConfig {
     /// Streak thresholds and step size.
     pub policy: Policy,
+    /// After a scale-up, heartbeats count again once the new dynos serve, or after this long;
+    /// `None`: at once, as the seed did.
+    pub boot_timeout: Option<Duration>,
+    /// Double the step after each scale-up that brought no relief (see `steps`).
+    pub proportional_scale_up: bool,
+    /// Double the passes a scale-down needs after each recent flap (see `steps`).
+    pub scale_down_backoff: bool,
     /// How long a dyno count read from the API is trusted when nothing needs doing.
     pub formation_refresh: Duration,
     /// How soon a notice about a lasting condition is repeated.
@@ -79,11 +97,10 @@ impl ControllerConfig {
     /// same rules).
     pub fn of(settings: &crate::Settings, dry_run: bool) -> Self {
         ControllerConfig {
-            policy: Policy {
-                fails_to_scale_up: settings.number_of_fails_to_scale_up_after,
-                passes_to_scale_down: settings.number_of_passes_to_scale_down_after,
-                increment: settings.increment,
-            },
+            policy: Policy::of(settings),
+            boot_timeout: settings.boot_timeout,
+            proportional_scale_up: settings.proportional_scale_up,
+            scale_down_backoff: settings.scale_down_backoff,
             formation_refresh: settings.formation_refresh,
             notice_repeat: settings.notify_repeat_after,
             scale_diff: settings.notify_scale_diff,
@@ -113,6 +130,9 @@ pub struct Controller {
     /// Dyno counts set (before and after each scale) within the scale-diff period.
     history: VecDeque<(Instant, u32)>,
     corrections: Corrections,
+    booting: Option<BootWait>,
+    up_steps: UpSteps,
+    down_backoff: DownBackoff,
 }
 
 impl Controller {
@@ -126,6 +146,9 @@ impl Controller {
             notices: NoticeGate::new(config.notice_repeat),
             history: VecDeque::new(),
             corrections: Corrections::default(),
+            booting: None,
+            up_steps: UpSteps::default(),
+            down_backoff: DownBackoff::default(),
         }
     }
 
@@ -154,7 +177,7 @@ impl Controller {
     /// Which API call is in flight, if any.
     pub fn call_in_flight(&self) -> Option<CallInFlight> {
         self.pending.as_ref().map(|pending| match pending {
-            Pending::Read { .. } => CallInFlight::Read,
+            Pending::Read { .. } | Pending::Dynos { .. } => CallInFlight::Read,
             Pending::Scale { .. } => CallInFlight::Scale,
         })
     }
@@ -169,18 +192,39 @@ impl Controller {
 
     /// A new verdict from the judge: counted into the streaks, then acted on.
     pub fn on_verdict(&mut self, verdict: Verdict, bounds: Bounds, now: Instant) -> Vec<Action> {
-        self.streaks.record(verdict);
+        if verdict != Verdict::Slow {
+            self.up_steps.relief();
+        }
+        self.down_backoff.verdict(verdict, now);
+        let mut actions = self.boot_timed_out(now);
+        // Beats taken while new dynos boot say how the app does without them: not counted.
+        if self.booting.is_none() {
+            self.streaks.record(verdict);
+        }
         // One call at a time; its answer is decided when it comes.
         if self.pending.is_some() {
-            return Vec::new();
+            return actions;
+        }
+        if let Some(wait) = self.booting.as_mut().filter(|wait| wait.read_due(now)) {
+            wait.reading(now);
+            self.pending = Some(Pending::Dynos { verdict });
+            actions.push(Action::ReadDynos);
+            return actions;
         }
         let Some(known) = self.known else {
-            return self.read();
+            actions.extend(self.read());
+            return actions;
         };
         if now.saturating_duration_since(known.read_at) >= self.config.formation_refresh {
-            return self.read();
+            actions.extend(self.read());
+            return actions;
         }
-        match decide(known.quantity, bounds, self.streaks, self.config.policy) {
+        actions.extend(self.act_on_verdict(known, bounds, now));
+        actions
+    }
+
+    fn act_on_verdict(&mut self, known: Known, bounds: Bounds, now: Instant) -> Vec<Action> {
+        match self.decide_now(known.quantity, bounds, self.streaks, now) {
             // Waiting out a correction that did not hold: no read needed to know that.
             Decision::Scale { to, reason }
                 if reason.is_correction()
@@ -204,9 +248,9 @@ impl Controller {
     ) -> Vec<Action> {
         let streaks = match self.pending.take() {
             Some(Pending::Read { streaks }) => self.streaks.or_earlier(streaks),
-            // Not an answer to a read of ours: the scale in flight stays the one call.
-            Some(scale @ Pending::Scale { .. }) => {
-                self.pending = Some(scale);
+            // Not an answer to a read of ours: the call in flight stays the one call.
+            Some(other) => {
+                self.pending = Some(other);
                 return Vec::new();
             }
             None => self.streaks,
@@ -221,7 +265,7 @@ impl Controller {
             quantity,
             read_at: now,
         });
-        let decision = decide(quantity, bounds, streaks, self.config.policy);
+        let decision = self.decide_now(quantity, bounds, streaks, now);
         if !matches!(decision, Decision::Scale { reason, .. } if reason.is_correction()) {
             // Within the bounds: once the corrections have held long enough, the condition is over.
             if self.corrections.held(now) {
@@ -265,6 +309,7 @@ impl Controller {
                 if reason.is_correction() && !self.config.dry_run {
                     self.corrections.made(to, now);
                 }
+                self.stepped(reason, from, quantity, now);
                 for kind in [
                     NoticeKind::ScaleFailed,
                     NoticeKind::ApiKeyRefused,
@@ -301,6 +346,115 @@ impl Controller {
                 actions.extend(self.notify_if_due(notice, now));
                 actions
             }
+        }
+    }
+
+    /// The answer to [`Action::ReadDynos`]: the wait goes on until the dynos serve, one
+    /// crashes, or the boot timeout passes (a failed read changes nothing).
+    pub fn on_dynos(&mut self, result: Result<DynoStates, ApiError>, now: Instant) -> Vec<Action> {
+        let Some(Pending::Dynos { verdict }) = self.pending else {
+            return Vec::new();
+        };
+        self.pending = None;
+        let states = match result {
+            Ok(states) => states,
+            Err(error) => return self.key_refused(&error, now).into_iter().collect(),
+        };
+        self.notices.clear(NoticeKind::ApiKeyRefused);
+        let ended = self
+            .booting
+            .as_mut()
+            .and_then(|wait| wait.on_dynos(states, now));
+        let actions = self.end_boot_wait(ended);
+        // The list was read right after the beat: dynos up now were up for it too (a boot
+        // takes tens of seconds), so it is the first beat of the new count.
+        if !actions.is_empty() {
+            self.streaks.record(verdict);
+        }
+        actions
+    }
+
+    /// Whether new dynos are still booting (heartbeats are not counted meanwhile).
+    pub fn waiting_for_boot(&self) -> bool {
+        self.booting.is_some()
+    }
+
+    fn boot_timed_out(&mut self, now: Instant) -> Vec<Action> {
+        let ended = self
+            .booting
+            .zip(self.config.boot_timeout)
+            .and_then(|(wait, timeout)| wait.timed_out(timeout, now));
+        self.end_boot_wait(ended)
+    }
+
+    fn end_boot_wait(&mut self, ended: Option<BootEnd>) -> Vec<Action> {
+        let Some(end) = ended else {
+            return Vec::new();
+        };
+        self.booting = None;
+        self.streaks = Streaks::default();
+        vec![Action::BootEnded(end)]
+    }
+
+    /// The rule in force: the configured one, with the step and the passes the recent scales
+    /// call for.
+    fn policy_now(&mut self, quantity: u32, now: Instant) -> Policy {
+        let mut policy = self.config.policy;
+        if self.config.proportional_scale_up {
+            policy.up_by = self.up_steps.step(policy.up_by, quantity);
+        }
+        if self.config.scale_down_backoff {
+            let to = quantity.saturating_sub(policy.down_by);
+            policy.passes_to_scale_down =
+                self.down_backoff
+                    .passes(policy.passes_to_scale_down, to, now);
+        }
+        policy
+    }
+
+    /// `decide`'s answer, or putting back the dynos of a scale-down the heartbeats refuted.
+    /// Corrections into the bounds come first, as always.
+    fn decide_now(
+        &mut self,
+        quantity: u32,
+        bounds: Bounds,
+        streaks: Streaks,
+        now: Instant,
+    ) -> Decision {
+        let policy = self.policy_now(quantity, now);
+        let decision = decide(quantity, bounds, streaks, policy);
+        if matches!(decision, Decision::Scale { reason, .. } if reason.is_correction()) {
+            return decision;
+        }
+        match self.down_backoff.to_undo(quantity, now) {
+            Some(removed) if self.config.scale_down_backoff && quantity < bounds.max => {
+                Decision::Scale {
+                    to: quantity.saturating_add(removed).min(bounds.max),
+                    reason: ScaleReason::ScaleDownUndone,
+                }
+            }
+            _ => decision,
+        }
+    }
+
+    /// Remembers a scale for the next steps, and waits for the dynos it added.
+    fn stepped(&mut self, reason: ScaleReason, from: u32, to: u32, now: Instant) {
+        match reason {
+            ScaleReason::SlowStreak => {
+                self.up_steps.scaled_up();
+                self.down_backoff.scaled_up(now);
+            }
+            // Putting back what was removed is not a step that could have been too small.
+            ScaleReason::ScaleDownUndone => self.down_backoff.scaled_up(now),
+            ScaleReason::FastStreak => {
+                let passes = self.policy_now(from, now).passes_to_scale_down;
+                self.down_backoff.scaled_down(from, to, passes, now)
+            }
+            ScaleReason::BelowMin | ScaleReason::AboveMax => self.down_backoff.other_scale(),
+        }
+        // In a dry run no dyno boots: the list would never show them.
+        if to > from && self.config.boot_timeout.is_some() && !self.config.dry_run {
+            self.booting = Some(BootWait::new(to, now));
         }
     }
 

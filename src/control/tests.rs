@@ -1,15 +1,29 @@
 use super::*;
+use crate::heroku::DynoStates;
 
 const CONFIG: ControllerConfig = ControllerConfig {
     policy: Policy {
         fails_to_scale_up: 3,
         passes_to_scale_down: 5,
-        increment: 1,
+        up_by: 1,
+        down_by: 1,
     },
     formation_refresh: Duration::from_secs(60),
     notice_repeat: Duration::from_secs(3600),
     scale_diff: None,
     dry_run: false,
+    boot_timeout: None,
+    proportional_scale_up: false,
+    scale_down_backoff: false,
+};
+
+/// The defaults since issue 14: the seed's rule plus the boot wait, proportional steps up and
+/// scale-downs on trial.
+const EXPERT: ControllerConfig = ControllerConfig {
+    boot_timeout: Some(Duration::from_secs(120)),
+    proportional_scale_up: true,
+    scale_down_backoff: true,
+    ..CONFIG
 };
 
 const BOUNDS: Bounds = Bounds { min: 1, max: 3 };
@@ -249,9 +263,14 @@ fn a_restart_forgets_the_count_and_the_streaks_and_reads_again() {
 
 #[test]
 fn random_runs_never_leave_the_bounds_nor_overlap_calls() {
+    random_run(CONFIG);
+    random_run(EXPERT);
+}
+
+fn random_run(config: ControllerConfig) {
     let mut rng = fastrand::Rng::with_seed(42);
     let start = Instant::now();
-    let mut c = Controller::new(CONFIG);
+    let mut c = Controller::new(config);
     let mut pending = c.start().pop();
     let mut actual = 4_u32; // the real count, which people may also change by hand
     let mut scales = 0;
@@ -280,6 +299,15 @@ fn random_runs_never_leave_the_bounds_nor_overlap_calls() {
                 c.on_scaled(Ok(actual), now)
             }
             (0, Some(Action::Scale { .. })) => c.on_scaled(Err(unavailable()), now),
+            (0, Some(Action::ReadDynos)) => {
+                let up = rng.u32(..=actual);
+                let states = DynoStates {
+                    starting: actual - up,
+                    up,
+                    crashed: u32::from(rng.u64(..10) == 0),
+                };
+                c.on_dynos(Ok(states), now)
+            }
             (_, still_pending) => {
                 pending = still_pending;
                 let verdict = [Slow, Fast, Neutral][rng.u64(..3) as usize];
@@ -288,7 +316,7 @@ fn random_runs_never_leave_the_bounds_nor_overlap_calls() {
         };
         for action in actions {
             match action {
-                Action::ReadFormation | Action::Scale { .. } => {
+                Action::ReadFormation | Action::ReadDynos | Action::Scale { .. } => {
                     assert!(pending.is_none(), "step {step}: two calls in flight");
                     if let Action::Scale { from, to, .. } = action {
                         scales += 1;
@@ -300,7 +328,7 @@ fn random_runs_never_leave_the_bounds_nor_overlap_calls() {
                     }
                     pending = Some(action);
                 }
-                Action::Notify(_) => {}
+                Action::Notify(_) | Action::BootEnded(_) => {}
             }
         }
     }
@@ -451,10 +479,6 @@ fn a_wide_swing_within_the_period_sends_the_scale_diff_notice_once() {
             threshold: 2,
             period: Duration::from_secs(30 * 60),
         }),
-        policy: Policy {
-            increment: 1,
-            ..CONFIG.policy
-        },
         ..CONFIG
     };
     let wide = Bounds { min: 1, max: 10 };
@@ -530,7 +554,8 @@ fn run_against(
                     actions.extend(c.on_scaled(answer(to), now));
                 }
                 Action::Notify(Notice::CorrectionUndone { .. }) => run.undone_notices.push(second),
-                Action::Notify(_) => {}
+                Action::Notify(_) | Action::BootEnded(_) => {}
+                Action::ReadDynos => unreachable!("the seed's rule waits for no boot"),
             }
         }
     }
@@ -693,4 +718,247 @@ fn a_dry_run_never_reports_a_correction_undone() {
         (0..=600).step_by(60).collect::<Vec<u64>>(),
         "{run:?}"
     );
+}
+
+/// Carries out `actions` as the worker would against an API whose count is `*actual` and
+/// whose dynos are all `up` unless `starting` says how many still boot; returns what was
+/// scaled and the boot waits that ended.
+fn carry_out(
+    c: &mut Controller,
+    mut actions: Vec<Action>,
+    actual: &mut u32,
+    starting: u32,
+    now: Instant,
+) -> (Vec<(u32, ScaleReason)>, Vec<BootEnd>) {
+    let (mut scales, mut ends) = (Vec::new(), Vec::new());
+    while let Some(action) = actions.pop() {
+        let more = match action {
+            Action::ReadFormation => c.on_formation(Ok(*actual), WIDE, now),
+            Action::Scale { to, reason, .. } => {
+                scales.push((to, reason));
+                *actual = to;
+                c.on_scaled(Ok(to), now)
+            }
+            Action::ReadDynos => {
+                let states = DynoStates {
+                    starting,
+                    up: *actual - starting,
+                    crashed: 0,
+                };
+                c.on_dynos(Ok(states), now)
+            }
+            Action::BootEnded(end) => {
+                ends.push(end);
+                Vec::new()
+            }
+            Action::Notify(_) => Vec::new(),
+        };
+        actions.extend(more);
+    }
+    (scales, ends)
+}
+
+const WIDE: Bounds = Bounds { min: 1, max: 20 };
+
+/// An expert controller at `quantity` dynos, read at `now`.
+fn expert_at(quantity: u32, now: Instant) -> Controller {
+    let mut c = Controller::new(EXPERT);
+    c.start();
+    assert_eq!(c.on_formation(Ok(quantity), WIDE, now), []);
+    c
+}
+
+#[test]
+fn with_every_new_rule_on_the_first_step_still_comes_after_exactly_the_fails() {
+    let start = Instant::now();
+    let mut c = expert_at(2, start);
+    let mut actual = 2;
+    for beat in 1..=3 {
+        let actions = c.on_verdict(Slow, WIDE, start + Duration::from_secs(30 * beat));
+        let (scales, _) = carry_out(&mut c, actions, &mut actual, 0, start);
+        let expected: &[(u32, ScaleReason)] = if beat == 3 {
+            &[(3, ScaleReason::SlowStreak)]
+        } else {
+            &[]
+        };
+        assert_eq!(scales, expected, "beat {beat}");
+    }
+}
+
+#[test]
+fn slow_beats_do_not_count_until_the_new_dynos_serve() {
+    let start = Instant::now();
+    let at = |seconds: u64| start + Duration::from_secs(seconds);
+    let mut c = expert_at(2, start);
+    let mut actual = 2;
+    let actions = feed(&mut c, Slow, 3, WIDE, start);
+    carry_out(&mut c, actions, &mut actual, 0, start);
+    assert_eq!(actual, 3);
+    assert!(c.waiting_for_boot());
+    // The first beat reads the dyno list; one still starts.
+    assert_eq!(c.on_verdict(Slow, WIDE, at(5)), [Action::ReadDynos]);
+    assert_eq!(
+        c.on_dynos(
+            Ok(DynoStates {
+                starting: 1,
+                up: 2,
+                crashed: 0
+            }),
+            at(5)
+        ),
+        []
+    );
+    // Reads are rationed: a beat 5 s later reads nothing, and counts for nothing.
+    assert_eq!(c.on_verdict(Slow, WIDE, at(10)), []);
+    assert_eq!(c.streaks(), Streaks::default());
+    // Many slow beats while booting add no dyno.
+    for second in [11, 12, 13] {
+        let actions = c.on_verdict(Slow, WIDE, at(second));
+        assert!(!actions.iter().any(|a| matches!(a, Action::Scale { .. })));
+    }
+    // Up: the wait ends, and the beat that asked counts as the first of a new streak.
+    assert_eq!(c.on_verdict(Slow, WIDE, at(40)), [Action::ReadDynos]);
+    let ended = c.on_dynos(
+        Ok(DynoStates {
+            starting: 0,
+            up: 3,
+            crashed: 0,
+        }),
+        at(40),
+    );
+    assert!(matches!(
+        ended.as_slice(),
+        [Action::BootEnded(BootEnd {
+            to: 3,
+            how: boot::Ended::Serving,
+            ..
+        })]
+    ));
+    assert!(!c.waiting_for_boot());
+    assert_eq!(c.streaks(), Streaks { slow: 1, fast: 0 });
+}
+
+#[test]
+fn a_crashed_dyno_or_the_boot_timeout_ends_the_wait() {
+    let start = Instant::now();
+    let mut c = expert_at(2, start);
+    let mut actual = 2;
+    let actions = feed(&mut c, Slow, 3, WIDE, start);
+    carry_out(&mut c, actions, &mut actual, 0, start);
+    assert_eq!(c.on_verdict(Slow, WIDE, start), [Action::ReadDynos]);
+    let crashed = DynoStates {
+        starting: 0,
+        up: 2,
+        crashed: 1,
+    };
+    let ended = c.on_dynos(Ok(crashed), start);
+    assert!(matches!(
+        ended.as_slice(),
+        [Action::BootEnded(BootEnd {
+            how: boot::Ended::Crashed(1),
+            ..
+        })]
+    ));
+
+    let mut c = expert_at(2, start);
+    let mut actual = 2;
+    let actions = feed(&mut c, Slow, 3, WIDE, start);
+    carry_out(&mut c, actions, &mut actual, 0, start);
+    // Every read fails: the timeout ends the wait all the same.
+    assert_eq!(c.on_verdict(Slow, WIDE, start), [Action::ReadDynos]);
+    assert_eq!(c.on_dynos(Err(unavailable()), start), []);
+    let late = start + Duration::from_secs(120);
+    let actions = c.on_verdict(Slow, WIDE, late);
+    assert!(matches!(
+        actions.first(),
+        Some(Action::BootEnded(BootEnd {
+            how: boot::Ended::TimedOut(None),
+            ..
+        }))
+    ));
+    assert!(!c.waiting_for_boot());
+}
+
+#[test]
+fn each_scale_up_that_did_not_help_doubles_the_next_step() {
+    let start = Instant::now();
+    let mut c = expert_at(2, start);
+    let mut actual = 2;
+    let mut counts = Vec::new();
+    for round in 0..3_u64 {
+        let now = start + Duration::from_secs(100 * round);
+        let beats = if round == 0 { 3 } else { 2 };
+        let actions = feed(&mut c, Slow, beats, WIDE, now);
+        carry_out(&mut c, actions, &mut actual, 0, now);
+        counts.push(actual);
+        // The dynos serve at the next beat, which is slow again.
+        let actions = c.on_verdict(Slow, WIDE, now + Duration::from_secs(50));
+        carry_out(&mut c, actions, &mut actual, 0, now);
+        // Two more make the streak.
+        assert!(!c.waiting_for_boot());
+    }
+    // 2 → 3 (+1), → 5 (+2), → 9 (+4).
+    assert_eq!(counts, [3, 5, 9]);
+}
+
+#[test]
+fn relief_brings_the_step_back_to_the_increment() {
+    let start = Instant::now();
+    let mut c = expert_at(2, start);
+    let mut actual = 2;
+    let actions = feed(&mut c, Slow, 3, WIDE, start);
+    carry_out(&mut c, actions, &mut actual, 0, start);
+    let actions = c.on_verdict(Fast, WIDE, start + Duration::from_secs(50));
+    carry_out(&mut c, actions, &mut actual, 0, start);
+    let later = start + Duration::from_secs(100);
+    let actions = feed(&mut c, Slow, 3, WIDE, later);
+    let (scales, _) = carry_out(&mut c, actions, &mut actual, 0, later);
+    assert_eq!(scales, [(4, ScaleReason::SlowStreak)]);
+}
+
+#[test]
+fn a_scale_down_refuted_by_the_next_beats_is_undone_and_the_next_needs_twice_the_passes() {
+    let start = Instant::now();
+    let at = |seconds: u64| start + Duration::from_secs(seconds);
+    let mut c = expert_at(3, start);
+    let mut actual = 3;
+    let actions = feed(&mut c, Fast, 5, WIDE, at(0));
+    let (scales, _) = carry_out(&mut c, actions, &mut actual, 0, at(0));
+    assert_eq!(scales, [(2, ScaleReason::FastStreak)]);
+    // Two dynos are not enough: the next beat is merely neutral. The dyno goes back at once.
+    let actions = c.on_verdict(Neutral, WIDE, at(30));
+    let (scales, _) = carry_out(&mut c, actions, &mut actual, 0, at(30));
+    assert_eq!(scales, [(3, ScaleReason::ScaleDownUndone)]);
+    // The dyno put back boots; once it serves, five fast beats are no longer enough.
+    let actions = c.on_verdict(Fast, WIDE, at(80));
+    carry_out(&mut c, actions, &mut actual, 0, at(80));
+    let actions = feed(&mut c, Fast, 8, WIDE, at(90));
+    let (scales, _) = carry_out(&mut c, actions, &mut actual, 0, at(90));
+    assert_eq!(scales, []);
+    let actions = c.on_verdict(Fast, WIDE, at(91));
+    let (scales, _) = carry_out(&mut c, actions, &mut actual, 0, at(91));
+    assert_eq!(scales, [(2, ScaleReason::FastStreak)]);
+}
+
+#[test]
+fn a_scale_down_confirmed_by_fast_beats_stands() {
+    let start = Instant::now();
+    let mut c = expert_at(3, start);
+    let mut actual = 3;
+    let actions = feed(&mut c, Fast, 5, WIDE, start);
+    carry_out(&mut c, actions, &mut actual, 0, start);
+    assert_eq!(actual, 2);
+    // Four fast beats confirm it so far; a fifth would be the streak for the next step down,
+    // so the last confirming beat and a neutral one after it come at the min of 2.
+    let later = start + Duration::from_secs(60);
+    let actions = feed(&mut c, Fast, 4, WIDE, later);
+    let (scales, _) = carry_out(&mut c, actions, &mut actual, 0, later);
+    assert_eq!(scales, []);
+    let at_min = Bounds { min: 2, max: 20 };
+    c.on_verdict(Fast, at_min, later);
+    // The confirming beats are past: a neutral one now is no refutation.
+    let actions = c.on_verdict(Neutral, at_min, later);
+    let (scales, _) = carry_out(&mut c, actions, &mut actual, 0, later);
+    assert_eq!(scales, []);
+    assert_eq!(actual, 2);
 }

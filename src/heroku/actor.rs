@@ -8,8 +8,8 @@ use actix_rt::time::Instant;
 use slog::{error, warn};
 use tokio::sync::oneshot;
 
-use crate::actors::messages::{GetApp, GetFormation, InjectPanic, ScaleFormation};
-use crate::heroku::{ApiError, ApiGate, AppInfo, Formation, HerokuClient};
+use crate::actors::messages::{GetApp, GetDynos, GetFormation, InjectPanic, ScaleFormation};
+use crate::heroku::{ApiError, ApiGate, AppInfo, DynoStates, Formation, HerokuClient};
 use crate::settings::Settings;
 use crate::supervision::{guarded, guarded_call, Link, Supervisable};
 
@@ -157,6 +157,14 @@ impl Handler<GetFormation> for HerokuApiActor {
             "get formation",
             |client| async move { client.formation().await },
         )
+    }
+}
+
+impl Handler<GetDynos> for HerokuApiActor {
+    type Result = ResponseActFuture<Self, Result<DynoStates, ApiError>>;
+
+    fn handle(&mut self, _: GetDynos, _: &mut Context<Self>) -> Self::Result {
+        self.call("list dynos", |client| async move { client.dynos().await })
     }
 }
 

@@ -1,4 +1,4 @@
-//! The three Platform API calls the worker makes, over awc.
+//! The Platform API calls the worker makes, over awc.
 
 use std::time::Duration;
 
@@ -13,6 +13,8 @@ use crate::secret::{masked_echoes, Secret};
 const ACCEPT: &str = "application/vnd.heroku+json; version=3";
 /// App and formation objects are a few kilobytes; anything far larger is not what we asked for.
 const MAX_BODY_BYTES: usize = 256 * 1024;
+/// A dyno list holds about 1 KB per dyno, of every process type: room for a thousand.
+const MAX_DYNO_LIST_BYTES: usize = 1024 * 1024;
 /// Error messages are kept to a readable length in logs and emails.
 const MAX_MESSAGE_CHARS: usize = 300;
 /// Used when a 429 carries no `Retry-After`: the budget refills by about 75 requests a minute.
@@ -36,6 +38,24 @@ pub struct Formation {
     pub process_type: String,
     /// How many dynos of it run.
     pub quantity: u32,
+}
+
+/// How the process type's dynos stand, from `GET /apps/{app}/dynos`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DynoStates {
+    /// Booting: not serving yet.
+    pub starting: u32,
+    /// Serving.
+    pub up: u32,
+    /// Crashed (Heroku restarts them later).
+    pub crashed: u32,
+}
+
+#[derive(Deserialize)]
+struct DynoBody {
+    #[serde(rename = "type")]
+    process_type: String,
+    state: String,
 }
 
 #[derive(Deserialize)]
@@ -142,6 +162,16 @@ impl HerokuClient {
         self.our_formation(body)
     }
 
+    /// `GET /apps/{app}/dynos`, counted by state for our process type (`down` and `idle`
+    /// dynos serve nothing and are not counted).
+    pub async fn dynos(&self) -> Result<DynoStates, ApiError> {
+        let url = self.url(&["apps", &self.app, "dynos"]);
+        let list: Vec<DynoBody> = self
+            .call_limited(Method::GET, url, None, MAX_DYNO_LIST_BYTES)
+            .await?;
+        Ok(count_states(&list, &self.process_type))
+    }
+
     /// The formation in an answer, if it is the one asked about: a count for another process
     /// type would be scaled as if it were ours.
     fn our_formation(&self, body: FormationBody) -> Result<Formation, ApiError> {
@@ -180,6 +210,16 @@ impl HerokuClient {
         url: Url,
         json: Option<serde_json::Value>,
     ) -> Result<T, ApiError> {
+        self.call_limited(method, url, json, MAX_BODY_BYTES).await
+    }
+
+    async fn call_limited<T: for<'de> Deserialize<'de>>(
+        &self,
+        method: Method,
+        url: Url,
+        json: Option<serde_json::Value>,
+        most_bytes: usize,
+    ) -> Result<T, ApiError> {
         let exchange = async {
             let request = self
                 .http
@@ -203,7 +243,7 @@ impl HerokuClient {
                 .map(Duration::from_secs);
             let body = response
                 .body()
-                .limit(MAX_BODY_BYTES)
+                .limit(most_bytes)
                 .await
                 .map_err(|error| ApiError::Network(format!("reading the answer: {error}")))?;
             Ok::<_, ApiError>((status, retry_after, body))
@@ -226,6 +266,19 @@ impl HerokuClient {
         // out of the JSON decoding as the key itself. Control characters are escaped there too.
         Err(error_from(status, retry_after, &body).scrubbed(self.key.expose()))
     }
+}
+
+fn count_states(list: &[DynoBody], process_type: &str) -> DynoStates {
+    let mut states = DynoStates::default();
+    for dyno in list.iter().filter(|dyno| dyno.process_type == process_type) {
+        match dyno.state.as_str() {
+            "starting" => states.starting += 1,
+            "up" => states.up += 1,
+            "crashed" => states.crashed += 1,
+            _ => {}
+        }
+    }
+    states
 }
 
 fn formation(body: FormationBody) -> Result<Formation, ApiError> {
@@ -319,6 +372,32 @@ mod tests {
             error_from(StatusCode::BAD_GATEWAY, None, b""),
             ApiError::Server { status: 502, .. }
         ));
+    }
+
+    #[test]
+    fn dynos_are_counted_by_state_for_our_process_type_only() {
+        let list: Vec<DynoBody> = serde_json::from_str(
+            r#"[
+                {"name": "web.1", "type": "web", "state": "up", "size": "standard-1X"},
+                {"name": "web.2", "type": "web", "state": "starting"},
+                {"name": "web.3", "type": "web", "state": "starting"},
+                {"name": "web.4", "type": "web", "state": "crashed"},
+                {"name": "web.5", "type": "web", "state": "down"},
+                {"name": "worker.1", "type": "worker", "state": "up"},
+                {"name": "run.1234", "type": "run", "state": "up"}
+            ]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            count_states(&list, "web"),
+            DynoStates {
+                starting: 2,
+                up: 1,
+                crashed: 1
+            }
+        );
+        assert_eq!(count_states(&list, "worker").up, 1);
+        assert_eq!(count_states(&[], "web"), DynoStates::default());
     }
 
     #[test]

@@ -5,8 +5,8 @@
 use actix::prelude::*;
 use slog::{debug, info};
 
-use crate::actors::messages::{GetApp, GetFormation, InjectPanic, ScaleFormation};
-use crate::heroku::{ApiError, AppInfo, Formation};
+use crate::actors::messages::{GetApp, GetDynos, GetFormation, InjectPanic, ScaleFormation};
+use crate::heroku::{ApiError, AppInfo, DynoStates, Formation};
 use crate::supervision::{guarded, Link, Supervisable};
 
 /// Answers the API messages from an in-memory formation.
@@ -79,6 +79,19 @@ impl Handler<GetFormation> for LocalFormationActor {
 
     fn handle(&mut self, _: GetFormation, ctx: &mut Context<Self>) -> Self::Result {
         guarded(self, ctx, |act, _| act.formation()).ok_or_else(panicked)
+    }
+}
+
+impl Handler<GetDynos> for LocalFormationActor {
+    type Result = Result<DynoStates, ApiError>;
+
+    fn handle(&mut self, _: GetDynos, ctx: &mut Context<Self>) -> Self::Result {
+        // Nothing boots here: every dyno asked for is up at once.
+        guarded(self, ctx, |act, _| DynoStates {
+            up: act.quantity,
+            ..DynoStates::default()
+        })
+        .ok_or_else(panicked)
     }
 }
 

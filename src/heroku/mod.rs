@@ -7,6 +7,6 @@ mod gate;
 pub mod local;
 
 pub use actor::API_TIMEOUT;
-pub use client::{AppInfo, Formation, HerokuClient};
+pub use client::{AppInfo, DynoStates, Formation, HerokuClient};
 pub use error::ApiError;
 pub use gate::ApiGate;

@@ -219,6 +219,21 @@ settings! {
         "Seconds after which the dyno count is re-read from the API, at the next heartbeat.",
         |s| seconds(s.formation_refresh),
     ),
+    boot_timeout_in_seconds: defaulted(
+        "120",
+        "After a scale-up, heartbeats count again once the new dynos serve or after this many seconds; 0: at once.",
+        |s| s.boot_timeout.map_or_else(|| "0".into(), seconds),
+    ),
+    proportional_scale_up: defaulted(
+        "true",
+        "Double the step after each scale-up that did not help, up to doubling the dynos.",
+        |s| s.proportional_scale_up.to_string(),
+    ),
+    scale_down_backoff: defaulted(
+        "true",
+        "Double the passes a scale-down needs after each one undone within 30 minutes (for an hour).",
+        |s| s.scale_down_backoff.to_string(),
+    ),
     single_active_worker: defaulted(
         "true",
         "On Heroku only the first dyno of the worker's process type (DYNO=NAME.1) acts; others stand by.",
@@ -362,6 +377,9 @@ mod tests {
         ("increment", "2", "2"),
         ("time_zone", "America/Vancouver", "America/Vancouver"),
         ("formation_refresh_in_seconds", "45", "45"),
+        ("boot_timeout_in_seconds", "0", "0"),
+        ("proportional_scale_up", "off", "false"),
+        ("scale_down_backoff", "false", "false"),
         ("single_active_worker", "no", "false"),
         ("log_level", "DEBUG", "debug"),
         (

@@ -65,6 +65,12 @@ pub struct Settings {
     pub time_zone: Tz,
     /// Longest time the known dyno count is trusted before it is read again.
     pub formation_refresh: Duration,
+    /// How long to wait for new dynos to serve before heartbeats count again; `None`: no wait.
+    pub boot_timeout: Option<Duration>,
+    /// Double the scale-up step after each one that did not help.
+    pub proportional_scale_up: bool,
+    /// Double the passes a scale-down needs after each recent flap.
+    pub scale_down_backoff: bool,
     /// Only the first dyno of the worker's process type acts (two copies must not both scale).
     pub single_active_worker: bool,
     /// The most detailed log level printed.

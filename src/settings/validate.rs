@@ -24,6 +24,9 @@ pub(super) const LOCAL_APP_NAME: &str = "local";
 const LOCAL_API_KEY: &str = "local-mode-no-key";
 /// A heartbeat interval longer than a day is surely a mistake (a unit mix-up).
 const LONGEST_INTERVAL_SECONDS: f64 = 86_400.0;
+
+/// Far beyond any dyno boot (Heroku's own boot timeout goes up to 180 s).
+const LONGEST_BOOT_TIMEOUT_SECONDS: f64 = 3_600.0;
 /// The longest period in minutes a notice setting takes; longer is surely a unit mix-up.
 const WEEK_IN_MINUTES: f64 = 10_080.0;
 /// The shortest repeat of a notice, in minutes.
@@ -83,6 +86,9 @@ impl Validator {
         let notify_min = self.parse(&given.notify_if_needs_below_min, parse_bool);
         let notify_fails = self.parse(&given.notify_on_scale_fails, parse_bool);
         let single_active_worker = self.parse(&given.single_active_worker, parse_bool);
+        let boot_timeout = self.parse(&given.boot_timeout_in_seconds, parse_boot_timeout);
+        let proportional_scale_up = self.parse(&given.proportional_scale_up, parse_bool);
+        let scale_down_backoff = self.parse(&given.scale_down_backoff, parse_bool);
         let notify_scale_diff = self.scale_diff(given);
         let notify_repeat_after = self.parse(&given.notify_repeat_after_in_minutes, |text| {
             parse_minutes(text, SHORTEST_REPEAT_IN_MINUTES)
@@ -148,6 +154,9 @@ impl Validator {
             increment: increment?,
             time_zone: time_zone?,
             formation_refresh: formation_refresh?,
+            boot_timeout: boot_timeout?,
+            proportional_scale_up: proportional_scale_up?,
+            scale_down_backoff: scale_down_backoff?,
             single_active_worker: single_active_worker?,
             log_level: log_level?,
             admins: admins?.unwrap_or_default(),
@@ -377,6 +386,20 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
         _ => Err(format!(
             "must be a number of seconds above 0 and at most {LONGEST_INTERVAL_SECONDS} \
              (decimals allowed, like 1.5)"
+        )),
+    }
+}
+
+/// 0 turns the wait off.
+fn parse_boot_timeout(text: &str) -> Result<Option<Duration>, String> {
+    match text.parse::<f64>() {
+        Ok(0.0) => Ok(None),
+        Ok(seconds) if seconds > 0.0 && seconds <= LONGEST_BOOT_TIMEOUT_SECONDS => {
+            Ok(Some(Duration::from_secs_f64(seconds)))
+        }
+        _ => Err(format!(
+            "must be a number of seconds from 0 (no wait) to {LONGEST_BOOT_TIMEOUT_SECONDS}, \
+             decimals allowed, like 90"
         )),
     }
 }

@@ -355,10 +355,15 @@ impl PolicyRun {
                     let worker = self.worker.as_mut().expect("actions come from a worker");
                     worker.controller.on_scaled(Ok(to), clock.instant(now))
                 }
+                Action::ReadDynos => {
+                    let states = self.fleet.states();
+                    worker.controller.on_dynos(Ok(states), clock.instant(now))
+                }
                 Action::Notify(_) => {
                     self.recorder.notice();
                     Vec::new()
                 }
+                Action::BootEnded(_) => Vec::new(),
             };
             actions.extend(answer);
         }
@@ -415,11 +420,19 @@ impl PolicyRun {
     }
 }
 
-/// The controller's rules for a worker policy. `seed` is the seed's rule as written: when a
-/// later change adds behaviour to the controller, it is switched off here for `seed`. Today the
-/// two are the same.
-fn controller_config(_name: PolicyName, settings: &Settings) -> ControllerConfig {
-    ControllerConfig::of(settings, false)
+/// The controller's rules for a worker policy. `seed` is the seed's rule as written: every
+/// behaviour added to the controller since is switched off here for `seed`.
+fn controller_config(name: PolicyName, settings: &Settings) -> ControllerConfig {
+    let config = ControllerConfig::of(settings, false);
+    match name {
+        PolicyName::Seed => ControllerConfig {
+            boot_timeout: None,
+            proportional_scale_up: false,
+            scale_down_backoff: false,
+            ..config
+        },
+        _ => config,
+    }
 }
 
 /// The chart draws at most this many heartbeats: about a dot per pixel of a day's axis.

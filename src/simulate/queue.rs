@@ -8,6 +8,8 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use crate::heroku::DynoStates;
+
 /// The router gives up on a request that has waited this long (an H12).
 pub const ROUTER_TIMEOUT_SECONDS: f64 = 30.0;
 
@@ -96,6 +98,16 @@ impl Fleet {
     /// Dynos taking requests.
     pub fn serving(&self) -> u32 {
         self.serving as u32
+    }
+
+    /// What the API's dyno list would say: serving dynos are `up`, the others `starting`
+    /// (the model has no crashes).
+    pub fn states(&self) -> DynoStates {
+        DynoStates {
+            starting: self.asked() - self.serving(),
+            up: self.serving(),
+            crashed: 0,
+        }
     }
 
     /// When the next booting dyno starts serving, if one is booting.

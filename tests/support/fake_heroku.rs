@@ -1,10 +1,13 @@
 //! `FakeHeroku`: a fake Heroku Platform API (v3) on 127.0.0.1 that speaks the real wire format
-//! for the three endpoints the worker uses, records what it receives, and fails on demand.
+//! for the endpoints the worker uses, records what it receives, and fails on demand.
 //!
 //! Endpoints (names or ids are accepted as identities, like the real API):
 //! - `GET /apps/{app}` → 200, the app object (`id`, `name`, `web_url`, `stack`, ...).
 //! - `GET /apps/{app}/formation/{type}` → 200, the formation object.
 //! - `PATCH /apps/{app}/formation/{type}` with `{"quantity": N}` → sets N, 200 with the formation.
+//! - `GET /apps/{app}/dynos` → 200, one dyno object per dyno of the process type (plus a
+//!   `worker.1` that is always up): `starting` for `set_boot_time` after the PATCH that added
+//!   it, then `up`.
 //!
 //! Every request is checked, in this order:
 //! 1. `Authorization: Bearer <api_key>`, else 401 `unauthorized`.
@@ -223,7 +226,21 @@ impl FakeHeroku {
     pub fn set_quantity(&self, quantity: u32) {
         let mut state = self.shared.lock();
         state.quantity = quantity;
+        state.dynos_up_at.resize(quantity as usize, Instant::now());
         state.formation_updated_at = rfc3339_now();
+    }
+
+    /// Dynos added by a PATCH from now on report `starting` for this long, then `up`.
+    pub fn set_boot_time(&self, boot_time: Duration) {
+        self.shared.lock().boot_time = boot_time;
+    }
+
+    /// How many `GET /apps/{app}/dynos` requests arrived.
+    pub fn dyno_list_reads(&self) -> usize {
+        self.requests()
+            .iter()
+            .filter(|request| request.method == "GET" && request.path.ends_with("/dynos"))
+            .count()
     }
 
     /// The quantity of every PATCH received with a valid body, in arrival order, whatever it was
@@ -413,6 +430,9 @@ struct State {
     /// `None` count: until cleared.
     corruptions: Vec<(Option<usize>, Corruption)>,
     patch_quantity_override: Option<u32>,
+    /// When each dyno of the process type serves, in dyno number order.
+    dynos_up_at: Vec<Instant>,
+    boot_time: Duration,
 }
 
 struct Shared {
@@ -493,6 +513,8 @@ impl Shared {
                 requests_answered: 0,
                 corruptions: Vec::new(),
                 patch_quantity_override: None,
+                dynos_up_at: vec![Instant::now(); quantity as usize],
+                boot_time: Duration::ZERO,
             }),
         }
     }
@@ -561,6 +583,7 @@ impl Shared {
             ["apps", app, "formation", process_type] if method == Method::GET => self
                 .find_formation(app, process_type)
                 .unwrap_or_else(|| Reply::ok(self.formation_json(&self.lock()))),
+            ["apps", app, "dynos"] if method == Method::GET => self.list_dynos(app),
             ["apps", app, "formation", process_type] if method == Method::PATCH => self
                 .find_formation(app, process_type)
                 .unwrap_or_else(|| self.patch_formation(body)),
@@ -605,10 +628,48 @@ impl Shared {
             return Reply::from_failure(&Failure::cannot_run_above_limit());
         }
         let quantity = state.patch_quantity_override.unwrap_or(quantity);
+        let up_at = Instant::now() + state.boot_time;
+        state.dynos_up_at.resize(quantity as usize, up_at);
         state.quantity = quantity;
         state.formation_updated_at = rfc3339_now();
         state.patches_applied.push(quantity);
         Reply::ok(self.formation_json(&state))
+    }
+
+    fn list_dynos(&self, app: &str) -> Reply {
+        if !self.is_app(app) {
+            return app_not_found();
+        }
+        let state = self.lock();
+        let now = Instant::now();
+        let fixed = &self.fixed;
+        let dyno = |name: String, process_type: &str, state: &str| {
+            json!({
+                "attach_url": null,
+                "command": "bundle exec puma -C config/puma.rb",
+                "created_at": fixed.created_at,
+                "id": uuid_like(&["dyno", &name]),
+                "name": name,
+                "release": { "id": uuid_like(&["release"]), "version": 42 },
+                "app": { "id": fixed.app_id, "name": fixed.app_name },
+                "size": "standard-1X",
+                "state": state,
+                "type": process_type,
+                "updated_at": fixed.created_at,
+            })
+        };
+        let mut list: Vec<Value> = state
+            .dynos_up_at
+            .iter()
+            .enumerate()
+            .map(|(index, up_at)| {
+                let dyno_state = if *up_at <= now { "up" } else { "starting" };
+                let name = format!("{}.{}", fixed.process_type, index + 1);
+                dyno(name, &fixed.process_type, dyno_state)
+            })
+            .collect();
+        list.push(dyno("worker.1".into(), "worker", "up"));
+        Reply::ok(Value::Array(list))
     }
 
     /// The app object, with the fields of the schema's `app` definition.

@@ -8,9 +8,9 @@
 use std::sync::{Arc, Mutex};
 
 use actix::prelude::*;
-use heroku_autoscale::actors::messages::{GetApp, GetFormation, ScaleFormation};
+use heroku_autoscale::actors::messages::{GetApp, GetDynos, GetFormation, ScaleFormation};
 use heroku_autoscale::actors::ApiRecipients;
-use heroku_autoscale::heroku::{ApiError, AppInfo, Formation};
+use heroku_autoscale::heroku::{ApiError, AppInfo, DynoStates, Formation};
 
 /// What the mock has seen and holds; shared with the test.
 #[derive(Debug, Default)]
@@ -115,6 +115,19 @@ impl Handler<GetFormation> for MockApi {
             }
             let state = state.lock().unwrap();
             Ok(Self::formation(state.quantity))
+        })
+    }
+}
+
+impl Handler<GetDynos> for MockApi {
+    type Result = Result<DynoStates, ApiError>;
+
+    /// Nothing boots here: every dyno is up as soon as it is asked for.
+    fn handle(&mut self, _: GetDynos, _: &mut Context<Self>) -> Self::Result {
+        let state = self.state.lock().unwrap();
+        Ok(DynoStates {
+            up: state.quantity,
+            ..DynoStates::default()
         })
     }
 }
