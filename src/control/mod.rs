@@ -374,11 +374,6 @@ impl Controller {
         actions
     }
 
-    /// Whether new dynos are still booting (heartbeats are not counted meanwhile).
-    pub fn waiting_for_boot(&self) -> bool {
-        self.booting.is_some()
-    }
-
     fn boot_timed_out(&mut self, now: Instant) -> Vec<Action> {
         let ended = self
             .booting

@@ -85,12 +85,10 @@ impl DownBackoff {
 
     /// Judges the scale-down on trial by one more heartbeat.
     pub fn verdict(&mut self, verdict: Verdict, now: Instant) {
-        let Some(trial) = self.last_down.as_mut() else {
+        let on_trial = |trial: &&mut Trial| now.saturating_duration_since(trial.at) <= TRIAL;
+        let Some(trial) = self.last_down.as_mut().filter(on_trial) else {
             return;
         };
-        if now.saturating_duration_since(trial.at) > TRIAL {
-            return;
-        }
         trial.beats = trial.beats.saturating_add(1);
         let confirming = trial.beats <= trial.confirm_beats;
         trial.failed |= verdict == Verdict::Slow || (confirming && verdict != Verdict::Fast);

@@ -794,7 +794,7 @@ fn slow_beats_do_not_count_until_the_new_dynos_serve() {
     let actions = feed(&mut c, Slow, 3, WIDE, start);
     carry_out(&mut c, actions, &mut actual, 0, start);
     assert_eq!(actual, 3);
-    assert!(c.waiting_for_boot());
+    assert!(c.booting.is_some());
     // The first beat reads the dyno list; one still starts.
     assert_eq!(c.on_verdict(Slow, WIDE, at(5)), [Action::ReadDynos]);
     assert_eq!(
@@ -834,7 +834,7 @@ fn slow_beats_do_not_count_until_the_new_dynos_serve() {
             ..
         })]
     ));
-    assert!(!c.waiting_for_boot());
+    assert!(c.booting.is_none());
     assert_eq!(c.streaks(), Streaks { slow: 1, fast: 0 });
 }
 
@@ -876,7 +876,7 @@ fn a_crashed_dyno_or_the_boot_timeout_ends_the_wait() {
             ..
         }))
     ));
-    assert!(!c.waiting_for_boot());
+    assert!(c.booting.is_none());
 }
 
 #[test]
@@ -895,7 +895,7 @@ fn each_scale_up_that_did_not_help_doubles_the_next_step() {
         let actions = c.on_verdict(Slow, WIDE, now + Duration::from_secs(50));
         carry_out(&mut c, actions, &mut actual, 0, now);
         // Two more make the streak.
-        assert!(!c.waiting_for_boot());
+        assert!(c.booting.is_none());
     }
     // 2 → 3 (+1), → 5 (+2), → 9 (+4).
     assert_eq!(counts, [3, 5, 9]);
