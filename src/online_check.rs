@@ -189,7 +189,8 @@ async fn check_heartbeat(settings: &Settings, web_url: Option<&Url>) -> CheckLin
         ProbeOutcome::Status(status) if (200..300).contains(status) => {
             let meaning = match verdict {
                 Verdict::Fast => "fast: counts towards scaling down",
-                Verdict::Neutral => "between the limits: holds the count",
+                // A 2xx is never a bad URL.
+                Verdict::Neutral | Verdict::BadUrl(_) => "between the limits: holds the count",
                 Verdict::Slow => "slow: counts towards scaling up",
             };
             line(
@@ -198,14 +199,20 @@ async fn check_heartbeat(settings: &Settings, web_url: Option<&Url>) -> CheckLin
                 format!("{url} answered {status} in {millis} ms ({meaning})"),
             )
         }
-        ProbeOutcome::Status(status) => line(
-            false,
-            WHAT,
-            format!(
-                "{url} answered HTTP {status} in {millis} ms; the worker counts anything but 2xx \
-                 as slow: check AUTOSCALE_HEARTBEAT_URL and that the app serves that path"
-            ),
-        ),
+        ProbeOutcome::Status(status) => {
+            let meaning = match verdict {
+                Verdict::BadUrl(_) => "the worker would hold the dyno count and send a notice",
+                _ => "the worker would count it as slow and scale up",
+            };
+            line(
+                false,
+                WHAT,
+                format!(
+                    "{url} answered HTTP {status} in {millis} ms ({meaning}): check \
+                     AUTOSCALE_HEARTBEAT_URL and that the app serves that path"
+                ),
+            )
+        }
         ProbeOutcome::TimedOut => line(
             false,
             WHAT,

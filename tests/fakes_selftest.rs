@@ -443,11 +443,12 @@ fn patch_only_failures_leave_gets_working() {
 fn quantity_limit_and_rate_limit_header_are_settable() {
     let fake = start_fake(2);
     fake.set_quantity_limit(Some(4));
-    assert_error(
+    let message = assert_error(
         &patch(&fake, r#"{"quantity":5}"#),
         422,
         "cannot_run_above_limit",
     );
+    assert!(message.contains("more than 4 "), "{message}");
     assert_eq!(patch(&fake, r#"{"quantity":4}"#).status, 200);
     fake.set_rate_limit_remaining(12);
     assert_eq!(

@@ -171,9 +171,10 @@ async fn a_failed_scale_is_emailed_only_when_asked_for() {
             ("AUTOSCALE_NOTIFY_IF_NEEDS_EXCEED_MAX", "false"),
         ];
         let (api, state) = MockApi::start(1, None);
-        state.lock().unwrap().fail_scales = Some(ApiError::Unprocessable {
-            id: "cannot_run_above_limit".into(),
-            message: "Cannot run more than 1 Free size dynos.".into(),
+        state.lock().unwrap().fail_scales = Some(ApiError::Server {
+            status: 503,
+            id: "unavailable".into(),
+            message: "Heroku is having trouble right now.".into(),
         });
         let log = CapturedLog::default();
         Autoscaler::new(settings(&app, &smtp, &extra))
@@ -190,12 +191,68 @@ async fn a_failed_scale_is_emailed_only_when_asked_for() {
                 Some("[heroku-autoscale] acme-shop: scaling web from 1 to 2 failed")
             );
             assert!(
-                mail.body().contains("cannot_run_above_limit"),
+                mail.body().contains("HTTP 503 unavailable"),
                 "{}",
                 mail.body()
             );
         }
     }
+}
+
+#[actix_rt::test]
+async fn a_plan_limit_is_emailed_once_and_not_asked_past() {
+    let app = FakeApp::start();
+    app.set_latency(SLOW);
+    let smtp = SmtpSink::start();
+    let (api, state) = MockApi::start(1, None);
+    state.lock().unwrap().fail_scales = Some(ApiError::Unprocessable {
+        id: "cannot_run_above_limit".into(),
+        message: "Cannot update to more than 1 Basic size dynos per process type.".into(),
+    });
+    let log = CapturedLog::default();
+    Autoscaler::new(settings(&app, &smtp, &[]))
+        .with_logger(log.logger())
+        .with_api(api)
+        .start();
+    assert!(smtp_wait(&smtp, 1).await);
+    beats(&app, 10).await;
+    let messages = smtp.messages();
+    assert_eq!(
+        messages.len(),
+        1,
+        "one email, no needs-above-max at the cap"
+    );
+    let mail = &messages[0];
+    assert_eq!(
+        mail.subject().as_deref(),
+        Some("[heroku-autoscale] acme-shop: Heroku's plan limit holds web at 1 dynos")
+    );
+    let body = mail.body();
+    assert!(body.contains("asks for at most 1 web dynos"), "{body}");
+    assert!(body.contains("set AUTOSCALE_MAX_DYNOS to 1"), "{body}");
+    assert_no_secret(&mail.data);
+    assert_eq!(state.lock().unwrap().scales, [2], "asked once, then capped");
+}
+
+#[actix_rt::test]
+async fn a_wrong_heartbeat_url_is_emailed_once_and_holds_the_count() {
+    let app = FakeApp::start();
+    app.set_status(404);
+    let smtp = SmtpSink::start();
+    let (state, _log) = start(settings(&app, &smtp, &[]), 1);
+    assert!(smtp_wait(&smtp, 1).await);
+    beats(&app, 10).await;
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 1);
+    let mail = &messages[0];
+    assert_eq!(
+        mail.subject().as_deref(),
+        Some("[heroku-autoscale] acme-shop: the heartbeat URL answers HTTP 404: web is not scaled on load")
+    );
+    let body = mail.body();
+    assert!(body.contains("HTTP 404 after"), "{body}");
+    assert!(body.contains("set AUTOSCALE_HEARTBEAT_URL"), "{body}");
+    assert!(state.lock().unwrap().scales.is_empty());
 }
 
 #[actix_rt::test]

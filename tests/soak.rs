@@ -123,7 +123,8 @@ fn inject(app: &FakeApp, api: &FakeHeroku, rng: &mut Rng) -> &'static str {
             "api 429"
         }
         10 => match rng.below(20) {
-            // Rare on purpose: after either the worker waits a minute before asking again.
+            // Rare on purpose: after a 401 the worker waits a minute before asking again, and
+            // after a 422 on a scale-up it asks for no more dynos for an hour.
             0 => {
                 api.fail_next(1, Failure::unauthorized());
                 "api 401"

@@ -40,7 +40,7 @@ impl Streaks {
                 slow: 0,
                 fast: self.fast.saturating_add(1),
             },
-            Verdict::Neutral => Streaks::default(),
+            Verdict::Neutral | Verdict::BadUrl(_) => Streaks::default(),
         };
     }
 
@@ -211,6 +211,7 @@ mod tests {
         let response_limits = Limits {
             max_response_time: Duration::from_millis(1000),
             min_response_time: Duration::from_millis(200),
+            hold_on_url_errors: true,
         };
         let mut streaks = Streaks::default();
         let mut quantity = start;

@@ -10,6 +10,7 @@ pub mod actor;
 pub mod boot;
 mod corrections;
 pub mod decide;
+mod refusal;
 mod steps;
 
 pub use boot::BootEnd;
@@ -20,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use self::boot::BootWait;
 use self::corrections::{Correcting, Corrections};
+use self::refusal::Refusal;
 use self::steps::{DownBackoff, UpSteps};
 use crate::heroku::{ApiError, DynoStates};
 use crate::judge::Verdict;
@@ -55,10 +57,12 @@ enum Pending {
     Read { streaks: Streaks },
     /// Reading the dyno list after `verdict`, which counts if the new dynos serve.
     Dynos { verdict: Verdict },
+    /// Scaling, decided while `max` was the max in force.
     Scale {
         from: u32,
         to: u32,
         reason: ScaleReason,
+        max: u32,
     },
 }
 
@@ -81,6 +85,8 @@ pub struct ControllerConfig {
     pub proportional_scale_up: bool,
     /// Double the passes a scale-down needs after each recent flap (see `steps`).
     pub scale_down_backoff: bool,
+    /// How long a refused scale-up caps the count (see `refusal`); `None`: it does not.
+    pub plan_limit_memory: Option<Duration>,
     /// How long a dyno count read from the API is trusted when nothing needs doing.
     pub formation_refresh: Duration,
     /// How soon a notice about a lasting condition is repeated.
@@ -101,6 +107,7 @@ impl ControllerConfig {
             boot_timeout: settings.boot_timeout,
             proportional_scale_up: settings.proportional_scale_up,
             scale_down_backoff: settings.scale_down_backoff,
+            plan_limit_memory: settings.plan_limit_memory,
             formation_refresh: settings.formation_refresh,
             notice_repeat: settings.notify_repeat_after,
             scale_diff: settings.notify_scale_diff,
@@ -133,6 +140,7 @@ pub struct Controller {
     booting: Option<BootWait>,
     up_steps: UpSteps,
     down_backoff: DownBackoff,
+    refusal: Option<Refusal>,
 }
 
 impl Controller {
@@ -149,6 +157,7 @@ impl Controller {
             booting: None,
             up_steps: UpSteps::default(),
             down_backoff: DownBackoff::default(),
+            refusal: None,
         }
     }
 
@@ -157,11 +166,13 @@ impl Controller {
         self.read()
     }
 
-    /// Forgets everything (after a restart): a scale may have completed unseen while the
-    /// controller was down, so the count is unknown and the streaks start afresh. Call
-    /// [`Controller::start`] afterwards, as for a new controller.
+    /// Forgets everything (after a restart) but what Heroku refused: a scale may have
+    /// completed unseen while the controller was down, so the count is unknown and the streaks
+    /// start afresh. Call [`Controller::start`] afterwards, as for a new controller.
     pub fn restart(&mut self) {
+        let refusal = self.refusal;
         *self = Controller::new(self.config);
+        self.refusal = refusal;
     }
 
     /// The streaks counted so far.
@@ -192,11 +203,22 @@ impl Controller {
 
     /// A new verdict from the judge: counted into the streaks, then acted on.
     pub fn on_verdict(&mut self, verdict: Verdict, bounds: Bounds, now: Instant) -> Vec<Action> {
-        if verdict != Verdict::Slow {
-            self.up_steps.relief();
+        let mut actions = Vec::new();
+        match verdict {
+            // A wrong URL says nothing about load: it holds the count, and someone must fix it.
+            Verdict::BadUrl(status) => {
+                actions.extend(self.notify_if_due(Notice::HeartbeatUrlRefused { status }, now));
+            }
+            _ => {
+                if verdict != Verdict::Slow {
+                    // Fast and neutral beats are 2xx answers: the URL works.
+                    self.notices.clear(NoticeKind::HeartbeatUrlRefused);
+                    self.up_steps.relief();
+                }
+                self.down_backoff.verdict(verdict, now);
+            }
         }
-        self.down_backoff.verdict(verdict, now);
-        let mut actions = self.boot_timed_out(now);
+        actions.extend(self.boot_timed_out(now));
         // Beats taken while new dynos boot say how the app does without them: not counted.
         if self.booting.is_none() {
             self.streaks.record(verdict);
@@ -281,6 +303,7 @@ impl Controller {
                         from: quantity,
                         to,
                         reason,
+                        max: bounds.max,
                     });
                     actions.push(Action::Scale {
                         from: quantity,
@@ -296,7 +319,13 @@ impl Controller {
 
     /// The answer to [`Action::Scale`]: the count the API now reports, or why it failed.
     pub fn on_scaled(&mut self, result: Result<u32, ApiError>, now: Instant) -> Vec<Action> {
-        let Some(Pending::Scale { from, to, reason }) = self.pending else {
+        let Some(Pending::Scale {
+            from,
+            to,
+            reason,
+            max,
+        }) = self.pending
+        else {
             return Vec::new();
         };
         self.pending = None;
@@ -336,6 +365,9 @@ impl Controller {
             Err(error) => {
                 // The count is unknown now; streaks stay, so the next verdict tries again.
                 self.known = None;
+                if let Some(notice) = self.refused(from, to, max, &error, now) {
+                    return self.notify_if_due(notice, now).into_iter().collect();
+                }
                 let mut actions: Vec<Action> = self.key_refused(&error, now).into_iter().collect();
                 let notice = Notice::ScaleFailed {
                     from,
@@ -391,6 +423,45 @@ impl Controller {
         vec![Action::BootEnded(end)]
     }
 
+    /// Remembers a scale Heroku refused (422); a refused scale-up is the plan's limit, worth
+    /// a notice of its own.
+    fn refused(
+        &mut self,
+        from: u32,
+        to: u32,
+        max: u32,
+        error: &ApiError,
+        now: Instant,
+    ) -> Option<Notice> {
+        if !matches!(error, ApiError::Unprocessable { .. }) {
+            return None;
+        }
+        let memory = self.config.plan_limit_memory;
+        let refusal = Refusal::of(from, to, error.named_limit(), max, memory, now);
+        self.refusal = Some(refusal);
+        let (cap, lasts) = refusal.cap().zip(memory)?;
+        Some(Notice::PlanLimit {
+            from,
+            refused: to,
+            cap,
+            lasts,
+            error: error.clone(),
+        })
+    }
+
+    /// The bounds in force with a plan limit Heroku taught applied, once the refusal is
+    /// checked against the max and the count now.
+    fn bounds_within_plan(&mut self, bounds: Bounds, quantity: u32, now: Instant) -> Bounds {
+        if self
+            .refusal
+            .is_some_and(|refusal| !refusal.holds(bounds.max, quantity, now))
+        {
+            self.refusal = None;
+        }
+        self.refusal
+            .map_or(bounds, |refusal| refusal.bounds(bounds))
+    }
+
     /// The rule in force: the configured one, with the step and the passes the recent scales
     /// call for.
     fn policy_now(&mut self, quantity: u32, now: Instant) -> Policy {
@@ -407,8 +478,8 @@ impl Controller {
         policy
     }
 
-    /// `decide`'s answer, or putting back the dynos of a scale-down the heartbeats refuted.
-    /// Corrections into the bounds come first, as always.
+    /// `decide`'s answer within the plan's limit, or putting back the dynos of a scale-down
+    /// the heartbeats refuted. Corrections into the bounds come first, as always.
     fn decide_now(
         &mut self,
         quantity: u32,
@@ -416,8 +487,16 @@ impl Controller {
         streaks: Streaks,
         now: Instant,
     ) -> Decision {
+        let bounds = self.bounds_within_plan(bounds, quantity, now);
         let policy = self.policy_now(quantity, now);
-        let decision = decide(quantity, bounds, streaks, policy);
+        let decision = match decide(quantity, bounds, streaks, policy) {
+            // Heroku refused this very scale a moment ago: asking again at once would only be
+            // refused again.
+            Decision::Scale { to, .. } if self.refusal.is_some_and(|r| r.refuses(to)) => {
+                return Decision::Hold
+            }
+            decision => decision,
+        };
         if matches!(decision, Decision::Scale { reason, .. } if reason.is_correction()) {
             return decision;
         }
@@ -539,7 +618,12 @@ impl Controller {
         now: Instant,
     ) -> Vec<Action> {
         let mut actions = Vec::new();
-        if decision == Decision::NeedsAboveMax {
+        // At the plan's limit below the max: the plan-limit notice has said so.
+        let plan_limited = self
+            .refusal
+            .and_then(|refusal| refusal.cap())
+            .is_some_and(|cap| cap < bounds.max);
+        if decision == Decision::NeedsAboveMax && !plan_limited {
             let notice = Notice::NeedsAboveMax {
                 quantity,
                 bounds,

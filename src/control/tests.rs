@@ -15,6 +15,7 @@ const CONFIG: ControllerConfig = ControllerConfig {
     boot_timeout: None,
     proportional_scale_up: false,
     scale_down_backoff: false,
+    plan_limit_memory: Some(Duration::from_secs(3600)),
 };
 
 /// The defaults since issue 14: the seed's rule plus the boot wait, proportional steps up and
@@ -298,7 +299,14 @@ fn random_run(config: ControllerConfig) {
                 actual = to;
                 c.on_scaled(Ok(actual), now)
             }
-            (0, Some(Action::Scale { .. })) => c.on_scaled(Err(unavailable()), now),
+            (0, Some(Action::Scale { .. })) => {
+                let error = if rng.bool() {
+                    refused_above(rng.u32(..8))
+                } else {
+                    unavailable()
+                };
+                c.on_scaled(Err(error), now)
+            }
             (0, Some(Action::ReadDynos)) => {
                 let up = rng.u32(..=actual);
                 let states = DynoStates {
@@ -961,4 +969,285 @@ fn a_scale_down_confirmed_by_fast_beats_stands() {
     let (scales, _) = carry_out(&mut c, actions, &mut actual, 0, later);
     assert_eq!(scales, []);
     assert_eq!(actual, 2);
+}
+
+fn refused_above(limit: u32) -> ApiError {
+    ApiError::Unprocessable {
+        id: "cannot_run_above_limit".into(),
+        message: format!(
+            "Cannot update to more than {limit} Standard-1X size dynos per process type."
+        ),
+    }
+}
+
+/// Feeds slow beats one by one, answering reads with `quantity`, and returns the scales and
+/// notices they brought.
+fn slow_beats_at(
+    c: &mut Controller,
+    quantity: u32,
+    beats: u32,
+    bounds: Bounds,
+    now: Instant,
+) -> Vec<Action> {
+    let mut out = Vec::new();
+    for _ in 0..beats {
+        for action in c.on_verdict(Slow, bounds, now) {
+            match action {
+                Action::ReadFormation => out.extend(c.on_formation(Ok(quantity), bounds, now)),
+                other => out.push(other),
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_refused_scale_up_caps_the_count_with_one_notice_and_no_more_asking() {
+    let start = Instant::now();
+    let bounds = Bounds { min: 1, max: 10 };
+    let mut c = Controller::new(CONFIG);
+    c.start();
+    c.on_formation(Ok(4), bounds, start);
+    let scale = slow_beats_at(&mut c, 4, 3, bounds, start);
+    assert!(
+        matches!(scale.as_slice(), [Action::Scale { from: 4, to: 5, .. }]),
+        "{scale:?}"
+    );
+    let actions = c.on_scaled(Err(refused_above(4)), start);
+    assert!(
+        matches!(
+            actions.as_slice(),
+            [Action::Notify(Notice::PlanLimit {
+                from: 4,
+                refused: 5,
+                cap: 4,
+                ..
+            })]
+        ),
+        "{actions:?}"
+    );
+    // Slow for most of an hour: reads go on, but no scale and no needs-above-max notice.
+    let later = start + Duration::from_secs(3599);
+    assert_eq!(slow_beats_at(&mut c, 4, 100, bounds, later), []);
+    // An hour on, Heroku is asked again.
+    let hour = start + Duration::from_secs(3600);
+    let again = slow_beats_at(&mut c, 4, 1, bounds, hour);
+    assert!(
+        matches!(again.as_slice(), [Action::Scale { from: 4, to: 5, .. }]),
+        "{again:?}"
+    );
+    // Refused again: a condition lasting the notice repeat period (an hour here) is
+    // reported again, once.
+    let actions = c.on_scaled(Err(refused_above(4)), hour);
+    assert!(
+        matches!(
+            actions.as_slice(),
+            [Action::Notify(Notice::PlanLimit { .. })]
+        ),
+        "{actions:?}"
+    );
+    assert_eq!(slow_beats_at(&mut c, 4, 10, bounds, hour), []);
+}
+
+#[test]
+fn a_plan_limit_ends_when_the_max_changes_or_more_dynos_run() {
+    let now = Instant::now();
+    let bounds = Bounds { min: 1, max: 10 };
+    let mut c = Controller::new(CONFIG);
+    c.start();
+    c.on_formation(Ok(4), bounds, now);
+    slow_beats_at(&mut c, 4, 3, bounds, now);
+    c.on_scaled(Err(refused_above(4)), now);
+    assert_eq!(slow_beats_at(&mut c, 4, 5, bounds, now), []);
+    let evening = Bounds { min: 1, max: 12 };
+    let scale = slow_beats_at(&mut c, 4, 1, evening, now);
+    assert!(
+        matches!(scale.as_slice(), [Action::Scale { from: 4, to: 5, .. }]),
+        "{scale:?}"
+    );
+    c.on_scaled(Err(refused_above(4)), now);
+    assert_eq!(slow_beats_at(&mut c, 4, 5, evening, now), []);
+    // Someone raised the limit and scaled by hand (seen at the next refresh read): the cap
+    // is forgotten, not enforced.
+    let refresh = now + CONFIG.formation_refresh;
+    let scale = slow_beats_at(&mut c, 6, 1, evening, refresh);
+    assert!(
+        matches!(scale.as_slice(), [Action::Scale { from: 6, to: 7, .. }]),
+        "{scale:?}"
+    );
+}
+
+#[test]
+fn a_limit_named_in_the_refusal_is_scaled_to_once() {
+    let now = Instant::now();
+    let config = ControllerConfig {
+        policy: Policy {
+            up_by: 4,
+            ..CONFIG.policy
+        },
+        ..CONFIG
+    };
+    let mut c = Controller::new(config);
+    c.start();
+    c.on_formation(Ok(2), WIDE, now);
+    let scale = slow_beats_at(&mut c, 2, 3, WIDE, now);
+    assert!(
+        matches!(scale.as_slice(), [Action::Scale { from: 2, to: 6, .. }]),
+        "{scale:?}"
+    );
+    c.on_scaled(Err(refused_above(4)), now);
+    // The streak stands: the next beat reads, and asks for what the plan allows.
+    let scale = slow_beats_at(&mut c, 2, 1, WIDE, now);
+    assert!(
+        matches!(scale.as_slice(), [Action::Scale { from: 2, to: 4, .. }]),
+        "{scale:?}"
+    );
+    assert_eq!(c.on_scaled(Ok(4), now), []);
+    assert_eq!(slow_beats_at(&mut c, 4, 20, WIDE, now), []);
+}
+
+#[test]
+fn a_refused_scale_down_is_not_asked_again_for_a_minute() {
+    let start = Instant::now();
+    let mut c = started_at(3, start);
+    feed(&mut c, Fast, 5, BOUNDS, start);
+    let scale = c.on_formation(Ok(3), BOUNDS, start);
+    assert!(
+        matches!(scale.as_slice(), [Action::Scale { from: 3, to: 2, .. }]),
+        "{scale:?}"
+    );
+    let refused = ApiError::Unprocessable {
+        id: "invalid_params".into(),
+        message: "Formation changes are locked during a release.".into(),
+    };
+    let actions = c.on_scaled(Err(refused), start);
+    assert!(
+        matches!(
+            actions.as_slice(),
+            [Action::Notify(Notice::ScaleFailed { .. })]
+        ),
+        "{actions:?}"
+    );
+    let soon = start + Duration::from_secs(59);
+    assert_eq!(c.on_verdict(Fast, BOUNDS, soon), [Action::ReadFormation]);
+    assert_eq!(c.on_formation(Ok(3), BOUNDS, soon), []);
+    let minute = start + refusal::REFUSED_QUANTITY_HOLD;
+    assert_eq!(c.on_verdict(Fast, BOUNDS, minute), [Action::ReadFormation]);
+    assert_eq!(c.on_formation(Ok(3), BOUNDS, minute).len(), 1);
+}
+
+#[test]
+fn a_restart_keeps_the_plan_limit() {
+    let now = Instant::now();
+    let bounds = Bounds { min: 1, max: 10 };
+    let mut c = Controller::new(CONFIG);
+    c.start();
+    c.on_formation(Ok(4), bounds, now);
+    slow_beats_at(&mut c, 4, 3, bounds, now);
+    c.on_scaled(Err(refused_above(4)), now);
+    c.restart();
+    assert_eq!(c.start(), [Action::ReadFormation]);
+    assert_eq!(c.on_formation(Ok(4), bounds, now), []);
+    assert_eq!(slow_beats_at(&mut c, 4, 10, bounds, now), []);
+}
+
+#[test]
+fn with_the_plan_memory_off_a_refused_scale_up_is_a_failure_held_back_a_minute() {
+    let start = Instant::now();
+    let config = ControllerConfig {
+        plan_limit_memory: None,
+        ..CONFIG
+    };
+    let bounds = Bounds { min: 1, max: 10 };
+    let mut c = Controller::new(config);
+    c.start();
+    c.on_formation(Ok(4), bounds, start);
+    slow_beats_at(&mut c, 4, 3, bounds, start);
+    let actions = c.on_scaled(Err(refused_above(4)), start);
+    assert!(
+        matches!(
+            actions.as_slice(),
+            [Action::Notify(Notice::ScaleFailed { to: 5, .. })]
+        ),
+        "{actions:?}"
+    );
+    let soon = start + Duration::from_secs(59);
+    assert!(
+        matches!(
+            slow_beats_at(&mut c, 4, 1, bounds, soon).as_slice(),
+            [Action::Notify(Notice::NeedsAboveMax { .. })] | []
+        ),
+        "not asked again within the minute"
+    );
+    let minute = start + Duration::from_secs(60);
+    let scale = slow_beats_at(&mut c, 4, 1, bounds, minute);
+    assert!(
+        matches!(scale.as_slice(), [Action::Scale { from: 4, to: 5, .. }]),
+        "{scale:?}"
+    );
+}
+
+#[test]
+fn a_wrong_heartbeat_url_holds_the_count_with_one_notice_until_it_answers() {
+    let now = Instant::now();
+    let mut c = expert_at(2, now);
+    let bad = Verdict::BadUrl(404);
+    let first = c.on_verdict(bad, WIDE, now);
+    assert!(
+        matches!(
+            first.as_slice(),
+            [Action::Notify(Notice::HeartbeatUrlRefused { status: 404 })]
+        ),
+        "{first:?}"
+    );
+    let mut actual = 2;
+    for beat in 1..50 {
+        let at = now + Duration::from_secs(30 * beat);
+        let actions = c.on_verdict(bad, WIDE, at);
+        assert!(
+            !actions.iter().any(|a| matches!(a, Action::Notify(_))),
+            "beat {beat}: {actions:?}"
+        );
+        let (scales, _) = carry_out(&mut c, actions, &mut actual, 0, at);
+        assert_eq!(scales, [], "beat {beat}");
+    }
+    assert_eq!(c.streaks(), Streaks::default());
+    // Slow beats between wrong answers (a 503, a timeout) do not end the condition...
+    c.on_verdict(Slow, WIDE, now);
+    assert_eq!(c.on_verdict(bad, WIDE, now), []);
+    // ...a 2xx answer does, so the next wrong answer is a new one.
+    c.on_verdict(Neutral, WIDE, now);
+    assert_eq!(c.on_verdict(bad, WIDE, now).len(), 1);
+}
+
+#[test]
+fn a_wrong_heartbeat_url_does_not_fail_a_scale_down_on_trial_nor_break_bounds() {
+    let now = Instant::now();
+    let mut c = expert_at(3, now);
+    let mut actual = 3;
+    let actions = feed(&mut c, Fast, 5, WIDE, now);
+    let (scales, _) = carry_out(&mut c, actions, &mut actual, 0, now);
+    assert_eq!(scales, [(2, ScaleReason::FastStreak)]);
+    // A wrong URL among the confirming beats is no evidence against the scale-down.
+    for beat in 1..=10 {
+        let at = now + Duration::from_secs(30 * beat);
+        let actions = c.on_verdict(Verdict::BadUrl(403), WIDE, at);
+        let (scales, _) = carry_out(&mut c, actions, &mut actual, 0, at);
+        assert_eq!(scales, [], "beat {beat}");
+    }
+    // The bounds still hold: a schedule's min of 4 is enforced while the URL is wrong.
+    let day = Bounds { min: 4, max: 20 };
+    let later = now + Duration::from_secs(3600);
+    let actions = c.on_verdict(Verdict::BadUrl(403), day, later);
+    let mut scales = Vec::new();
+    for action in actions {
+        if action == Action::ReadFormation {
+            for more in c.on_formation(Ok(actual), day, later) {
+                if let Action::Scale { to, reason, .. } = more {
+                    scales.push((to, reason));
+                }
+            }
+        }
+    }
+    assert_eq!(scales, [(4, ScaleReason::BelowMin)]);
 }

@@ -93,6 +93,8 @@ impl HerokuApiActor {
                 let seconds = remaining.as_millis().div_ceil(1000).max(1);
                 format!("next request in {seconds} s")
             }
+            // The controller remembers the refusal and does not ask for it again.
+            _ if matches!(error, ApiError::Unprocessable { .. }) => "other requests go on".into(),
             _ => "retrying at the next decision".into(),
         };
         match error {

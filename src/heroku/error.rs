@@ -127,6 +127,17 @@ impl ApiError {
         }
     }
 
+    /// The dyno limit a 422 names, as Heroku words it: "Cannot update to more than 10
+    /// Standard-1X size dynos per process type." or "Cannot run more than 2 Free size dynos."
+    pub fn named_limit(&self) -> Option<u32> {
+        let ApiError::Unprocessable { message, .. } = self else {
+            return None;
+        };
+        let (_, after) = message.split_once("more than ")?;
+        let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    }
+
     /// Whether this is a request held back by the client itself (nothing was sent).
     pub fn is_deferred(&self) -> bool {
         matches!(self, ApiError::Deferred { .. })
@@ -143,7 +154,7 @@ impl ApiError {
                 "check AUTOSCALE_HEROKU_APP_NAME and AUTOSCALE_PROCESS_TYPE against `heroku ps`"
             }
             ApiError::Unprocessable { .. } => {
-                "Heroku refused this quantity; check the account's dyno limits or lower \
+                "Heroku refused this quantity; check the plan's dyno limits or lower \
                  AUTOSCALE_MAX_DYNOS"
             }
             ApiError::RateLimited { .. } => {
@@ -156,7 +167,9 @@ impl ApiError {
 
     /// How long to hold every request back after this error, given how many failed in a row.
     /// Key, app and rate-limit problems are retried slowly so a bad key never hammers the API;
-    /// passing faults (5xx, network) are retried soon, backing off if they go on.
+    /// passing faults (5xx, network) are retried soon, backing off if they go on. A refused
+    /// quantity (422) holds nothing back: it says nothing about other requests, and the
+    /// controller remembers not to ask for it again (`control::refusal`).
     pub fn backoff(&self, failures_in_a_row: u32) -> Duration {
         let doubling = |first: u64, cap: u64| {
             Backoff::new(Duration::from_secs(first), Duration::from_secs(cap))
@@ -164,9 +177,11 @@ impl ApiError {
         };
         match self {
             ApiError::Unauthorized { .. } | ApiError::NotFound { .. } => doubling(60, 900),
-            ApiError::Unprocessable { .. } => Duration::from_secs(60),
             ApiError::RateLimited { retry_after, .. } => *retry_after,
-            ApiError::Deferred { .. } | ApiError::Busy | ApiError::Unavailable(_) => Duration::ZERO,
+            ApiError::Unprocessable { .. }
+            | ApiError::Deferred { .. }
+            | ApiError::Busy
+            | ApiError::Unavailable(_) => Duration::ZERO,
             _ => doubling(1, 60),
         }
     }
@@ -229,6 +244,21 @@ mod tests {
                 }),
             }
         );
+    }
+
+    #[test]
+    fn the_limit_a_refusal_names_is_read_from_either_wording() {
+        let refusal = |message: &str| ApiError::Unprocessable {
+            id: "cannot_run_above_limit".into(),
+            message: message.into(),
+        };
+        let per_type = "Cannot update to more than 10 Standard-1X size dynos per process type.";
+        assert_eq!(refusal(per_type).named_limit(), Some(10));
+        let free = "Cannot run more than 2 Free size dynos.";
+        assert_eq!(refusal(free).named_limit(), Some(2));
+        assert_eq!(refusal("Formation changes are locked.").named_limit(), None);
+        assert_eq!(refusal("more than many dynos").named_limit(), None);
+        assert_eq!(unauthorized().named_limit(), None);
     }
 
     #[test]

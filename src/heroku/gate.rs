@@ -31,7 +31,13 @@ impl ApiGate {
                 self.closed = None;
                 self.failures_in_a_row = 0;
             }
-            Err(ApiError::Deferred { .. } | ApiError::Busy | ApiError::Unavailable(_)) => {}
+            // Not the API failing: nothing to hold back or count (a 422 refused one quantity).
+            Err(
+                ApiError::Deferred { .. }
+                | ApiError::Busy
+                | ApiError::Unavailable(_)
+                | ApiError::Unprocessable { .. },
+            ) => {}
             Err(error) => {
                 self.failures_in_a_row = self.failures_in_a_row.saturating_add(1);
                 // An absurd backoff must not overflow the clock; a far-off time is the same wait.
@@ -83,6 +89,19 @@ mod tests {
         gate.record(&Ok(()), start);
         assert_eq!(gate.failures_in_a_row(), 0);
         assert!(gate.check(start).is_ok());
+    }
+
+    #[test]
+    fn a_refused_quantity_holds_no_request_back() {
+        let now = Instant::now();
+        let mut gate = ApiGate::default();
+        let refused = ApiError::Unprocessable {
+            id: "cannot_run_above_limit".into(),
+            message: "Cannot run more than 2 Free size dynos.".into(),
+        };
+        gate.record::<()>(&Err(refused), now);
+        assert!(gate.check(now).is_ok());
+        assert_eq!(gate.failures_in_a_row(), 0);
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //! forwards the verdict to the controller (which counts the streaks).
 
 use actix::prelude::*;
-use slog::{info, warn};
+use slog::{error, info, warn};
 
-use super::{classify, FailureChange, FailureWatch, Limits};
+use super::{classify, FailureChange, FailureWatch, Limits, Verdict};
 use crate::actors::messages::{InjectPanic, SampleTaken, VerdictReached};
 use crate::supervision::{guarded, Link, Supervisable};
 
@@ -54,7 +54,17 @@ impl Handler<SampleTaken> for JudgeActor {
 
     fn handle(&mut self, msg: SampleTaken, ctx: &mut Context<Self>) {
         guarded(self, ctx, |act, _| {
+            let verdict = classify(&msg.sample, act.limits);
             match act.failures.observe(&msg.sample.outcome) {
+                // Loud: the dynos are not scaled on load until someone fixes the setting.
+                Some(FailureChange::Began(what)) if matches!(verdict, Verdict::BadUrl(_)) => {
+                    error!(
+                    act.link.log(),
+                    "heartbeat failed: {what}, which means a wrong AUTOSCALE_HEARTBEAT_URL (or \
+                     one that needs a login), not load: holding the dyno count until it answers \
+                     2xx"
+                )
+                }
                 Some(FailureChange::Began(what)) => warn!(
                     act.link.log(),
                     "heartbeat failed: {what}; failures count as slow and lead to scaling up: \
@@ -68,7 +78,7 @@ impl Handler<SampleTaken> for JudgeActor {
             }
             act.controller.do_send(VerdictReached {
                 beat: msg.beat,
-                verdict: classify(&msg.sample, act.limits),
+                verdict,
                 sample: msg.sample,
             });
         });

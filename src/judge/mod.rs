@@ -35,7 +35,14 @@ pub enum Verdict {
     Fast,
     /// In between (bounds included): ends both streaks.
     Neutral,
+    /// The heartbeat URL answered this status (401, 403, 404 or 410), which says the URL is
+    /// wrong, not that the app is loaded: ends both streaks, holding the count.
+    BadUrl(u16),
 }
+
+/// Statuses that mean the heartbeat URL is wrong or needs a login: more dynos would answer
+/// them just the same.
+pub const BAD_URL_STATUSES: [u16; 4] = [401, 403, 404, 410];
 
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -43,6 +50,7 @@ impl fmt::Display for Verdict {
             Verdict::Slow => "slow",
             Verdict::Fast => "fast",
             Verdict::Neutral => "neutral",
+            Verdict::BadUrl(_) => "bad_url",
         })
     }
 }
@@ -54,6 +62,9 @@ pub struct Limits {
     pub max_response_time: Duration,
     /// Faster than this (with a 2xx) is fast.
     pub min_response_time: Duration,
+    /// A status in [`BAD_URL_STATUSES`] is [`Verdict::BadUrl`]; else it is slow, as the seed
+    /// had it.
+    pub hold_on_url_errors: bool,
 }
 
 impl Limits {
@@ -62,6 +73,7 @@ impl Limits {
         Limits {
             max_response_time: settings.max_response_time,
             min_response_time: settings.min_response_time,
+            hold_on_url_errors: settings.hold_on_heartbeat_url_errors,
         }
     }
 }
@@ -78,7 +90,13 @@ pub fn classify(sample: &Sample, limits: Limits) -> Verdict {
                 Verdict::Neutral
             }
         }
-        // Any other status, a timeout or a failed connection means users are not being served.
+        ProbeOutcome::Status(status)
+            if limits.hold_on_url_errors && BAD_URL_STATUSES.contains(&status) =>
+        {
+            Verdict::BadUrl(status)
+        }
+        // Any other status (5xx, 429, ...), a timeout or a failed connection means users are
+        // not being served.
         _ => Verdict::Slow,
     }
 }
@@ -145,6 +163,7 @@ mod tests {
     const LIMITS: Limits = Limits {
         max_response_time: Duration::from_millis(1000),
         min_response_time: Duration::from_millis(200),
+        hold_on_url_errors: false,
     };
 
     fn ok(ms: u64) -> Sample {
@@ -195,6 +214,30 @@ mod tests {
             classify(&with(5, ProbeOutcome::Status(204)), LIMITS),
             Verdict::Fast
         );
+    }
+
+    #[test]
+    fn a_wrong_url_holds_when_asked_while_overload_stays_slow() {
+        let holding = Limits {
+            hold_on_url_errors: true,
+            ..LIMITS
+        };
+        for status in BAD_URL_STATUSES {
+            let sample = with(5, ProbeOutcome::Status(status));
+            assert_eq!(classify(&sample, holding), Verdict::BadUrl(status));
+            assert_eq!(classify(&sample, LIMITS), Verdict::Slow, "the seed's rule");
+        }
+        for status in [400, 405, 429, 500, 502, 503] {
+            let sample = with(5, ProbeOutcome::Status(status));
+            assert_eq!(classify(&sample, holding), Verdict::Slow, "HTTP {status}");
+        }
+        assert_eq!(
+            classify(&with(1000, ProbeOutcome::TimedOut), holding),
+            Verdict::Slow
+        );
+        let refused = ProbeOutcome::Failed("connection refused".into());
+        assert_eq!(classify(&with(1, refused), holding), Verdict::Slow);
+        assert_eq!(classify(&ok(5), holding), Verdict::Fast);
     }
 
     #[test]

@@ -19,7 +19,8 @@ pub struct EmailText {
 /// Whether the settings ask for this kind of notice to be emailed.
 pub fn is_emailed(kind: NoticeKind, settings: &Settings) -> bool {
     match kind {
-        NoticeKind::NeedsAboveMax => settings.notify_if_needs_exceed_max,
+        // The plan's limit is a max of its own that the app needs more than.
+        NoticeKind::NeedsAboveMax | NoticeKind::PlanLimit => settings.notify_if_needs_exceed_max,
         NoticeKind::NeedsBelowMin => settings.notify_if_needs_below_min,
         NoticeKind::ScaleFailed => settings.notify_on_scale_fails,
         NoticeKind::ScaleDiff => settings.notify_scale_diff.is_some(),
@@ -27,6 +28,8 @@ pub fn is_emailed(kind: NoticeKind, settings: &Settings) -> bool {
         NoticeKind::ApiKeyRefused => true,
         // So is a count that something else keeps changing: the bounds are not being held.
         NoticeKind::CorrectionUndone => true,
+        // And a heartbeat URL that is wrong: nothing scales on load until it is fixed.
+        NoticeKind::HeartbeatUrlRefused => true,
     }
 }
 
@@ -50,6 +53,12 @@ pub fn compose(notice: &Notice, context: &NoticeContext, settings: &Settings) ->
         ),
         Notice::ScaleFailed { from, to, .. } => {
             format!("scaling {process} from {from} to {to} failed")
+        }
+        Notice::PlanLimit { cap, .. } => {
+            format!("Heroku's plan limit holds {process} at {cap} dynos")
+        }
+        Notice::HeartbeatUrlRefused { status } => {
+            format!("the heartbeat URL answers HTTP {status}: {process} is not scaled on load")
         }
         Notice::CorrectionUndone { from, to, .. } => {
             format!("{process} keeps going back to {from} dynos after being scaled to {to}")
@@ -149,6 +158,17 @@ fn advice(notice: &Notice) -> String {
             heartbeat once the API's hold-back for this error has passed. If it lasts, the error \
             above says what to fix."
             .into(),
+        Notice::PlanLimit { cap, .. } => format!(
+            "to allow more dynos, raise the plan's limit (a larger dyno size allows more per \
+            process type; Heroku support raises account limits). Otherwise set \
+            AUTOSCALE_MAX_DYNOS to {cap} so the worker never asks for more than the plan allows."
+        ),
+        Notice::HeartbeatUrlRefused { .. } => "set AUTOSCALE_HEARTBEAT_URL to a path the app \
+            serves to anyone with a 2xx (docs/tuning.md has endpoints for Django, Rails, Express \
+            and actix-web), or give the URL the login it needs. `heroku-autoscale check --online` probes it once. Until then the dyno count \
+            is held within the bounds. AUTOSCALE_HOLD_ON_HEARTBEAT_URL_ERRORS=false counts these \
+            answers as slow instead, as the Python original did."
+            .into(),
         Notice::CorrectionUndone { .. } => "find what else scales the app and stop it: another \
             autoscaler, Heroku's own autoscaling (Performance dynos), a scheduled `heroku \
             ps:scale`, a second copy of this worker with other bounds. If nothing does, the \
@@ -160,7 +180,7 @@ fn advice(notice: &Notice) -> String {
 
 fn switch(kind: NoticeKind) -> &'static str {
     match kind {
-        NoticeKind::NeedsAboveMax => {
+        NoticeKind::NeedsAboveMax | NoticeKind::PlanLimit => {
             " Turn it off with AUTOSCALE_NOTIFY_IF_NEEDS_EXCEED_MAX=false."
         }
         NoticeKind::NeedsBelowMin => " Turn it off with AUTOSCALE_NOTIFY_IF_NEEDS_BELOW_MIN=false.",
@@ -169,7 +189,9 @@ fn switch(kind: NoticeKind) -> &'static str {
             " Turn it off by unsetting AUTOSCALE_NOTIFY_IF_SCALE_DIFF_EXCEEDS_THRESHOLD and \
              AUTOSCALE_NOTIFY_IF_SCALE_DIFF_EXCEEDS_PERIOD_IN_MINUTES."
         }
-        NoticeKind::ApiKeyRefused | NoticeKind::CorrectionUndone => "",
+        NoticeKind::ApiKeyRefused
+        | NoticeKind::CorrectionUndone
+        | NoticeKind::HeartbeatUrlRefused => "",
     }
 }
 

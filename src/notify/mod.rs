@@ -63,6 +63,25 @@ pub enum Notice {
         /// What went wrong.
         error: ApiError,
     },
+    /// Heroku refused a scale-up (422, the plan's dyno limit): the worker asks for at most
+    /// `cap` dynos until the max in force changes or `lasts` passes.
+    PlanLimit {
+        /// Dynos before the attempt.
+        from: u32,
+        /// Dynos asked for and refused.
+        refused: u32,
+        /// The most dynos the worker asks for meanwhile.
+        cap: u32,
+        /// How long the cap lasts at most.
+        lasts: Duration,
+        /// Heroku's answer.
+        error: ApiError,
+    },
+    /// The heartbeat URL answered 401, 403, 404 or 410: a setting to fix; the count is held.
+    HeartbeatUrlRefused {
+        /// The status.
+        status: u16,
+    },
     /// A correction into the bounds keeps being undone: Heroku reports `from` dynos again
     /// after being asked for `to`.
     CorrectionUndone {
@@ -105,6 +124,10 @@ pub enum NoticeKind {
     ScaleDiff,
     /// See [`Notice::ScaleFailed`].
     ScaleFailed,
+    /// See [`Notice::PlanLimit`].
+    PlanLimit,
+    /// See [`Notice::HeartbeatUrlRefused`].
+    HeartbeatUrlRefused,
     /// See [`Notice::CorrectionUndone`].
     CorrectionUndone,
 }
@@ -117,6 +140,8 @@ impl fmt::Display for NoticeKind {
             NoticeKind::ApiKeyRefused => "api_key_refused",
             NoticeKind::ScaleDiff => "scale_diff",
             NoticeKind::ScaleFailed => "scale_failed",
+            NoticeKind::PlanLimit => "plan_limit",
+            NoticeKind::HeartbeatUrlRefused => "heartbeat_url_refused",
             NoticeKind::CorrectionUndone => "correction_undone",
         })
     }
@@ -131,6 +156,8 @@ impl Notice {
             Notice::ApiKeyRefused { .. } => NoticeKind::ApiKeyRefused,
             Notice::ScaleDiff { .. } => NoticeKind::ScaleDiff,
             Notice::ScaleFailed { .. } => NoticeKind::ScaleFailed,
+            Notice::PlanLimit { .. } => NoticeKind::PlanLimit,
+            Notice::HeartbeatUrlRefused { .. } => NoticeKind::HeartbeatUrlRefused,
             Notice::CorrectionUndone { .. } => NoticeKind::CorrectionUndone,
         }
     }
@@ -180,6 +207,24 @@ impl Notice {
             } => format!(
                 "scaling {process_type} from {from} to {to} ({reason}) failed: {error}; {}",
                 error.advice()
+            ),
+            Notice::PlanLimit {
+                from,
+                refused,
+                cap,
+                lasts,
+                error,
+            } => format!(
+                "Heroku refused to scale {process_type} from {from} to {refused}: {error}; the \
+                 worker asks for at most {cap} {process_type} dynos for {} minute(s) \
+                 (AUTOSCALE_PLAN_LIMIT_MEMORY_IN_MINUTES), or until AUTOSCALE_MAX_DYNOS (or its \
+                 schedule) changes",
+                lasts.as_secs().div_ceil(60)
+            ),
+            Notice::HeartbeatUrlRefused { status } => format!(
+                "the heartbeat URL answered HTTP {status}: AUTOSCALE_HEARTBEAT_URL is wrong or \
+                 needs a login, so the heartbeats say nothing about load; {process_type} stays \
+                 at its dyno count until the URL answers 2xx"
             ),
             Notice::CorrectionUndone {
                 from,

@@ -231,8 +231,18 @@ settings! {
     ),
     scale_down_backoff: defaulted(
         "true",
-        "Double the passes a scale-down needs after each one undone within 30 minutes (for an hour).",
+        "Put a scale-down on trial for 10 minutes; undo one the heartbeats refute and make the next wait longer (for 4 hours).",
         |s| s.scale_down_backoff.to_string(),
+    ),
+    plan_limit_memory_in_minutes: defaulted(
+        "60",
+        "After Heroku refuses a scale-up (422, the plan's limit), ask for no more dynos for this long; 0: only the refused count, for a minute.",
+        |s| s.plan_limit_memory.map_or_else(|| "0".into(), minutes),
+    ),
+    hold_on_heartbeat_url_errors: defaulted(
+        "true",
+        "A heartbeat answered 401, 403, 404 or 410 holds the dyno count and sends a notice (a wrong URL is not load).",
+        |s| s.hold_on_heartbeat_url_errors.to_string(),
     ),
     single_active_worker: defaulted(
         "true",
@@ -380,6 +390,8 @@ mod tests {
         ("boot_timeout_in_seconds", "0", "0"),
         ("proportional_scale_up", "off", "false"),
         ("scale_down_backoff", "false", "false"),
+        ("plan_limit_memory_in_minutes", "0", "0"),
+        ("hold_on_heartbeat_url_errors", "off", "false"),
         ("single_active_worker", "no", "false"),
         ("log_level", "DEBUG", "debug"),
         (

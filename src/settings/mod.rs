@@ -71,6 +71,11 @@ pub struct Settings {
     pub proportional_scale_up: bool,
     /// Double the passes a scale-down needs after each recent flap.
     pub scale_down_backoff: bool,
+    /// How long a plan limit Heroku taught (a refused scale-up) caps the count; `None`: only
+    /// the refused count is held back, for a minute.
+    pub plan_limit_memory: Option<Duration>,
+    /// A heartbeat answered 401, 403, 404 or 410 holds the count instead of counting as slow.
+    pub hold_on_heartbeat_url_errors: bool,
     /// Only the first dyno of the worker's process type acts (two copies must not both scale).
     pub single_active_worker: bool,
     /// The most detailed log level printed.

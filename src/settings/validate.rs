@@ -27,6 +27,8 @@ const LONGEST_INTERVAL_SECONDS: f64 = 86_400.0;
 
 /// Far beyond any dyno boot (Heroku's own boot timeout goes up to 180 s).
 const LONGEST_BOOT_TIMEOUT_SECONDS: f64 = 3_600.0;
+/// A day: a plan limit is not believed longer without a new refusal.
+const LONGEST_PLAN_LIMIT_MEMORY_MINUTES: f64 = 1_440.0;
 /// The longest period in minutes a notice setting takes; longer is surely a unit mix-up.
 const WEEK_IN_MINUTES: f64 = 10_080.0;
 /// The shortest repeat of a notice, in minutes.
@@ -89,6 +91,10 @@ impl Validator {
         let boot_timeout = self.parse(&given.boot_timeout_in_seconds, parse_boot_timeout);
         let proportional_scale_up = self.parse(&given.proportional_scale_up, parse_bool);
         let scale_down_backoff = self.parse(&given.scale_down_backoff, parse_bool);
+        let plan_limit_memory =
+            self.parse(&given.plan_limit_memory_in_minutes, parse_plan_limit_memory);
+        let hold_on_heartbeat_url_errors =
+            self.parse(&given.hold_on_heartbeat_url_errors, parse_bool);
         let notify_scale_diff = self.scale_diff(given);
         let notify_repeat_after = self.parse(&given.notify_repeat_after_in_minutes, |text| {
             parse_minutes(text, SHORTEST_REPEAT_IN_MINUTES)
@@ -157,6 +163,8 @@ impl Validator {
             boot_timeout: boot_timeout?,
             proportional_scale_up: proportional_scale_up?,
             scale_down_backoff: scale_down_backoff?,
+            plan_limit_memory: plan_limit_memory?,
+            hold_on_heartbeat_url_errors: hold_on_heartbeat_url_errors?,
             single_active_worker: single_active_worker?,
             log_level: log_level?,
             admins: admins?.unwrap_or_default(),
@@ -400,6 +408,20 @@ fn parse_boot_timeout(text: &str) -> Result<Option<Duration>, String> {
         _ => Err(format!(
             "must be a number of seconds from 0 (no wait) to {LONGEST_BOOT_TIMEOUT_SECONDS}, \
              decimals allowed, like 90"
+        )),
+    }
+}
+
+/// 0 turns the memory off.
+fn parse_plan_limit_memory(text: &str) -> Result<Option<Duration>, String> {
+    match text.parse::<f64>() {
+        Ok(0.0) => Ok(None),
+        Ok(minutes) if minutes > 0.0 && minutes <= LONGEST_PLAN_LIMIT_MEMORY_MINUTES => {
+            Ok(Some(Duration::from_secs_f64(minutes * 60.0)))
+        }
+        _ => Err(format!(
+            "must be a number of minutes from 0 (off) to {LONGEST_PLAN_LIMIT_MEMORY_MINUTES}, \
+             decimals allowed, like 30"
         )),
     }
 }

@@ -294,7 +294,12 @@ impl PolicyRun {
         let worker = match name {
             PolicyName::Autoscaler | PolicyName::Seed => Some(Worker {
                 controller: Controller::new(controller_config(name, settings)),
-                limits: Limits::of(settings),
+                limits: Limits {
+                    // The model's app always answers 2xx; the seed's rule anyway.
+                    hold_on_url_errors: name != PolicyName::Seed
+                        && settings.hold_on_heartbeat_url_errors,
+                    ..Limits::of(settings)
+                },
                 verdict_due: None,
             }),
             PolicyName::Oracle | PolicyName::FixedMax => None,
@@ -429,6 +434,7 @@ fn controller_config(name: PolicyName, settings: &Settings) -> ControllerConfig 
             boot_timeout: None,
             proportional_scale_up: false,
             scale_down_backoff: false,
+            plan_limit_memory: None,
             ..config
         },
         _ => config,
@@ -461,7 +467,7 @@ impl HeartbeatLog {
     fn record(&mut self, beat: Heartbeat) {
         let rank = |beat: &Heartbeat| match beat.verdict {
             Verdict::Fast => 0,
-            Verdict::Neutral => 1,
+            Verdict::Neutral | Verdict::BadUrl(_) => 1,
             Verdict::Slow => 2,
         };
         let slower =

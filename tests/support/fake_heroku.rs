@@ -136,10 +136,15 @@ impl Failure {
 
     /// 422 `cannot_run_above_limit`, what a PATCH above the account's dyno limit gets.
     pub fn cannot_run_above_limit() -> Failure {
+        Failure::above_limit(10)
+    }
+
+    /// The same, naming `limit` as Heroku's message does.
+    pub fn above_limit(limit: u32) -> Failure {
         Failure::new(
             422,
             "cannot_run_above_limit",
-            "Cannot update to more than 10 Standard-1X size dynos per process type.",
+            &format!("Cannot update to more than {limit} Standard-1X size dynos per process type."),
         )
     }
 }
@@ -624,8 +629,8 @@ impl Shared {
             Err(message) => return Reply::error(422, "invalid_params", &message),
         };
         let mut state = self.lock();
-        if state.quantity_limit.is_some_and(|limit| quantity > limit) {
-            return Reply::from_failure(&Failure::cannot_run_above_limit());
+        if let Some(limit) = state.quantity_limit.filter(|limit| quantity > *limit) {
+            return Reply::from_failure(&Failure::above_limit(limit));
         }
         let quantity = state.patch_quantity_override.unwrap_or(quantity);
         let up_at = Instant::now() + state.boot_time;
