@@ -1,7 +1,8 @@
 //! Simulation speed and memory: `heroku-autoscale simulate` (the release-profile binary) on a
 //! flat trace at 100 requests/s, four policies, for 6 and 24 hours of traffic. The goal: a day
 //! (8.6 million requests) in under 10 s on 2 cores, with memory flat in the trace's length
-//! (requests are streamed; latencies go into histograms).
+//! (requests are streamed; latencies go into histograms). Then `tune --scenario daily` with
+//! `AUTOSCALE_MAX_DYNOS=20`, whose goal is under a minute on 2 cores.
 //!
 //! Measured per run: the wall time from spawn to exit, and the peak resident set (`ru_maxrss`
 //! of the finished child). `BENCH_SIMULATE_RUNS` sets the runs per length (default 3).
@@ -29,7 +30,7 @@ fn main() {
         let mut walls = Vec::new();
         let mut peaks = Vec::new();
         for _ in 0..runs {
-            let (wall, peak_kib) = simulate(&trace.display().to_string());
+            let (wall, peak_kib) = run(&["simulate", "--trace", &trace.display().to_string()], &[]);
             walls.push(wall);
             peaks.push(peak_kib as f64);
         }
@@ -49,16 +50,36 @@ fn main() {
     for row in rows {
         println!("{row}");
     }
+
+    let mut walls = Vec::new();
+    let mut peak = 0;
+    for _ in 0..runs {
+        let (wall, peak_kib) = run(
+            &["tune", "--scenario", "daily"],
+            &[("AUTOSCALE_MAX_DYNOS", "20")],
+        );
+        walls.push(wall);
+        peak = peak.max(peak_kib);
+    }
+    walls.sort_by(f64::total_cmp);
+    println!(
+        "\ntune --scenario daily (AUTOSCALE_MAX_DYNOS=20), {runs} runs: median wall {:.1} s, max \
+         {:.1} s, peak RSS {peak} KiB",
+        walls[walls.len() / 2],
+        walls[walls.len() - 1],
+    );
 }
 
-/// One run: its wall time in seconds and the child's peak RSS in KiB.
+/// One run of the binary with `args` and only `env` set: its wall time in seconds and the
+/// child's peak RSS in KiB (the largest of its threads' process, as `wait4` reports it).
 // wait4 reaps the child, which clippy cannot see.
 #[allow(clippy::zombie_processes)]
-fn simulate(trace: &str) -> (f64, i64) {
+fn run(args: &[&str], env: &[(&str, &str)]) -> (f64, i64) {
     let started = Instant::now();
     let child = Command::new(BINARY)
-        .args(["simulate", "--trace", trace])
+        .args(args)
         .env_clear()
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .spawn()
         .expect("the binary runs");
@@ -70,6 +91,6 @@ fn simulate(trace: &str) -> (f64, i64) {
     let wall = started.elapsed().as_secs_f64();
     assert_eq!(pid, child.id() as i32, "wait4 failed");
     let status = ExitStatus::from_raw(raw_status);
-    assert!(status.success(), "simulate failed: {status}");
+    assert!(status.success(), "{args:?} failed: {status}");
     (wall, usage.ru_maxrss)
 }

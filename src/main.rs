@@ -23,6 +23,8 @@ use slog::warn;
 // Beside main.rs rather than in the library: it is the command line's part of `simulate`.
 #[path = "cli/simulate.rs"]
 mod simulate_command;
+#[path = "cli/tune.rs"]
+mod tune_command;
 
 /// Exit code for settings that cannot be used (clap uses 2 for bad arguments as well).
 const EXIT_BAD_SETTINGS: u8 = 2;
@@ -79,6 +81,16 @@ enum Command {
         Exit codes: 0 done, 2 bad settings, flags or trace, 1 an output file could not be \
         written.")]
     Simulate(simulate_command::SimulateArgs),
+    /// Search the settings that shape scaling (interval, fails, passes, max and min response
+    /// time, increment, the boot wait, proportional steps, scale-down backoff) for the fewest
+    /// dyno-hours that keep slow or failed requests within a budget, on a traffic curve.
+    #[command(after_help = "Examples:\n  \
+        AUTOSCALE_MAX_DYNOS=20 heroku-autoscale tune --scenario daily\n  \
+        heroku-autoscale tune --trace traffic.csv --max-violation-pct 0.5 --top 10\n\n\
+        It starts from your settings and prints the best few found, with their figures and the\n\
+        `heroku config:set` line that applies the best. See docs/tuning.md.\n\n\
+        Exit codes: 0 done, 2 bad settings, flags or trace.")]
+    Tune(tune_command::TuneArgs),
 }
 
 #[derive(Args)]
@@ -105,13 +117,18 @@ struct CheckArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if matches!(&cli.command, Command::Simulate(args) if args.lists_scenarios()) {
+    let lists_scenarios = match &cli.command {
+        Command::Simulate(args) => args.model.lists_scenarios(),
+        Command::Tune(args) => args.model.lists_scenarios(),
+        _ => false,
+    };
+    if lists_scenarios {
         return simulate_command::list_scenarios();
     }
     let mut source = SettingsSource::from_process(cli.config);
     source.mode = match &cli.command {
         Command::Run(args) if args.local_formation.is_some() => Mode::LocalFormation,
-        Command::Simulate(_) => Mode::Simulation,
+        Command::Simulate(_) | Command::Tune(_) => Mode::Simulation,
         _ => Mode::Heroku,
     };
     let loaded = match settings::load(&source) {
@@ -128,6 +145,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check(&loaded, args.online),
         Command::Run(args) => run(loaded, args),
         Command::Simulate(args) => simulate_command::simulate(&loaded, &args),
+        Command::Tune(args) => tune_command::tune(&loaded, &args),
     }
 }
 

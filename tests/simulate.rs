@@ -292,3 +292,128 @@ fn the_trace_in_docs_simulation_md_is_valid() {
     assert_eq!(code, Some(0), "{output}");
     assert!(output.contains("(4.00 h)"), "{output}");
 }
+
+fn tune(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut all = vec!["tune"];
+    all.extend_from_slice(args);
+    let (status, output) = WorkerProcess::run_to_end(&all, env, LONG_ENOUGH);
+    (status.code(), output)
+}
+
+/// The slow % and dyno-hours of a `tune` row (`1`, `2*`, ...; [`TUNE`]'s columns) or a
+/// `simulate` policy row ([`SIMULATE`]'s).
+fn slow_and_dyno_hours(
+    output: &str,
+    first_column: &str,
+    columns: (usize, usize),
+) -> (String, String) {
+    let line = output
+        .lines()
+        .find(|line| line.split_whitespace().next() == Some(first_column))
+        .unwrap_or_else(|| panic!("no row {first_column}:\n{output}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    (words[columns.0].to_string(), words[columns.1].to_string())
+}
+
+const TUNE: (usize, usize) = (1, 3);
+const SIMULATE: (usize, usize) = (2, 7);
+
+#[test]
+fn tune_finds_settings_that_simulate_confirms() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // 20 min quiet, 10 min at six times the load, 10 min quiet.
+    let trace = write(
+        dir.path(),
+        "step.csv",
+        "seconds,requests_per_second\n0,20\n1199,20\n1200,120\n1799,120\n1800,20\n2400,20\n",
+    );
+    let env = [("AUTOSCALE_MAX_DYNOS", "10")];
+    let (code, output) = tune(&["--trace", &trace, "--top", "3"], &env);
+    assert_eq!(code, Some(0), "{output}");
+    assert!(
+        output.contains("goal:     the fewest dyno-hours with at most 1 %"),
+        "{output}"
+    );
+    let rows = output
+        .lines()
+        .skip_while(|line| !line.starts_with("best found"))
+        .filter(|line| line.starts_with(|c: char| c.is_ascii_digit()))
+        .count();
+    assert!((1..=3).contains(&rows), "{output}");
+
+    // The row marked as the user's settings is what `simulate` gives for them.
+    let yours = output
+        .lines()
+        .find_map(|line| {
+            line.split_whitespace()
+                .next()
+                .filter(|first| first.ends_with('*'))
+        })
+        .map(str::to_string);
+    let (_, plain) = simulate(&["--trace", &trace], &env);
+    if let Some(mark) = yours {
+        assert_eq!(
+            slow_and_dyno_hours(&output, &mark, TUNE),
+            slow_and_dyno_hours(&plain, "autoscaler", SIMULATE),
+            "{output}\n{plain}"
+        );
+    }
+    let (baseline_slow, _) = slow_and_dyno_hours(&output, "autoscaler", TUNE);
+    assert_eq!(
+        baseline_slow,
+        slow_and_dyno_hours(&plain, "autoscaler", SIMULATE).0
+    );
+
+    // The best row's settings, applied as the `config:set` line says, give its figures.
+    let vars: Vec<(String, String)> = output
+        .lines()
+        .find(|line| line.trim_start().starts_with("heroku config:set"))
+        .map(|line| {
+            line.split_whitespace()
+                .filter_map(|word| word.split_once('='))
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        !vars.is_empty() || output.contains("Your settings are the best found"),
+        "{output}"
+    );
+    let mut tuned_env: Vec<(&str, &str)> = env.to_vec();
+    tuned_env.extend(
+        vars.iter()
+            .map(|(name, value)| (name.as_str(), value.as_str())),
+    );
+    // The SLO tune judged by, whatever max response time it found.
+    let slo = output
+        .split("simulate --slo-ms ")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or("1000")
+        .to_string();
+    let (code, tuned) = simulate(&["--trace", &trace, "--slo-ms", &slo], &tuned_env);
+    assert_eq!(code, Some(0), "{tuned}");
+    let best_mark = output
+        .lines()
+        .skip_while(|line| !line.starts_with("best found"))
+        .find_map(|line| {
+            line.split_whitespace()
+                .next()
+                .filter(|first| first.starts_with('1'))
+        })
+        .expect("a first row")
+        .to_string();
+    assert_eq!(
+        slow_and_dyno_hours(&output, &best_mark, TUNE),
+        slow_and_dyno_hours(&tuned, "autoscaler", SIMULATE),
+        "{output}\n{tuned}"
+    );
+}
+
+#[test]
+fn tune_refuses_a_budget_that_is_not_a_percentage() {
+    let (code, output) = tune(&["--scenario", "night", "--max-violation-pct", "150"], &[]);
+    assert_eq!(code, Some(2), "{output}");
+    assert!(output.contains("--max-violation-pct"), "{output}");
+    assert!(output.contains("from 0 to 100"), "{output}");
+}

@@ -8,13 +8,28 @@ use heroku_autoscale::settings::{Loaded, Settings};
 use heroku_autoscale::simulate::chart::render_svg;
 use heroku_autoscale::simulate::report::{self, Report};
 use heroku_autoscale::simulate::trace::{Trace, MAX_SERVICE_MS, MIN_SERVICE_MS};
-use heroku_autoscale::simulate::{self, scenarios, Model, SimulateError};
+use heroku_autoscale::simulate::{self, scenarios, Model, RunResult, SimulateError};
 
 use crate::{report_stdout_refusals, say, say_on_stderr, EXIT_BAD_SETTINGS};
 
 #[derive(Args)]
-#[command(group(ArgGroup::new("traffic").required(true).args(["trace", "scenario"])))]
 pub struct SimulateArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+
+    /// Also write every figure as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+
+    /// Also draw the chart (traffic, latency, dynos) as SVG to FILE.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+}
+
+/// The traffic and the model of the app: what `simulate` and `tune` share.
+#[derive(Args)]
+#[command(group(ArgGroup::new("traffic").required(true).args(["trace", "scenario"])))]
+pub struct ModelArgs {
     /// Traffic from a CSV file: `seconds,requests_per_second[,service_ms]`.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
@@ -53,23 +68,16 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "N", default_value = "1", allow_negative_numbers = true,
           value_parser = seed)]
     seed: u64,
-
-    /// Also write every figure as JSON to FILE.
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
-
-    /// Also draw the chart (traffic, latency, dynos) as SVG to FILE.
-    #[arg(long, value_name = "FILE")]
-    svg: Option<PathBuf>,
 }
 
-impl SimulateArgs {
+impl ModelArgs {
     /// `--scenario list`: print the scenarios and run nothing.
     pub fn lists_scenarios(&self) -> bool {
         self.scenario.as_deref() == Some("list")
     }
 
-    fn trace(&self) -> Result<Trace, String> {
+    /// The trace asked for, or the error to print.
+    pub fn trace(&self) -> Result<Trace, String> {
         match (&self.trace, &self.scenario) {
             (Some(path), _) => Trace::read_file(path).map_err(|error| error.to_string()),
             (None, Some(name)) => scenarios::find(name)
@@ -79,7 +87,8 @@ impl SimulateArgs {
         }
     }
 
-    fn model(&self, settings: &Settings) -> Model {
+    /// The model, its SLO from the settings unless `--slo-ms` gives one.
+    pub fn model(&self, settings: &Settings) -> Model {
         Model {
             service_ms: self.service_ms,
             concurrency: self.concurrency,
@@ -104,24 +113,24 @@ pub fn list_scenarios() -> ExitCode {
     }
 }
 
-/// Runs the simulation: the table on stdout, then the files asked for.
-pub fn simulate(loaded: &Loaded, args: &SimulateArgs) -> ExitCode {
+/// The trace, the model and a run of every policy, or the exit code after saying why not.
+pub fn run_every_policy(
+    loaded: &Loaded,
+    args: &ModelArgs,
+) -> Result<(Trace, Model, RunResult), ExitCode> {
     for warning in &loaded.warnings {
         say_on_stderr(format_args!("warning: {warning}"));
     }
-    let trace = match args.trace() {
-        Ok(trace) => trace,
-        Err(error) => {
-            say_on_stderr(format_args!("error: {error}"));
-            return ExitCode::from(EXIT_BAD_SETTINGS);
-        }
+    let refused = |error: &dyn std::fmt::Display| {
+        say_on_stderr(format_args!("error: {error}"));
+        ExitCode::from(EXIT_BAD_SETTINGS)
     };
-    let settings = &loaded.settings;
-    let model = args.model(settings);
-    let result = match simulate::run(&trace, &model, settings) {
-        Ok(result) => result,
+    let trace = args.trace().map_err(|error| refused(&error))?;
+    let model = args.model(&loaded.settings);
+    match simulate::run(&trace, &model, &loaded.settings) {
+        Ok(result) => Ok((trace, model, result)),
         Err(error) => {
-            say_on_stderr(format_args!("error: {error}"));
+            let code = refused(&error);
             if matches!(error, SimulateError::SloOutOfReach { .. }) && args.slo_ms.is_none() {
                 say_on_stderr(
                     "hint: the SLO is the max response time setting \
@@ -129,9 +138,18 @@ pub fn simulate(loaded: &Loaded, args: &SimulateArgs) -> ExitCode {
                      gives another",
                 );
             }
-            return ExitCode::from(EXIT_BAD_SETTINGS);
+            Err(code)
         }
+    }
+}
+
+/// Runs the simulation: the table on stdout, then the files asked for.
+pub fn simulate(loaded: &Loaded, args: &SimulateArgs) -> ExitCode {
+    let (trace, model, result) = match run_every_policy(loaded, &args.model) {
+        Ok(run) => run,
+        Err(code) => return code,
     };
+    let settings = &loaded.settings;
     say(report::table(&trace, &model, settings, &result).trim_end());
     let mut code = ExitCode::SUCCESS;
     if let Some(path) = &args.json {
@@ -154,7 +172,7 @@ pub fn simulate(loaded: &Loaded, args: &SimulateArgs) -> ExitCode {
 }
 
 /// Writes an output file and says so; on failure, the exit code that reports it.
-fn write_output(path: &Path, bytes: &[u8], flag: &str) -> Option<ExitCode> {
+pub fn write_output(path: &Path, bytes: &[u8], flag: &str) -> Option<ExitCode> {
     match std::fs::write(path, bytes) {
         Ok(()) => {
             say(format_args!("wrote {}", path.display()));

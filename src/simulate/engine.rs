@@ -33,24 +33,35 @@ const START_DATE: (i32, u32, u32) = (2026, 1, 5);
 pub struct RunResult {
     /// Dynos the worker policies started with.
     pub start_dynos: u32,
-    /// Each policy's figures, in [`PolicyName::ALL`] order.
+    /// Each policy's figures, in the order they were asked for.
     pub policies: Vec<(PolicyName, PolicyResult)>,
     /// The chart's data.
     pub chart: ChartData,
 }
 
 impl RunResult {
-    /// One policy's figures.
+    /// One policy's figures; the policy must have been one of those run.
     pub fn figures(&self, policy: PolicyName) -> &PolicyResult {
         self.policies
             .iter()
             .find_map(|(name, figures)| (*name == policy).then_some(figures))
-            .expect("every policy runs")
+            .expect("the policy was run")
     }
 }
 
 /// Runs every policy over `trace`.
 pub fn run(trace: &Trace, model: &Model, settings: &Settings) -> Result<RunResult, SimulateError> {
+    run_policies(trace, model, settings, &PolicyName::ALL)
+}
+
+/// Runs `policies` over `trace`: the same requests as [`run`] gives them, for less work (`tune`
+/// runs the autoscaler alone for each candidate).
+pub fn run_policies(
+    trace: &Trace,
+    model: &Model,
+    settings: &Settings,
+    policies: &[PolicyName],
+) -> Result<RunResult, SimulateError> {
     let most = settings.max_dynos.most();
     if most > MAX_SIMULATED_DYNOS {
         return Err(SimulateError::TooManyDynos {
@@ -63,7 +74,7 @@ pub fn run(trace: &Trace, model: &Model, settings: &Settings) -> Result<RunResul
     let curve = DemandCurve::new(trace, model, capacities);
     let mut demand = Lookahead::new(curve, model.boot_seconds).peekable();
     let start = *demand.peek().expect("a trace lasts a second or more");
-    let mut run = Run::start(model, settings, start, duration);
+    let mut run = Run::start(model, settings, policies, start, duration);
     let mut requests = Arrivals::new(trace.points(), model.service_ms, model.seed).peekable();
     let mut beat_picks = fastrand::Rng::with_seed(model.seed ^ 0x6865_6172_7462_6561);
     let interval = settings.heartbeat_interval.as_secs_f64();
@@ -111,13 +122,14 @@ impl<'a> Run<'a> {
     fn start(
         model: &Model,
         settings: &'a Settings,
+        names: &[PolicyName],
         (demand, ahead): (u32, u32),
         duration: f64,
     ) -> Self {
         let clock = Clock::new(settings);
         let bounds = clock.bounds(settings, 0.0);
         let start_dynos = model.start_dynos.unwrap_or_else(|| within(demand, bounds));
-        let mut policies: Vec<PolicyRun> = PolicyName::ALL
+        let mut policies: Vec<PolicyRun> = names
             .iter()
             .map(|&name| {
                 let dynos = match name {

@@ -14,6 +14,7 @@ mod queue;
 pub mod report;
 pub mod scenarios;
 pub mod trace;
+pub mod tune;
 
 /// The model's knobs (the `simulate` flags other than the traffic and the outputs).
 #[derive(Debug, Clone, PartialEq)]
@@ -45,7 +46,7 @@ impl Default for Model {
     }
 }
 
-pub use engine::{run, RunResult};
+pub use engine::{run, run_policies, RunResult};
 
 /// The policies compared in every run, on the same requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -284,3 +284,17 @@ fn the_settings_line_shows_fixed_bounds_as_a_range_and_schedules_in_full() {
     assert!(report::settings_line(&scheduled)
         .ends_with("increment 1 · min dynos 0:00=1,9:00=3 · max dynos 5"));
 }
+
+#[test]
+fn a_policy_run_alone_sees_the_same_requests_as_in_the_full_run() {
+    let trace = scenarios::find("spike").expect("built in").trace();
+    let settings = settings(&[("AUTOSCALE_MAX_DYNOS", "20")]);
+    let model = Model::default();
+    let all = run(&trace, &model, &settings).expect("runs");
+    let alone = run_policies(&trace, &model, &settings, &[PolicyName::Autoscaler]).expect("runs");
+    assert_eq!(alone.policies.len(), 1);
+    assert_eq!(
+        alone.figures(PolicyName::Autoscaler),
+        all.figures(PolicyName::Autoscaler)
+    );
+}
