@@ -1001,19 +1001,28 @@ fn slow_beats_at(
     out
 }
 
-#[test]
-fn a_refused_scale_up_caps_the_count_with_one_notice_and_no_more_asking() {
-    let start = Instant::now();
-    let bounds = Bounds { min: 1, max: 10 };
-    let mut c = Controller::new(CONFIG);
+/// Bounds with room above 4 dynos.
+const ROOM: Bounds = Bounds { min: 1, max: 10 };
+
+/// A controller at 4 dynos whose slow streak asked for 5, and what the refusal brought.
+fn refused_from_four(config: ControllerConfig, now: Instant) -> (Controller, Vec<Action>) {
+    let mut c = Controller::new(config);
     c.start();
-    c.on_formation(Ok(4), bounds, start);
-    let scale = slow_beats_at(&mut c, 4, 3, bounds, start);
+    c.on_formation(Ok(4), ROOM, now);
+    let scale = slow_beats_at(&mut c, 4, 3, ROOM, now);
     assert!(
         matches!(scale.as_slice(), [Action::Scale { from: 4, to: 5, .. }]),
         "{scale:?}"
     );
-    let actions = c.on_scaled(Err(refused_above(4)), start);
+    let actions = c.on_scaled(Err(refused_above(4)), now);
+    (c, actions)
+}
+
+#[test]
+fn a_refused_scale_up_caps_the_count_with_one_notice_and_no_more_asking() {
+    let start = Instant::now();
+    let bounds = ROOM;
+    let (mut c, actions) = refused_from_four(CONFIG, start);
     assert!(
         matches!(
             actions.as_slice(),
@@ -1052,13 +1061,8 @@ fn a_refused_scale_up_caps_the_count_with_one_notice_and_no_more_asking() {
 #[test]
 fn a_plan_limit_ends_when_the_max_changes_or_more_dynos_run() {
     let now = Instant::now();
-    let bounds = Bounds { min: 1, max: 10 };
-    let mut c = Controller::new(CONFIG);
-    c.start();
-    c.on_formation(Ok(4), bounds, now);
-    slow_beats_at(&mut c, 4, 3, bounds, now);
-    c.on_scaled(Err(refused_above(4)), now);
-    assert_eq!(slow_beats_at(&mut c, 4, 5, bounds, now), []);
+    let (mut c, _) = refused_from_four(CONFIG, now);
+    assert_eq!(slow_beats_at(&mut c, 4, 5, ROOM, now), []);
     let evening = Bounds { min: 1, max: 12 };
     let scale = slow_beats_at(&mut c, 4, 1, evening, now);
     assert!(
@@ -1139,16 +1143,11 @@ fn a_refused_scale_down_is_not_asked_again_for_a_minute() {
 #[test]
 fn a_restart_keeps_the_plan_limit() {
     let now = Instant::now();
-    let bounds = Bounds { min: 1, max: 10 };
-    let mut c = Controller::new(CONFIG);
-    c.start();
-    c.on_formation(Ok(4), bounds, now);
-    slow_beats_at(&mut c, 4, 3, bounds, now);
-    c.on_scaled(Err(refused_above(4)), now);
+    let (mut c, _) = refused_from_four(CONFIG, now);
     c.restart();
     assert_eq!(c.start(), [Action::ReadFormation]);
-    assert_eq!(c.on_formation(Ok(4), bounds, now), []);
-    assert_eq!(slow_beats_at(&mut c, 4, 10, bounds, now), []);
+    assert_eq!(c.on_formation(Ok(4), ROOM, now), []);
+    assert_eq!(slow_beats_at(&mut c, 4, 10, ROOM, now), []);
 }
 
 #[test]
@@ -1158,12 +1157,8 @@ fn with_the_plan_memory_off_a_refused_scale_up_is_a_failure_held_back_a_minute()
         plan_limit_memory: None,
         ..CONFIG
     };
-    let bounds = Bounds { min: 1, max: 10 };
-    let mut c = Controller::new(config);
-    c.start();
-    c.on_formation(Ok(4), bounds, start);
-    slow_beats_at(&mut c, 4, 3, bounds, start);
-    let actions = c.on_scaled(Err(refused_above(4)), start);
+    let bounds = ROOM;
+    let (mut c, actions) = refused_from_four(config, start);
     assert!(
         matches!(
             actions.as_slice(),

@@ -58,12 +58,13 @@ impl Handler<SampleTaken> for JudgeActor {
             match act.failures.observe(&msg.sample.outcome) {
                 // Loud: the dynos are not scaled on load until someone fixes the setting.
                 Some(FailureChange::Began(what)) if matches!(verdict, Verdict::BadUrl(_)) => {
+                    let log = act.link.log();
                     error!(
-                    act.link.log(),
-                    "heartbeat failed: {what}, which means a wrong AUTOSCALE_HEARTBEAT_URL (or \
-                     one that needs a login), not load: holding the dyno count until it answers \
-                     2xx"
-                )
+                        log,
+                        "heartbeat failed: {what}, which means a wrong AUTOSCALE_HEARTBEAT_URL \
+                         (or one that needs a login), not load: holding the dyno count until it \
+                         answers 2xx"
+                    )
                 }
                 Some(FailureChange::Began(what)) => warn!(
                     act.link.log(),

@@ -165,9 +165,10 @@ fn advice(notice: &Notice) -> String {
         ),
         Notice::HeartbeatUrlRefused { .. } => "set AUTOSCALE_HEARTBEAT_URL to a path the app \
             serves to anyone with a 2xx (docs/tuning.md has endpoints for Django, Rails, Express \
-            and actix-web), or give the URL the login it needs. `heroku-autoscale check --online` probes it once. Until then the dyno count \
-            is held within the bounds. AUTOSCALE_HOLD_ON_HEARTBEAT_URL_ERRORS=false counts these \
-            answers as slow instead, as the Python original did."
+            and actix-web), or give the URL the login it needs. `heroku-autoscale check \
+            --online` probes it once. Until then the dyno count is held within the bounds. \
+            AUTOSCALE_HOLD_ON_HEARTBEAT_URL_ERRORS=false counts these answers as slow instead, \
+            as the Python original did."
             .into(),
         Notice::CorrectionUndone { .. } => "find what else scales the app and stop it: another \
             autoscaler, Heroku's own autoscaling (Performance dynos), a scheduled `heroku \

@@ -175,6 +175,19 @@ fn the_refusals_name_the_setting_and_the_value() {
             "AUTOSCALE_LOG_LEVEL=\"loud\": must be one of",
         ),
         (
+            &[("AUTOSCALE_PLAN_LIMIT_MEMORY_IN_MINUTES", "1441")],
+            "AUTOSCALE_PLAN_LIMIT_MEMORY_IN_MINUTES=\"1441\": must be a number of minutes from 0 \
+             (off) to 1440",
+        ),
+        (
+            &[("AUTOSCALE_PLAN_LIMIT_MEMORY_IN_MINUTES", "-5")],
+            "AUTOSCALE_PLAN_LIMIT_MEMORY_IN_MINUTES=\"-5\": must be a number of minutes",
+        ),
+        (
+            &[("AUTOSCALE_HOLD_ON_HEARTBEAT_URL_ERRORS", "maybe")],
+            "AUTOSCALE_HOLD_ON_HEARTBEAT_URL_ERRORS=\"maybe\":",
+        ),
+        (
             &[("AUTOSCALE_NUMBER_OF_FAILS_TO_SCALE_UP_AFTER", "2.5")],
             "AUTOSCALE_NUMBER_OF_FAILS_TO_SCALE_UP_AFTER=\"2.5\": must be a whole number",
         ),
