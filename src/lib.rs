@@ -47,6 +47,7 @@ pub mod judge;
 mod logging;
 pub mod notify;
 pub mod online_check;
+pub mod queue;
 mod runner;
 pub mod secret;
 pub mod settings;

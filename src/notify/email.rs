@@ -20,7 +20,9 @@ pub struct EmailText {
 pub fn is_emailed(kind: NoticeKind, settings: &Settings) -> bool {
     match kind {
         // The plan's limit is a max of its own that the app needs more than.
-        NoticeKind::NeedsAboveMax | NoticeKind::PlanLimit => settings.notify_if_needs_exceed_max,
+        NoticeKind::NeedsAboveMax | NoticeKind::PlanLimit | NoticeKind::QueueNeedsAboveMax => {
+            settings.notify_if_needs_exceed_max
+        }
         NoticeKind::NeedsBelowMin => settings.notify_if_needs_below_min,
         NoticeKind::ScaleFailed => settings.notify_on_scale_fails,
         NoticeKind::ScaleDiff => settings.notify_scale_diff.is_some(),
@@ -57,6 +59,7 @@ pub fn compose(notice: &Notice, context: &NoticeContext, settings: &Settings) ->
         Notice::PlanLimit { cap, .. } => {
             format!("Heroku's plan limit holds {process} at {cap} dynos")
         }
+        Notice::QueueNeedsAboveMax { .. } => notice.queue_headline().unwrap_or_default(),
         Notice::HeartbeatUrlRefused { status } => {
             format!("the heartbeat URL answers HTTP {status}: {process} is not scaled on load")
         }
@@ -163,6 +166,10 @@ fn advice(notice: &Notice) -> String {
             process type; Heroku support raises account limits). Otherwise set \
             AUTOSCALE_MAX_DYNOS to {cap} so the worker never asks for more than the plan allows."
         ),
+        Notice::QueueNeedsAboveMax { process, .. } => format!(
+            "raise max_dynos for {process} (AUTOSCALE_PROCESSES, or [processes.{process}] in the \
+            settings file) if the jobs should be worked off sooner."
+        ),
         Notice::HeartbeatUrlRefused { .. } => "set AUTOSCALE_HEARTBEAT_URL to a path the app \
             serves to anyone with a 2xx (docs/tuning.md has endpoints for Django, Rails, Express \
             and actix-web), or give the URL the login it needs. `heroku-autoscale check \
@@ -181,7 +188,7 @@ fn advice(notice: &Notice) -> String {
 
 fn switch(kind: NoticeKind) -> &'static str {
     match kind {
-        NoticeKind::NeedsAboveMax | NoticeKind::PlanLimit => {
+        NoticeKind::NeedsAboveMax | NoticeKind::PlanLimit | NoticeKind::QueueNeedsAboveMax => {
             " Turn it off with AUTOSCALE_NOTIFY_IF_NEEDS_EXCEED_MAX=false."
         }
         NoticeKind::NeedsBelowMin => " Turn it off with AUTOSCALE_NOTIFY_IF_NEEDS_BELOW_MIN=false.",

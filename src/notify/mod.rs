@@ -77,6 +77,19 @@ pub enum Notice {
         /// Heroku's answer.
         error: ApiError,
     },
+    /// A worker process type's queue wants more dynos than its max.
+    QueueNeedsAboveMax {
+        /// The process type.
+        process: String,
+        /// Dynos running.
+        quantity: u32,
+        /// Its max in force.
+        max: u32,
+        /// The queue's last value: jobs waiting, or seconds the oldest waited.
+        value: u64,
+        /// Whether `value` is a latency.
+        latency: bool,
+    },
     /// The heartbeat URL answered 401, 403, 404 or 410: a setting to fix; the count is held.
     HeartbeatUrlRefused {
         /// The status.
@@ -128,6 +141,8 @@ pub enum NoticeKind {
     PlanLimit,
     /// See [`Notice::HeartbeatUrlRefused`].
     HeartbeatUrlRefused,
+    /// See [`Notice::QueueNeedsAboveMax`]; each process type has its own gate.
+    QueueNeedsAboveMax,
     /// See [`Notice::CorrectionUndone`].
     CorrectionUndone,
 }
@@ -142,12 +157,32 @@ impl fmt::Display for NoticeKind {
             NoticeKind::ScaleFailed => "scale_failed",
             NoticeKind::PlanLimit => "plan_limit",
             NoticeKind::HeartbeatUrlRefused => "heartbeat_url_refused",
+            NoticeKind::QueueNeedsAboveMax => "queue_needs_above_max",
             NoticeKind::CorrectionUndone => "correction_undone",
         })
     }
 }
 
 impl Notice {
+    /// A queue notice's headline: `at max 5 worker dynos and 900 jobs waiting`.
+    pub fn queue_headline(&self) -> Option<String> {
+        let Notice::QueueNeedsAboveMax {
+            process,
+            quantity,
+            value,
+            latency,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        Some(if *latency {
+            format!("at max {quantity} {process} dynos and jobs waiting {value} s")
+        } else {
+            format!("at max {quantity} {process} dynos and {value} jobs waiting")
+        })
+    }
+
     /// Which kind of notice this is.
     pub fn kind(&self) -> NoticeKind {
         match self {
@@ -158,6 +193,7 @@ impl Notice {
             Notice::ScaleFailed { .. } => NoticeKind::ScaleFailed,
             Notice::PlanLimit { .. } => NoticeKind::PlanLimit,
             Notice::HeartbeatUrlRefused { .. } => NoticeKind::HeartbeatUrlRefused,
+            Notice::QueueNeedsAboveMax { .. } => NoticeKind::QueueNeedsAboveMax,
             Notice::CorrectionUndone { .. } => NoticeKind::CorrectionUndone,
         }
     }
@@ -220,6 +256,11 @@ impl Notice {
                  (AUTOSCALE_PLAN_LIMIT_MEMORY_IN_MINUTES), or until AUTOSCALE_MAX_DYNOS (or its \
                  schedule) changes",
                 lasts.as_secs().div_ceil(60)
+            ),
+            Notice::QueueNeedsAboveMax { process, max, .. } => format!(
+                "{}; raise max_dynos for {process} in AUTOSCALE_PROCESSES (now {max}) to allow \
+                 more",
+                self.queue_headline().unwrap_or_default()
             ),
             Notice::HeartbeatUrlRefused { status } => format!(
                 "the heartbeat URL answered HTTP {status}: AUTOSCALE_HEARTBEAT_URL is wrong or \

@@ -12,8 +12,9 @@
 mod catalogue;
 mod email;
 mod load;
+pub mod processes;
 mod raw;
-mod schedule;
+pub mod schedule;
 mod validate;
 
 use std::fmt;

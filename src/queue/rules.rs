@@ -1,0 +1,416 @@
+//! One worker process type's rule: the evidence its queue readings give, and what count it
+//! calls for, given the count running and the bounds in force.
+//!
+//! A queue size says how many dynos are wanted (`ceil(jobs / jobs_per_dyno)`): more are added
+//! at once, and fewer only once every one of the last `passes` readings wanted fewer (then as
+//! many as the most of them wanted). A latency is judged like a heartbeat, against
+//! `max_latency_in_seconds` (slow above it, fast below half of it), with the seed's streak
+//! rule. Either way the last dyno goes only after the queue has been empty for the idle time,
+//! and a dyno comes back at once when jobs appear. A failed reading changes no evidence but the
+//! idle time, which starts again: an error is never an empty queue.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::control::{Bounds, Streaks};
+use crate::judge::Verdict;
+use crate::settings::processes::QueueMeasure;
+
+/// The settings one process type's rule needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    /// What a reading means.
+    pub measure: QueueMeasure,
+    /// Readings that must all want fewer dynos (size), or fast readings in a row (latency),
+    /// before a scale-down.
+    pub passes: u32,
+    /// Slow readings in a row before a scale-up (latency).
+    pub fails: u32,
+    /// Dynos added or removed by a latency streak.
+    pub increment: u32,
+    /// How long the queue must stay empty before the last dyno goes.
+    pub idle_before_zero: Duration,
+}
+
+/// Why a process type's count changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueReason {
+    /// Fewer dynos than the minimum in force.
+    BelowMin,
+    /// More dynos than the maximum in force.
+    AboveMax,
+    /// The queue wants more dynos than run.
+    MoreJobs,
+    /// The last readings all wanted fewer dynos.
+    FewerJobs,
+    /// Jobs have waited too long for several readings.
+    SlowJobs,
+    /// Jobs have been picked up quickly for several readings.
+    QuickJobs,
+    /// Jobs appeared while no dyno ran.
+    JobsAtZero,
+    /// The queue has been empty for the idle time.
+    Idle,
+}
+
+impl fmt::Display for QueueReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            QueueReason::BelowMin => "below_min",
+            QueueReason::AboveMax => "above_max",
+            QueueReason::MoreJobs => "more_jobs",
+            QueueReason::FewerJobs => "fewer_jobs",
+            QueueReason::SlowJobs => "slow_jobs",
+            QueueReason::QuickJobs => "quick_jobs",
+            QueueReason::JobsAtZero => "jobs_at_zero",
+            QueueReason::Idle => "idle",
+        })
+    }
+}
+
+/// What the rule calls for now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueDecision {
+    /// Leave the count.
+    Hold,
+    /// Set the count to `to`.
+    Scale {
+        /// The new count, within the bounds.
+        to: u32,
+        /// Why.
+        reason: QueueReason,
+    },
+    /// The queue wants more dynos than the max allows.
+    NeedsAboveMax {
+        /// The last value read.
+        value: u64,
+    },
+}
+
+/// The evidence of one process type's readings since its last scale.
+#[derive(Debug, Clone)]
+pub struct ProcessRule {
+    rule: Rule,
+    /// Size: the counts the latest readings wanted, oldest first, at most `passes`.
+    wanted: VecDeque<u32>,
+    /// Latency: the streaks of judged readings.
+    streaks: Streaks,
+    /// The latest value read.
+    last: Option<u64>,
+    /// Since when every reading found the queue empty.
+    empty_since: Option<Instant>,
+}
+
+impl ProcessRule {
+    /// A rule with no readings yet.
+    pub fn new(rule: Rule) -> Self {
+        ProcessRule {
+            rule,
+            wanted: VecDeque::new(),
+            streaks: Streaks::default(),
+            last: None,
+            empty_since: None,
+        }
+    }
+
+    /// One reading: the value, or `None` when it failed for this process type.
+    pub fn observe(&mut self, value: Option<u64>, now: Instant) {
+        let Some(value) = value else {
+            // Nothing is known of the queue meanwhile, so the idle time starts again.
+            self.empty_since = None;
+            return;
+        };
+        self.last = Some(value);
+        if value == 0 {
+            self.empty_since.get_or_insert(now);
+        } else {
+            self.empty_since = None;
+        }
+        match self.rule.measure {
+            QueueMeasure::Size { jobs_per_dyno } => {
+                let wanted = value.div_ceil(u64::from(jobs_per_dyno));
+                if self.wanted.len() == self.rule.passes.max(1) as usize {
+                    self.wanted.pop_front();
+                }
+                self.wanted
+                    .push_back(u32::try_from(wanted).unwrap_or(u32::MAX));
+            }
+            QueueMeasure::Latency { max_seconds } => {
+                let verdict = if value > u64::from(max_seconds) {
+                    Verdict::Slow
+                } else if value * 2 < u64::from(max_seconds) {
+                    Verdict::Fast
+                } else {
+                    Verdict::Neutral
+                };
+                self.streaks.record(verdict);
+            }
+        }
+    }
+
+    /// After a scale of this process type: the evidence starts afresh, as the web's streaks do.
+    pub fn scaled(&mut self) {
+        self.wanted.clear();
+        self.streaks = Streaks::default();
+    }
+
+    /// The latest value read, if any.
+    pub fn last_value(&self) -> Option<u64> {
+        self.last
+    }
+
+    /// What the readings call for at `current` dynos within `bounds`.
+    pub fn decide(&self, current: u32, bounds: Bounds, now: Instant) -> QueueDecision {
+        let scale = |to: u32, reason| QueueDecision::Scale { to, reason };
+        if current < bounds.min {
+            return scale(bounds.min, QueueReason::BelowMin);
+        }
+        if current > bounds.max {
+            return scale(bounds.max, QueueReason::AboveMax);
+        }
+        let Some(value) = self.last else {
+            return QueueDecision::Hold;
+        };
+        let idle = self.empty_since.is_some_and(|since| {
+            now.saturating_duration_since(since) >= self.rule.idle_before_zero
+        });
+        // Never below one dyno unless the queue has been idle long enough.
+        let floor = if idle { bounds.min } else { bounds.min.max(1) };
+        let down_to = |target: u32, reason| {
+            let target = target.max(floor);
+            if target >= current {
+                QueueDecision::Hold
+            } else if target == 0 {
+                scale(0, QueueReason::Idle)
+            } else {
+                scale(target, reason)
+            }
+        };
+        if current == 0 && value > 0 {
+            return match bounds.max {
+                0 => QueueDecision::NeedsAboveMax { value },
+                max => scale(self.wanted_now().clamp(1, max), QueueReason::JobsAtZero),
+            };
+        }
+        match self.rule.measure {
+            QueueMeasure::Size { .. } => {
+                let wanted = self.wanted_now();
+                if wanted > current {
+                    if current >= bounds.max {
+                        return QueueDecision::NeedsAboveMax { value };
+                    }
+                    return scale(wanted.min(bounds.max), QueueReason::MoreJobs);
+                }
+                let full = self.wanted.len() == self.rule.passes.max(1) as usize;
+                match self.wanted.iter().max() {
+                    Some(&most) if full && most < current => down_to(most, QueueReason::FewerJobs),
+                    _ => QueueDecision::Hold,
+                }
+            }
+            QueueMeasure::Latency { .. } => {
+                if self.streaks.slow >= self.rule.fails {
+                    if current >= bounds.max {
+                        return QueueDecision::NeedsAboveMax { value };
+                    }
+                    let to = current.saturating_add(self.rule.increment).min(bounds.max);
+                    return scale(to, QueueReason::SlowJobs);
+                }
+                if self.streaks.fast >= self.rule.passes {
+                    return down_to(
+                        current.saturating_sub(self.rule.increment),
+                        QueueReason::QuickJobs,
+                    );
+                }
+                // An empty queue for the idle time lets the last dyno go, streak or not.
+                if idle && current == 1 {
+                    return down_to(0, QueueReason::Idle);
+                }
+                QueueDecision::Hold
+            }
+        }
+    }
+
+    /// The count the latest size reading wants (1 for any job in a latency reading).
+    fn wanted_now(&self) -> u32 {
+        match self.rule.measure {
+            QueueMeasure::Size { .. } => self.wanted.back().copied().unwrap_or(0),
+            QueueMeasure::Latency { .. } => u32::from(self.last.unwrap_or(0) > 0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SIZE: Rule = Rule {
+        measure: QueueMeasure::Size { jobs_per_dyno: 50 },
+        passes: 3,
+        fails: 2,
+        increment: 1,
+        idle_before_zero: Duration::from_secs(300),
+    };
+    const LATENCY: Rule = Rule {
+        measure: QueueMeasure::Latency { max_seconds: 30 },
+        ..SIZE
+    };
+    const BOUNDS: Bounds = Bounds { min: 0, max: 5 };
+
+    fn after(rule: Rule, values: &[u64], start: Instant) -> ProcessRule {
+        let mut process = ProcessRule::new(rule);
+        for (i, value) in values.iter().enumerate() {
+            process.observe(Some(*value), start + Duration::from_secs(30 * i as u64));
+        }
+        process
+    }
+
+    fn scale(to: u32, reason: QueueReason) -> QueueDecision {
+        QueueDecision::Scale { to, reason }
+    }
+
+    #[test]
+    fn a_queue_size_is_met_at_once_up_to_the_max() {
+        let now = Instant::now();
+        let process = after(SIZE, &[120], now);
+        assert_eq!(
+            process.decide(1, BOUNDS, now),
+            scale(3, QueueReason::MoreJobs)
+        );
+        assert_eq!(process.decide(3, BOUNDS, now), QueueDecision::Hold);
+        let process = after(SIZE, &[900], now);
+        assert_eq!(
+            process.decide(2, BOUNDS, now),
+            scale(5, QueueReason::MoreJobs)
+        );
+        assert_eq!(
+            process.decide(5, BOUNDS, now),
+            QueueDecision::NeedsAboveMax { value: 900 }
+        );
+    }
+
+    #[test]
+    fn fewer_dynos_only_after_every_one_of_the_passes_wanted_fewer() {
+        let now = Instant::now();
+        let mut process = after(SIZE, &[60, 40], now);
+        assert_eq!(
+            process.decide(3, BOUNDS, now),
+            QueueDecision::Hold,
+            "two readings"
+        );
+        process.observe(Some(90), now);
+        // The most the last three wanted: 2.
+        assert_eq!(
+            process.decide(3, BOUNDS, now),
+            scale(2, QueueReason::FewerJobs)
+        );
+        process.scaled();
+        assert_eq!(
+            process.decide(2, BOUNDS, now),
+            QueueDecision::Hold,
+            "fresh evidence"
+        );
+        // One reading wanting the count breaks the run.
+        let process = after(SIZE, &[10, 150, 10, 10], now);
+        assert_eq!(process.decide(3, BOUNDS, now), QueueDecision::Hold);
+    }
+
+    #[test]
+    fn the_last_dyno_goes_only_after_the_idle_time_and_comes_back_at_once() {
+        let start = Instant::now();
+        let mut process = after(SIZE, &[0, 0, 0], start);
+        let at = |s: u64| start + Duration::from_secs(s);
+        // Empty for 60 s: down to one dyno, not zero.
+        assert_eq!(
+            process.decide(3, BOUNDS, at(60)),
+            scale(1, QueueReason::FewerJobs)
+        );
+        assert_eq!(process.decide(1, BOUNDS, at(299)), QueueDecision::Hold);
+        assert_eq!(
+            process.decide(1, BOUNDS, at(300)),
+            scale(0, QueueReason::Idle)
+        );
+        // A min of 1 holds the last dyno however idle.
+        let one = Bounds { min: 1, max: 5 };
+        assert_eq!(process.decide(1, one, at(900)), QueueDecision::Hold);
+        process.observe(Some(7), at(900));
+        assert_eq!(
+            process.decide(0, BOUNDS, at(900)),
+            scale(1, QueueReason::JobsAtZero)
+        );
+        process.observe(Some(170), at(930));
+        assert_eq!(
+            process.decide(0, BOUNDS, at(930)),
+            scale(4, QueueReason::JobsAtZero)
+        );
+    }
+
+    #[test]
+    fn a_failed_reading_is_never_an_empty_queue() {
+        let start = Instant::now();
+        let at = |s: u64| start + Duration::from_secs(s);
+        let mut process = after(SIZE, &[0, 0, 0], start);
+        process.observe(None, at(200));
+        process.observe(Some(0), at(240));
+        // The idle time counts from 240 s, the first empty reading after the failure.
+        assert_eq!(process.decide(1, BOUNDS, at(400)), QueueDecision::Hold);
+        assert_eq!(
+            process.decide(1, BOUNDS, at(540)),
+            scale(0, QueueReason::Idle)
+        );
+        // Failed readings alone change nothing.
+        let mut process = after(SIZE, &[100], start);
+        for s in 0..10 {
+            process.observe(None, at(30 * s));
+        }
+        assert_eq!(process.decide(2, BOUNDS, at(300)), QueueDecision::Hold);
+    }
+
+    #[test]
+    fn a_latency_follows_the_streak_rule_against_its_max() {
+        let now = Instant::now();
+        let process = after(LATENCY, &[40, 45], now);
+        assert_eq!(
+            process.decide(2, BOUNDS, now),
+            scale(3, QueueReason::SlowJobs)
+        );
+        assert_eq!(
+            process.decide(5, BOUNDS, now),
+            QueueDecision::NeedsAboveMax { value: 45 }
+        );
+        // 20 s is under the max but not well under: neutral, which ends the streaks.
+        let process = after(LATENCY, &[40, 20, 40], now);
+        assert_eq!(process.decide(2, BOUNDS, now), QueueDecision::Hold);
+        let process = after(LATENCY, &[10, 5, 3], now);
+        assert_eq!(
+            process.decide(3, BOUNDS, now),
+            scale(2, QueueReason::QuickJobs)
+        );
+        // Quick jobs take it down to one; the last goes after the idle time with none waiting.
+        assert_eq!(process.decide(1, BOUNDS, now), QueueDecision::Hold);
+        let start = Instant::now();
+        let process = after(LATENCY, &[0, 0], start);
+        assert_eq!(
+            process.decide(1, BOUNDS, start + Duration::from_secs(330)),
+            scale(0, QueueReason::Idle)
+        );
+        let waiting = after(LATENCY, &[0, 0, 4], start);
+        assert_eq!(
+            waiting.decide(0, BOUNDS, start),
+            scale(1, QueueReason::JobsAtZero)
+        );
+    }
+
+    #[test]
+    fn the_bounds_come_first() {
+        let now = Instant::now();
+        let process = after(SIZE, &[0], now);
+        let day = Bounds { min: 2, max: 4 };
+        assert_eq!(process.decide(0, day, now), scale(2, QueueReason::BelowMin));
+        assert_eq!(process.decide(6, day, now), scale(4, QueueReason::AboveMax));
+        assert_eq!(
+            ProcessRule::new(SIZE).decide(1, BOUNDS, now),
+            QueueDecision::Hold
+        );
+    }
+}
