@@ -597,6 +597,447 @@ async fn fakes_work_inside_an_actix_runtime() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// FakeHeroku: several process types, the formation list and the batch update
+
+fn batch(fake: &FakeHeroku, body: &str) -> Response {
+    heroku(fake, "PATCH", "/apps/my-app/formation", body)
+}
+
+fn list_formations(fake: &FakeHeroku) -> Vec<Value> {
+    let response = get(fake, "/apps/my-app/formation");
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    response.json().as_array().expect("an array").clone()
+}
+
+/// `(type, quantity)` of each formation object.
+fn types_and_quantities(formations: &[Value]) -> Vec<(String, u64)> {
+    formations
+        .iter()
+        .map(|f| {
+            (
+                f["type"].as_str().unwrap().to_string(),
+                f["quantity"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(batch: &[(&str, u32)]) -> Vec<(String, u32)> {
+    batch.iter().map(|(t, q)| (t.to_string(), *q)).collect()
+}
+
+fn dyno_names(fake: &FakeHeroku) -> Vec<String> {
+    let response = get(fake, "/apps/my-app/dynos");
+    assert_eq!(response.status, 200, "{}", response.body);
+    let dynos = response.json();
+    dynos
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let name = d["name"].as_str().unwrap();
+            assert!(name.starts_with(&format!("{}.", d["type"].as_str().unwrap())));
+            name.to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn formation_list_has_the_main_type_first_then_the_others_by_name() {
+    let fake = start_fake(2);
+    let alone = list_formations(&fake);
+    assert_eq!(types_and_quantities(&alone), [("web".to_string(), 2)]);
+    assert_eq!(alone[0], get(&fake, "/apps/my-app/formation/web").json());
+
+    fake.set_process_quantity("worker", 3);
+    fake.set_process_quantity("clock", 1);
+    let list = list_formations(&fake);
+    assert_eq!(
+        types_and_quantities(&list),
+        [
+            ("web".to_string(), 2),
+            ("clock".to_string(), 1),
+            ("worker".to_string(), 3)
+        ]
+    );
+    // Each element is the very object the single GET answers, for the main type and the others.
+    for formation in &list {
+        let kind = formation["type"].as_str().unwrap();
+        let single = get(&fake, &format!("/apps/my-app/formation/{kind}"));
+        assert_eq!(single.status, 200, "{}", single.body);
+        assert_eq!(&single.json(), formation);
+        assert_eq!(formation["app"]["id"], fake.app_id());
+        assert_eq!(formation["size"], "standard-1X");
+        assert!(formation["command"].is_string());
+        assert!(is_timestamp(&formation["updated_at"]));
+        assert!(is_uuid_shaped(formation["id"].as_str().unwrap()));
+        // The formation id is an identity too.
+        let by_id = get(
+            &fake,
+            &format!(
+                "/apps/my-app/formation/{}",
+                formation["id"].as_str().unwrap()
+            ),
+        );
+        assert_eq!(by_id.json()["type"], kind);
+    }
+    let mut ids: Vec<&str> = list.iter().map(|f| f["id"].as_str().unwrap()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "one id per type");
+    assert_ne!(list[0]["command"], list[2]["command"]);
+    assert_error(&get(&fake, "/apps/other-app/formation"), 404, "not_found");
+
+    assert_eq!(fake.process_quantity("web"), Some(2));
+    assert_eq!(fake.process_quantity("worker"), Some(3));
+    assert_eq!(fake.process_quantity("urgent"), None);
+    // The main type through set_process_quantity is set_quantity: not a PATCH either.
+    fake.set_process_quantity("web", 5);
+    assert_eq!(fake.quantity(), 5);
+    assert_eq!(list_formations(&fake)[0]["quantity"], 5);
+    assert!(fake.patches().is_empty() && fake.batch_patches().is_empty());
+    assert!(fake.requests().iter().all(|r| r.method == "GET"));
+}
+
+#[test]
+fn the_dyno_list_follows_every_process_type() {
+    let fake = start_fake(2);
+    // Until another type is set, a lone worker.1 stands in for them.
+    assert_eq!(dyno_names(&fake), ["web.1", "web.2", "worker.1"]);
+    fake.set_process_quantity("worker", 2);
+    fake.set_process_quantity("clock", 1);
+    assert_eq!(
+        dyno_names(&fake),
+        ["web.1", "web.2", "clock.1", "worker.1", "worker.2"]
+    );
+    fake.set_process_quantity("worker", 0);
+    fake.set_process_quantity("clock", 0);
+    assert_eq!(dyno_names(&fake), ["web.1", "web.2"]);
+
+    // Main-type dynos a batch adds boot like those a single PATCH adds; the others are up at once.
+    fake.set_boot_time(Duration::from_secs(3600));
+    let response = batch(
+        &fake,
+        r#"{"updates":[{"type":"web","quantity":3},{"type":"worker","quantity":1}]}"#,
+    );
+    assert_eq!(response.status, 200, "{}", response.body);
+    let dynos = get(&fake, "/apps/my-app/dynos").json();
+    let states: Vec<(&str, &str)> = dynos
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["name"].as_str().unwrap(), d["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("web.1", "up"),
+            ("web.2", "up"),
+            ("web.3", "starting"),
+            ("worker.1", "up")
+        ]
+    );
+}
+
+#[test]
+fn a_batch_patch_applies_every_update_and_answers_them_in_order() {
+    let fake = start_fake(2);
+    fake.set_process_quantity("worker", 1);
+    fake.set_process_quantity("clock", 1);
+    let worker_id = list_formations(&fake)[2]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let body = format!(
+        r#"{{"updates":[{{"type":"{worker_id}","quantity":4}},{{"type":"web","quantity":3}},{{"type":"clock"}}]}}"#
+    );
+    let response = batch(&fake, &body);
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    let answered = response.json().as_array().unwrap().clone();
+    assert_eq!(
+        types_and_quantities(&answered),
+        [
+            ("worker".to_string(), 4),
+            ("web".to_string(), 3),
+            ("clock".to_string(), 1)
+        ],
+        "only the types named, in the order given, as they are now"
+    );
+    assert_eq!(answered[0]["id"], worker_id);
+    assert_eq!(fake.process_quantity("worker"), Some(4));
+    assert_eq!(fake.quantity(), 3);
+    assert_eq!(fake.process_quantity("clock"), Some(1));
+    assert_eq!(
+        types_and_quantities(&list_formations(&fake)),
+        [
+            ("web".to_string(), 3),
+            ("clock".to_string(), 1),
+            ("worker".to_string(), 4)
+        ]
+    );
+    // Types as sent; the update without a quantity left out.
+    assert_eq!(
+        fake.batch_patches(),
+        [pairs(&[(worker_id.as_str(), 4), ("web", 3)])]
+    );
+    // patches() and patches_applied() stay about single PATCHes.
+    assert!(fake.patches().is_empty());
+    assert!(fake.patches_applied().is_empty());
+    assert_eq!(fake.max_concurrent_patches(), 1);
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 3, "a list, the batch, a list");
+    assert_eq!(requests[1].method, "PATCH");
+    assert_eq!(requests[1].path, "/apps/my-app/formation");
+    assert_eq!(requests[1].body, body);
+
+    // The app's id works in the path; an empty batch changes nothing and is recorded as it came.
+    let by_app_id = heroku(
+        &fake,
+        "PATCH",
+        &format!("/apps/{}/formation", fake.app_id()),
+        r#"{"updates":[{"type":"clock","quantity":0}]}"#,
+    );
+    assert_eq!(by_app_id.status, 200, "{}", by_app_id.body);
+    assert_eq!(fake.process_quantity("clock"), Some(0));
+    let empty = batch(&fake, r#"{"updates":[]}"#);
+    assert_eq!(empty.status, 200, "{}", empty.body);
+    assert_eq!(empty.json(), serde_json::json!([]));
+    assert_eq!(fake.batch_patches().len(), 3);
+    assert_eq!(fake.batch_patches()[2], []);
+    assert!(!fake.wait_for_process_quantity("worker", 5, Duration::from_millis(50)));
+    assert!(fake.wait_for_process_quantity("worker", 4, TIMEOUT));
+}
+
+#[test]
+fn a_single_patch_scales_another_type_without_counting_as_a_main_type_patch() {
+    let fake = start_fake(2);
+    fake.set_process_quantity("worker", 1);
+    let response = heroku(
+        &fake,
+        "PATCH",
+        "/apps/my-app/formation/worker",
+        r#"{"quantity":3}"#,
+    );
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(response.json()["type"], "worker");
+    assert_eq!(response.json()["quantity"], 3);
+    assert_eq!(fake.process_quantity("worker"), Some(3));
+    assert_eq!(fake.quantity(), 2);
+    assert!(fake.patches().is_empty());
+    assert!(fake.patches_applied().is_empty());
+    assert_eq!(patch(&fake, r#"{"quantity":1}"#).status, 200);
+    assert_eq!(fake.patches(), [1]);
+    assert_eq!(fake.patches_applied(), [1]);
+}
+
+#[test]
+fn a_batch_with_an_unknown_type_or_app_is_404_and_applies_nothing() {
+    let fake = start_fake(2);
+    fake.set_process_quantity("worker", 1);
+    let message = assert_error(
+        &batch(
+            &fake,
+            r#"{"updates":[{"type":"web","quantity":3},{"type":"worker","quantity":5},{"type":"urgent","quantity":1}]}"#,
+        ),
+        404,
+        "not_found",
+    );
+    assert_eq!(message, "Couldn't find that formation.");
+    assert_eq!(fake.quantity(), 2);
+    assert_eq!(fake.process_quantity("worker"), Some(1));
+    assert_eq!(fake.process_quantity("urgent"), None);
+    // Received all the same.
+    assert_eq!(
+        fake.batch_patches(),
+        [pairs(&[("web", 3), ("worker", 5), ("urgent", 1)])]
+    );
+
+    let message = assert_error(
+        &heroku(
+            &fake,
+            "PATCH",
+            "/apps/other-app/formation",
+            r#"{"updates":[{"type":"worker","quantity":5}]}"#,
+        ),
+        404,
+        "not_found",
+    );
+    assert_eq!(message, "Couldn't find that app.");
+    assert_eq!(fake.process_quantity("worker"), Some(1));
+}
+
+#[test]
+fn invalid_batch_bodies_are_422_and_apply_nothing() {
+    let fake = start_fake(2);
+    fake.set_process_quantity("worker", 1);
+    for body in [
+        "",
+        "not json",
+        r#"[{"type":"worker","quantity":2}]"#,
+        "{}",
+        r#"{"quantity":2}"#,
+        r#"{"updates":{"type":"worker","quantity":2}}"#,
+        r#"{"updates":"worker"}"#,
+        r#"{"updates":null}"#,
+        r#"{"updates":["worker"]}"#,
+        r#"{"updates":[{"quantity":2}]}"#,
+        r#"{"updates":[{"type":7,"quantity":2}]}"#,
+        r#"{"updates":[{"type":"worker","quantity":-1}]}"#,
+        r#"{"updates":[{"type":"worker","quantity":1.5}]}"#,
+        r#"{"updates":[{"type":"worker","quantity":"2"}]}"#,
+        r#"{"updates":[{"type":"worker","quantity":null}]}"#,
+        r#"{"updates":[{"type":"worker","quantity":99999999999}]}"#,
+        // One bad update spoils the whole batch.
+        r#"{"updates":[{"type":"web","quantity":3},{"type":"worker","quantity":-2}]}"#,
+    ] {
+        let message = assert_error(&batch(&fake, body), 422, "invalid_params");
+        assert!(
+            message.starts_with("Invalid params: "),
+            "body {body:?}: {message}"
+        );
+    }
+    assert_eq!(fake.quantity(), 2);
+    assert_eq!(fake.process_quantity("worker"), Some(1));
+    assert!(
+        fake.batch_patches().is_empty(),
+        "only valid batches are recorded"
+    );
+    assert!(fake.patches().is_empty(), "{:?}", fake.patches());
+}
+
+#[test]
+fn the_quantity_limit_applies_to_every_update_of_a_batch() {
+    let fake = start_fake(2);
+    fake.set_process_quantity("worker", 1);
+    fake.set_quantity_limit(Some(4));
+    let message = assert_error(
+        &batch(
+            &fake,
+            r#"{"updates":[{"type":"worker","quantity":2},{"type":"web","quantity":5}]}"#,
+        ),
+        422,
+        "cannot_run_above_limit",
+    );
+    assert!(message.contains("more than 4 "), "{message}");
+    assert_eq!(fake.process_quantity("worker"), Some(1), "nothing applied");
+    assert_eq!(fake.quantity(), 2);
+    let response = batch(
+        &fake,
+        r#"{"updates":[{"type":"worker","quantity":4},{"type":"web","quantity":4}]}"#,
+    );
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(fake.process_quantity("worker"), Some(4));
+    assert_eq!(fake.quantity(), 4);
+    assert_eq!(fake.batch_patches().len(), 2);
+}
+
+#[test]
+fn failures_override_and_corruptions_apply_to_batches_and_lists() {
+    use support::fake_heroku::Corruption;
+    let fake = start_fake(2);
+    fake.set_process_quantity("worker", 1);
+    let body = r#"{"updates":[{"type":"worker","quantity":3},{"type":"web","quantity":3}]}"#;
+    fake.fail_patches_next(1, Failure::service_unavailable());
+    assert_error(&batch(&fake, body), 503, "service_unavailable");
+    assert_eq!(fake.process_quantity("worker"), Some(1));
+    assert_eq!(fake.quantity(), 2);
+    // PATCH-only failures leave the list readable; GET failures hit it.
+    fake.fail_patches_next(1, Failure::service_unavailable());
+    assert_eq!(list_formations(&fake).len(), 2);
+    assert_error(&batch(&fake, body), 503, "service_unavailable");
+    fake.fail_next(1, Failure::server_error());
+    assert_error(
+        &get(&fake, "/apps/my-app/formation"),
+        500,
+        "internal_server_error",
+    );
+    assert_eq!(
+        fake.batch_patches().len(),
+        2,
+        "refused batches are received"
+    );
+
+    // The override is about the main type: the other keeps what it was asked.
+    fake.set_patch_quantity_override(Some(5));
+    let answered = batch(&fake, body).json();
+    assert_eq!(
+        types_and_quantities(answered.as_array().unwrap()),
+        [("worker".to_string(), 3), ("web".to_string(), 5)]
+    );
+    assert_eq!(fake.quantity(), 5);
+    fake.set_patch_quantity_override(None);
+
+    fake.corrupt_next(1, Corruption::NegativeQuantity);
+    let spoiled = get(&fake, "/apps/my-app/formation").json();
+    assert_eq!(spoiled[0]["quantity"], -1);
+    assert_eq!(spoiled[1]["quantity"], 3);
+    fake.corrupt_next(1, Corruption::OtherProcessType("urgent"));
+    let spoiled = batch(&fake, r#"{"updates":[{"type":"web","quantity":1}]}"#).json();
+    assert_eq!(spoiled[0]["type"], "urgent");
+    assert_eq!(spoiled[0]["quantity"], 9);
+    assert_eq!(fake.quantity(), 1, "the batch itself was applied");
+    fake.corrupt_next(1, Corruption::NegativeQuantity);
+    assert_eq!(get(&fake, "/apps/my-app/dynos").status, 200);
+    assert_eq!(
+        get(&fake, "/apps/my-app").status,
+        200,
+        "the fake still serves"
+    );
+}
+
+#[test]
+fn batches_wait_out_the_patch_delay_and_count_as_one_patch_in_flight() {
+    let fake = start_fake(2);
+    fake.set_process_quantity("worker", 1);
+    fake.set_patch_delay(Duration::from_millis(800));
+    let started = Instant::now();
+    assert_eq!(list_formations(&fake).len(), 2);
+    assert!(
+        started.elapsed() < Duration::from_millis(800),
+        "the patch delay spares GETs"
+    );
+    std::thread::scope(|scope| {
+        let calls: Vec<_> = (2..4)
+            .map(|q| {
+                let fake = &fake;
+                scope.spawn(move || {
+                    batch(
+                        fake,
+                        &format!(
+                            r#"{{"updates":[{{"type":"worker","quantity":{q}}},{{"type":"web","quantity":{q}}}]}}"#
+                        ),
+                    )
+                })
+            })
+            .collect();
+        assert!(support::wait_until(TIMEOUT, || fake.patches_in_flight() == 2));
+        assert_eq!(fake.batch_patches().len(), 2, "recorded on arrival");
+        assert_eq!(
+            fake.process_quantity("worker"),
+            Some(1),
+            "applied after the delay"
+        );
+        for call in calls {
+            assert_eq!(call.join().unwrap().status, 200);
+        }
+    });
+    assert!(started.elapsed() >= Duration::from_millis(800));
+    assert_eq!(fake.max_concurrent_patches(), 2);
+    assert_eq!(fake.patches_in_flight(), 0);
+    let mut batches = fake.batch_patches();
+    batches.sort();
+    assert_eq!(
+        batches,
+        [
+            pairs(&[("worker", 2), ("web", 2)]),
+            pairs(&[("worker", 3), ("web", 3)])
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // FakeApp
 
 #[test]
@@ -821,4 +1262,198 @@ fn raw_tcp_resets_closes_garbles_or_answers() {
     assert!(ok.starts_with(b"HTTP/1.1 200 OK\r\n"), "{ok:?}");
     assert!(ok.ends_with(b"\r\n\r\nok\n"));
     assert_eq!(server.connections(), 4);
+}
+
+// ---------------------------------------------------------------------------------------------
+// FakeApp: the HireFire queue document
+
+fn get_queue(app: &FakeApp) -> Response {
+    request(&app.url(), "GET", &FakeApp::queue_path(), &[], "")
+}
+
+/// The body of a raw `Transfer-Encoding: chunked` answer.
+fn dechunk(raw: &[u8]) -> Vec<u8> {
+    let head_end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("response head")
+        + 4;
+    let head = String::from_utf8_lossy(&raw[..head_end]).to_ascii_lowercase();
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    let mut rest = &raw[head_end..];
+    let mut body = Vec::new();
+    loop {
+        let line_end = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size");
+        let size_text = std::str::from_utf8(&rest[..line_end]).unwrap();
+        let size = usize::from_str_radix(size_text.trim(), 16).expect("hex chunk size");
+        rest = &rest[line_end + 2..];
+        if size == 0 {
+            return body;
+        }
+        body.extend_from_slice(&rest[..size]);
+        assert_eq!(&rest[size..size + 2], b"\r\n");
+        rest = &rest[size + 2..];
+    }
+}
+
+#[test]
+fn the_queue_document_comes_in_both_formats() {
+    use support::fake_app::{QueueBody, QUEUE_TOKEN};
+    let app = FakeApp::start();
+    assert_eq!(
+        FakeApp::queue_path(),
+        format!("/hirefire/{QUEUE_TOKEN}/info")
+    );
+    assert_eq!(
+        app.queue_url(),
+        format!("{}/hirefire/hf-token-5f2a9c/info", app.url())
+    );
+
+    let empty = get_queue(&app);
+    assert_eq!(empty.status, 200);
+    assert_eq!(empty.header("content-type"), Some("application/json"));
+    assert_eq!(empty.body, "[]");
+
+    app.set_queue(&[("worker", 12), ("urgent_worker", 0)]);
+    let current = get_queue(&app);
+    assert_eq!(current.status, 200);
+    assert_eq!(current.header("content-type"), Some("application/json"));
+    assert_eq!(
+        current.json(),
+        serde_json::json!([
+            { "name": "worker", "value": 12 },
+            { "name": "urgent_worker", "value": 0 }
+        ])
+    );
+
+    app.set_queue_body(QueueBody::LegacyQuantity(vec![
+        ("worker".into(), 7),
+        ("mailer".into(), -1),
+    ]));
+    let legacy = get_queue(&app);
+    assert_eq!(legacy.header("content-type"), Some("application/json"));
+    assert_eq!(
+        legacy.json(),
+        serde_json::json!([
+            { "name": "worker", "quantity": 7 },
+            { "name": "mailer", "quantity": -1 }
+        ])
+    );
+
+    let exact = r#"[ {"name":"worker","value":3, "extra":true} ]"#;
+    app.set_queue_body(QueueBody::Json(exact.into()));
+    let text = get_queue(&app);
+    assert_eq!(text.body, exact);
+    assert_eq!(text.header("content-type"), Some("application/json"));
+    assert_eq!(app.queue_hits(), 4);
+}
+
+#[test]
+fn the_queue_document_can_fail_in_every_way() {
+    use support::fake_app::{QueueBody, HUGE_QUEUE_BYTES};
+    let app = FakeApp::start();
+    app.set_queue_body(QueueBody::Status(503));
+    let unavailable = get_queue(&app);
+    assert_eq!(unavailable.status, 503);
+    assert_eq!(unavailable.body, "503 Service Unavailable\n");
+
+    app.set_queue_body(QueueBody::NotJson);
+    let html = get_queue(&app);
+    assert_eq!(html.status, 200);
+    assert_eq!(
+        html.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(html.body, "<html>oops</html>");
+
+    app.set_queue_body(QueueBody::Huge);
+    let raw = raw_exchange(&app.url(), "GET", &FakeApp::queue_path(), "", usize::MAX);
+    assert!(String::from_utf8_lossy(&raw[..20]).starts_with("HTTP/1.1 200 OK"));
+    assert!(String::from_utf8_lossy(&raw[..200])
+        .to_ascii_lowercase()
+        .contains("content-type: application/json"));
+    let huge = dechunk(&raw);
+    assert_eq!(huge.len(), HUGE_QUEUE_BYTES);
+    assert_eq!(HUGE_QUEUE_BYTES, 10 << 20);
+    let document: Value = serde_json::from_slice(&huge).expect("valid JSON to the end");
+    let entries = document.as_array().unwrap();
+    assert!(entries.len() > 300_000, "{} entries", entries.len());
+    assert_eq!(
+        entries[0],
+        serde_json::json!({ "name": "worker", "value": 1 })
+    );
+    assert_eq!(app.queue_bytes_sent(), HUGE_QUEUE_BYTES as u64);
+
+    // Slow keeps the document it delays; setting another one ends the delay.
+    app.set_queue(&[("worker", 3)]);
+    app.set_queue_body(QueueBody::Slow(Duration::from_millis(600)));
+    let started = Instant::now();
+    let slow = get_queue(&app);
+    assert!(started.elapsed() >= Duration::from_millis(600));
+    assert_eq!(
+        slow.json(),
+        serde_json::json!([{ "name": "worker", "value": 3 }])
+    );
+    app.set_queue(&[("worker", 4)]);
+    let started = Instant::now();
+    assert_eq!(get_queue(&app).json()[0]["value"], 4);
+    assert!(started.elapsed() < Duration::from_millis(600));
+    assert_eq!(app.hits(), 0);
+}
+
+#[test]
+fn the_queue_token_matters_and_queue_requests_are_not_heartbeats() {
+    let app = FakeApp::start();
+    app.set_queue(&[("worker", 2)]);
+    // The heartbeat's settings do not reach the queue document.
+    app.set_status(503);
+    app.set_latency(Duration::from_millis(600));
+    app.require_basic_auth(Some(("user", "secret")));
+    app.redirect(&FakeApp::queue_path(), "/elsewhere");
+    let started = Instant::now();
+    let queue = get_queue(&app);
+    assert!(started.elapsed() < Duration::from_millis(600));
+    assert_eq!(queue.status, 200);
+    assert_eq!(queue.json()[0]["value"], 2);
+
+    let wrong = request(&app.url(), "GET", "/hirefire/not-the-token/info", &[], "");
+    assert_eq!(wrong.status, 404);
+    assert!(!wrong.body.contains("worker"), "{}", wrong.body);
+    let wrong_end = request(
+        &app.url(),
+        "GET",
+        "/hirefire/hf-token-5f2a9c/other?x=1",
+        &[],
+        "",
+    );
+    assert_eq!(wrong_end.status, 404);
+
+    assert_eq!(app.hits(), 0);
+    assert!(app.paths().is_empty());
+    assert_eq!(app.queue_hits(), 3);
+    assert_eq!(
+        app.queue_paths(),
+        [
+            FakeApp::queue_path(),
+            "/hirefire/not-the-token/info".to_string(),
+            "/hirefire/hf-token-5f2a9c/other".to_string()
+        ]
+    );
+
+    app.require_basic_auth(None);
+    app.set_latency(Duration::ZERO);
+    let beat = request(
+        &app.url(),
+        "GET",
+        support::fake_app::HEARTBEAT_PATH,
+        &[],
+        "",
+    );
+    assert_eq!(beat.status, 503);
+    assert_eq!(app.hits(), 1);
+    assert_eq!(app.paths(), [support::fake_app::HEARTBEAT_PATH]);
+    assert_eq!(app.queue_hits(), 3);
 }

@@ -1,40 +1,55 @@
 //! `FakeHeroku`: a fake Heroku Platform API (v3) on 127.0.0.1 that speaks the real wire format
 //! for the endpoints the worker uses, records what it receives, and fails on demand.
 //!
+//! The app has one main process type (given to `start`, steered with `set_quantity`) and any
+//! number of others (`set_process_quantity`, e.g. the `worker` types scaled by queue length).
+//!
 //! Endpoints (names or ids are accepted as identities, like the real API):
 //! - `GET /apps/{app}` → 200, the app object (`id`, `name`, `web_url`, `stack`, ...).
+//! - `GET /apps/{app}/formation` → 200, an array of formation objects: the main type first, then
+//!   the others by name.
 //! - `GET /apps/{app}/formation/{type}` → 200, the formation object.
 //! - `PATCH /apps/{app}/formation/{type}` with `{"quantity": N}` → sets N, 200 with the formation.
-//! - `GET /apps/{app}/dynos` → 200, one dyno object per dyno of the process type (plus a
-//!   `worker.1` that is always up): `starting` for `set_boot_time` after the PATCH that added
-//!   it, then `up`.
+//! - `PATCH /apps/{app}/formation` with `{"updates": [{"type": T, "quantity": N}, ...]}` (the
+//!   batch update; `quantity` optional) → sets them all or none, 200 with the array of the
+//!   formations named, in the order given.
+//! - `GET /apps/{app}/dynos` → 200, one dyno object per dyno of the main type, `starting` for
+//!   `set_boot_time` after the PATCH that added it, then `up`; then one `up` dyno per unit of each
+//!   other type's quantity (`worker.1`, ...). While no other type was set, a `worker.1` that is
+//!   always up stands in for them (it has no formation).
 //!
 //! Every request is checked, in this order:
 //! 1. `Authorization: Bearer <api_key>`, else 401 `unauthorized`.
 //! 2. `Accept: application/vnd.heroku+json; version=3`, else **406** `not_acceptable`: Heroku's
 //!    published error table lists `406 Not Acceptable / not_acceptable` for a missing or wrong
 //!    version in `Accept` (the fake is strict: a missing `Accept` header is rejected too).
-//! 3. Injected failures (`fail_next`, `fail_always`, `fail_patches_*`), in the order added.
-//! 4. Routing: unknown app → 404 "Couldn't find that app.", unknown process type → 404
-//!    "Couldn't find that formation.", unknown endpoint → 404; a PATCH body that is not a JSON
-//!    object with an integer `quantity` ≥ 0 → 422 `invalid_params`; above the limit set with
-//!    `set_quantity_limit` → 422 `cannot_run_above_limit`.
+//! 3. Injected failures (`fail_next`, `fail_always`, `fail_patches_*`; a batch update is a PATCH
+//!    like any other), in the order added.
+//! 4. Routing: unknown app → 404 "Couldn't find that app.", unknown process type (in the path, or
+//!    any of a batch's) → 404 "Couldn't find that formation.", unknown endpoint → 404; a PATCH
+//!    body that is not a JSON object with an integer `quantity` ≥ 0, or a batch body that is not
+//!    `{"updates": [...]}` with a string `type` and an optional such `quantity` in each update →
+//!    422 `invalid_params`; above the limit set with `set_quantity_limit` (any update of a batch)
+//!    → 422 `cannot_run_above_limit`. A batch is checked whole before any of it is applied.
 //!
 //! Every response is `Content-Type: application/json` with an `{id, message}` body on errors
 //! (or an injected failure's raw body, `Failure::with_raw_body`),
 //! and carries `RateLimit-Remaining` (4500 unless changed) and a `Request-Id`; except that a 200
 //! answer can be spoiled on demand (`corrupt_next`, `corrupt_always`: not JSON, JSON of the wrong
-//! shape, a negative quantity, a body without end), and a PATCH can be made to set another
-//! quantity than it asked for (`set_patch_quantity_override`).
+//! shape, a negative quantity, a body without end), and a PATCH of the main type (single or in a
+//! batch) can be made to set another quantity than it asked for (`set_patch_quantity_override`).
 //!
 //! What is recorded, and when: a request is recorded in `requests()` the moment it arrives, before
 //! any delay or check, so a test sees a request that is still hanging. Likewise `patches()` holds
-//! the quantity of *every* PATCH whose body carries a valid quantity, whatever the answer (401,
-//! 406, 404, injected failure, or still delayed); `patches_applied()` holds only the quantities
-//! that a 200 answer actually set. `set_quantity` (someone running `heroku ps:scale` by hand)
-//! appears in neither.
+//! the quantity of *every* single PATCH (not to another process type) whose body carries a valid
+//! quantity, whatever the answer (401, 406, 404, injected failure, or still delayed), and
+//! `batch_patches()` every batch update with a valid body, as sent; `patches_applied()` holds only
+//! the quantities that a single PATCH answered 200 actually set. `set_quantity` and
+//! `set_process_quantity` (someone running `heroku ps:scale` by hand) appear in none of them.
+//! `patches_in_flight()` and `max_concurrent_patches()` count single and batch PATCHes alike.
 
 use std::collections::hash_map::DefaultHasher;
+use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -235,6 +250,35 @@ impl FakeHeroku {
         state.formation_updated_at = rfc3339_now();
     }
 
+    /// Sets the quantity of `process_type`, adding it to the app's formation if it is new; for the
+    /// main type this is `set_quantity`. Like `set_quantity`, not recorded as a PATCH.
+    pub fn set_process_quantity(&self, process_type: &str, quantity: u32) {
+        if process_type == self.shared.fixed.process_type {
+            self.set_quantity(quantity);
+            return;
+        }
+        let mut state = self.shared.lock();
+        state.other_formations.insert(
+            process_type.to_string(),
+            OtherFormation {
+                quantity,
+                updated_at: rfc3339_now(),
+            },
+        );
+    }
+
+    /// The quantity of any process type, the main one included; `None` for a type the app lacks.
+    pub fn process_quantity(&self, process_type: &str) -> Option<u32> {
+        let state = self.shared.lock();
+        if process_type == self.shared.fixed.process_type {
+            return Some(state.quantity);
+        }
+        state
+            .other_formations
+            .get(process_type)
+            .map(|formation| formation.quantity)
+    }
+
     /// Dynos added by a PATCH from now on report `starting` for this long, then `up`.
     pub fn set_boot_time(&self, boot_time: Duration) {
         self.shared.lock().boot_time = boot_time;
@@ -257,6 +301,13 @@ impl FakeHeroku {
     /// The quantities set by PATCHes answered 200, in order.
     pub fn patches_applied(&self) -> Vec<u32> {
         self.shared.lock().patches_applied.clone()
+    }
+
+    /// Every batch update (`PATCH /apps/{app}/formation`) received with a valid body, in arrival
+    /// order, whatever it was answered: each as the `(type, quantity)` of its updates, types as
+    /// sent (name or id), updates without a quantity left out.
+    pub fn batch_patches(&self) -> Vec<Vec<(String, u32)>> {
+        self.shared.lock().batches_received.clone()
     }
 
     /// Every request received, in arrival order.
@@ -353,6 +404,18 @@ impl FakeHeroku {
         super::wait_until(timeout, || self.quantity() == quantity)
     }
 
+    /// Blocks until `process_type` runs `quantity` dynos; false if `timeout` passed first.
+    pub fn wait_for_process_quantity(
+        &self,
+        process_type: &str,
+        quantity: u32,
+        timeout: Duration,
+    ) -> bool {
+        super::wait_until(timeout, || {
+            self.process_quantity(process_type) == Some(quantity)
+        })
+    }
+
     /// Blocks until at least `count` PATCHes were received; false if `timeout` passed first.
     pub fn wait_for_patches(&self, count: usize, timeout: Duration) -> bool {
         super::wait_until(timeout, || self.patches().len() >= count)
@@ -383,9 +446,10 @@ pub enum Corruption {
     NotJson,
     /// JSON, but not the object asked for: no `type`, `quantity` a string.
     WrongShape,
-    /// The object asked for, with `"quantity": -1`.
+    /// The object asked for, with `"quantity": -1` (in a list, the first object).
     NegativeQuantity,
-    /// A formation of this other process type, with 9 dynos, instead of the one asked for.
+    /// A formation of this other process type, with 9 dynos, instead of the one asked for (in a
+    /// list, instead of the first one).
     OtherProcessType(&'static str),
     /// JSON that never ends: streamed until the client hangs up.
     EndlessBody,
@@ -438,6 +502,21 @@ struct State {
     /// When each dyno of the process type serves, in dyno number order.
     dynos_up_at: Vec<Instant>,
     boot_time: Duration,
+    /// The process types other than the main one, by name (so listed in name order).
+    other_formations: BTreeMap<String, OtherFormation>,
+    batches_received: Vec<Vec<(String, u32)>>,
+}
+
+/// A process type other than the main one. Its dynos are always up: nothing waits for them.
+struct OtherFormation {
+    quantity: u32,
+    updated_at: String,
+}
+
+/// One update of a batch as sent: the type's name or formation id, and the quantity if any.
+struct Update {
+    process_type: String,
+    quantity: Option<u32>,
 }
 
 struct Shared {
@@ -520,6 +599,8 @@ impl Shared {
                 patch_quantity_override: None,
                 dynos_up_at: vec![Instant::now(); quantity as usize],
                 boot_time: Duration::ZERO,
+                other_formations: BTreeMap::new(),
+                batches_received: Vec::new(),
             }),
         }
     }
@@ -533,9 +614,28 @@ impl Shared {
     fn record_arrival(&self, request: RecordedRequest) -> Duration {
         let mut state = self.lock();
         let is_patch = request.method == "PATCH";
-        if is_patch {
-            if let Ok(quantity) = parse_quantity(request.body.as_bytes()) {
-                state.patches_received.push(quantity);
+        let body = request.body.as_bytes();
+        let segments: Vec<&str> = request.path.split('/').skip(1).collect();
+        match segments.as_slice() {
+            _ if !is_patch => {}
+            ["apps", _, "formation"] => {
+                if let Ok(updates) = parse_updates(body) {
+                    let batch = updates
+                        .into_iter()
+                        .filter_map(|update| Some((update.process_type, update.quantity?)))
+                        .collect();
+                    state.batches_received.push(batch);
+                }
+            }
+            // `patches()` is about the main type: keep another type's PATCHes out of it.
+            ["apps", _, "formation", process_type]
+                if self
+                    .resolve_type(&state, process_type)
+                    .is_some_and(|name| name != self.fixed.process_type) => {}
+            _ => {
+                if let Ok(quantity) = parse_quantity(body) {
+                    state.patches_received.push(quantity);
+                }
             }
         }
         state.requests.push(request);
@@ -585,13 +685,15 @@ impl Shared {
         let segments: Vec<&str> = path.split('/').skip(1).collect();
         match segments.as_slice() {
             ["apps", app] if method == Method::GET => self.get_app(app),
-            ["apps", app, "formation", process_type] if method == Method::GET => self
-                .find_formation(app, process_type)
-                .unwrap_or_else(|| Reply::ok(self.formation_json(&self.lock()))),
+            ["apps", app, "formation"] if method == Method::GET => self.list_formations(app),
+            ["apps", app, "formation"] if method == Method::PATCH => self.batch_update(app, body),
+            ["apps", app, "formation", process_type] if method == Method::GET => {
+                self.get_formation(app, process_type)
+            }
             ["apps", app, "dynos"] if method == Method::GET => self.list_dynos(app),
-            ["apps", app, "formation", process_type] if method == Method::PATCH => self
-                .find_formation(app, process_type)
-                .unwrap_or_else(|| self.patch_formation(body)),
+            ["apps", app, "formation", process_type] if method == Method::PATCH => {
+                self.patch_formation(app, process_type, body)
+            }
             _ => Reply::error(
                 404,
                 "not_found",
@@ -613,17 +715,54 @@ impl Shared {
         Reply::ok(self.app_json(&self.lock()))
     }
 
-    /// `None` when the app and process type exist, else the 404 to answer.
-    fn find_formation(&self, app: &str, process_type: &str) -> Option<Reply> {
-        if !self.is_app(app) {
-            return Some(app_not_found());
+    /// The name of the process type whose name or formation id is `identity`, if the app has it.
+    fn resolve_type(&self, state: &State, identity: &str) -> Option<String> {
+        let fixed = &self.fixed;
+        if identity == fixed.process_type || identity == fixed.formation_id {
+            return Some(fixed.process_type.clone());
         }
-        let known =
-            process_type == self.fixed.process_type || process_type == self.fixed.formation_id;
-        (!known).then(|| Reply::error(404, "not_found", "Couldn't find that formation."))
+        state
+            .other_formations
+            .keys()
+            .find(|name| *name == identity || self.formation_id(name) == identity)
+            .cloned()
     }
 
-    fn patch_formation(&self, body: &[u8]) -> Reply {
+    fn formation_id(&self, process_type: &str) -> String {
+        uuid_like(&["formation", &self.fixed.app_name, process_type])
+    }
+
+    fn list_formations(&self, app: &str) -> Reply {
+        if !self.is_app(app) {
+            return app_not_found();
+        }
+        let state = self.lock();
+        let main = self.formation_of(&state, &self.fixed.process_type);
+        let others = state
+            .other_formations
+            .keys()
+            .map(|name| self.formation_of(&state, name));
+        Reply::ok(std::iter::once(main).chain(others).collect())
+    }
+
+    fn get_formation(&self, app: &str, identity: &str) -> Reply {
+        if !self.is_app(app) {
+            return app_not_found();
+        }
+        let state = self.lock();
+        match self.resolve_type(&state, identity) {
+            Some(name) => Reply::ok(self.formation_of(&state, &name)),
+            None => formation_not_found(),
+        }
+    }
+
+    fn patch_formation(&self, app: &str, identity: &str, body: &[u8]) -> Reply {
+        if !self.is_app(app) {
+            return app_not_found();
+        }
+        let Some(name) = self.resolve_type(&self.lock(), identity) else {
+            return formation_not_found();
+        };
         let quantity = match parse_quantity(body) {
             Ok(quantity) => quantity,
             Err(message) => return Reply::error(422, "invalid_params", &message),
@@ -632,13 +771,69 @@ impl Shared {
         if let Some(limit) = state.quantity_limit.filter(|limit| quantity > *limit) {
             return Reply::from_failure(&Failure::above_limit(limit));
         }
+        let quantity = self.scale(&mut state, &name, quantity);
+        if name == self.fixed.process_type {
+            state.patches_applied.push(quantity);
+        }
+        Reply::ok(self.formation_of(&state, &name))
+    }
+
+    /// The batch update: every update is checked (body, types, limit) before any is applied, so
+    /// a refused batch changes nothing.
+    fn batch_update(&self, app: &str, body: &[u8]) -> Reply {
+        if !self.is_app(app) {
+            return app_not_found();
+        }
+        let updates = match parse_updates(body) {
+            Ok(updates) => updates,
+            Err(message) => return Reply::error(422, "invalid_params", &message),
+        };
+        let mut state = self.lock();
+        let mut resolved = Vec::with_capacity(updates.len());
+        for update in updates {
+            match self.resolve_type(&state, &update.process_type) {
+                Some(name) => resolved.push((name, update.quantity)),
+                None => return formation_not_found(),
+            }
+        }
+        if let Some(limit) = state.quantity_limit {
+            if resolved
+                .iter()
+                .any(|(_, quantity)| quantity.is_some_and(|q| q > limit))
+            {
+                return Reply::from_failure(&Failure::above_limit(limit));
+            }
+        }
+        for (name, quantity) in &resolved {
+            if let Some(quantity) = quantity {
+                self.scale(&mut state, name, *quantity);
+            }
+        }
+        let formations = resolved
+            .iter()
+            .map(|(name, _)| self.formation_of(&state, name))
+            .collect();
+        Reply::ok(formations)
+    }
+
+    /// Sets a process type's quantity as a successful PATCH does; returns the quantity set (for
+    /// the main type, `set_patch_quantity_override` has the last word).
+    fn scale(&self, state: &mut State, name: &str, quantity: u32) -> u32 {
+        if name != self.fixed.process_type {
+            let formation = state
+                .other_formations
+                .get_mut(name)
+                .expect("scale is given a resolved type");
+            formation.quantity = quantity;
+            formation.updated_at = rfc3339_now();
+            return quantity;
+        }
         let quantity = state.patch_quantity_override.unwrap_or(quantity);
         let up_at = Instant::now() + state.boot_time;
         state.dynos_up_at.resize(quantity as usize, up_at);
         state.quantity = quantity;
         state.formation_updated_at = rfc3339_now();
-        state.patches_applied.push(quantity);
-        Reply::ok(self.formation_json(&state))
+        quantity
     }
 
     fn list_dynos(&self, app: &str) -> Reply {
@@ -651,7 +846,7 @@ impl Shared {
         let dyno = |name: String, process_type: &str, state: &str| {
             json!({
                 "attach_url": null,
-                "command": "bundle exec puma -C config/puma.rb",
+                "command": command_of(fixed, process_type),
                 "created_at": fixed.created_at,
                 "id": uuid_like(&["dyno", &name]),
                 "name": name,
@@ -673,7 +868,17 @@ impl Shared {
                 dyno(name, &fixed.process_type, dyno_state)
             })
             .collect();
-        list.push(dyno("worker.1".into(), "worker", "up"));
+        for (process_type, formation) in &state.other_formations {
+            list.extend(
+                (1..=formation.quantity)
+                    .map(|number| dyno(format!("{process_type}.{number}"), process_type, "up")),
+            );
+        }
+        // Kept so that the worker is always shown a dyno of a type it must not count, even in
+        // tests that never set one.
+        if state.other_formations.is_empty() {
+            list.push(dyno("worker.1".into(), "worker", "up"));
+        }
         Reply::ok(Value::Array(list))
     }
 
@@ -706,19 +911,28 @@ impl Shared {
         })
     }
 
-    /// The formation object, with the fields of the schema's `formation` definition.
-    fn formation_json(&self, state: &State) -> Value {
+    /// The formation object of the process type named `name` (which the app has).
+    fn formation_of(&self, state: &State, name: &str) -> Value {
+        if name == self.fixed.process_type {
+            return self.formation_json(name, state.quantity, &state.formation_updated_at);
+        }
+        let formation = &state.other_formations[name];
+        self.formation_json(name, formation.quantity, &formation.updated_at)
+    }
+
+    /// A formation object, with the fields of the schema's `formation` definition.
+    fn formation_json(&self, process_type: &str, quantity: u32, updated_at: &str) -> Value {
         let fixed = &self.fixed;
         json!({
             "app": { "id": fixed.app_id, "name": fixed.app_name },
-            "command": "bundle exec puma -C config/puma.rb",
+            "command": command_of(fixed, process_type),
             "created_at": fixed.created_at,
             "dyno_size": { "id": uuid_like(&["dyno-size", "standard-1X"]), "name": "standard-1X" },
-            "id": fixed.formation_id,
-            "quantity": state.quantity,
+            "id": self.formation_id(process_type),
+            "quantity": quantity,
             "size": "standard-1X",
-            "type": fixed.process_type,
-            "updated_at": state.formation_updated_at,
+            "type": process_type,
+            "updated_at": updated_at,
         })
     }
 
@@ -751,6 +965,19 @@ impl Shared {
 
 fn app_not_found() -> Reply {
     Reply::error(404, "not_found", "Couldn't find that app.")
+}
+
+fn formation_not_found() -> Reply {
+    Reply::error(404, "not_found", "Couldn't find that formation.")
+}
+
+/// The Procfile command of a process type: a web server for the main type, not for the others.
+fn command_of(fixed: &Fixed, process_type: &str) -> String {
+    if process_type == fixed.process_type {
+        "bundle exec puma -C config/puma.rb".to_string()
+    } else {
+        format!("bin/{process_type}")
+    }
 }
 
 /// The only handler: every path and method comes here, so every request is recorded and checked.
@@ -802,15 +1029,19 @@ fn corrupted(reply: Reply, corruption: Corruption) -> HttpResponse {
             .body(r#"{"formation":[],"quantity":"two","message":null}"#),
         Corruption::NegativeQuantity => {
             let mut body = reply.body;
-            body["quantity"] = json!(-1);
+            if let Some(object) = object_to_spoil(&mut body) {
+                object.insert("quantity".into(), json!(-1));
+            }
             response
                 .content_type("application/json")
                 .body(body.to_string())
         }
         Corruption::OtherProcessType(process_type) => {
             let mut body = reply.body;
-            body["type"] = json!(process_type);
-            body["quantity"] = json!(9);
+            if let Some(object) = object_to_spoil(&mut body) {
+                object.insert("type".into(), json!(process_type));
+                object.insert("quantity".into(), json!(9));
+            }
             response
                 .content_type("application/json")
                 .body(body.to_string())
@@ -829,6 +1060,14 @@ fn corrupted(reply: Reply, corruption: Corruption) -> HttpResponse {
                 .content_type("application/json")
                 .streaming(futures_util::StreamExt::chain(opening, padding))
         }
+    }
+}
+
+/// The answer's object, or a list answer's first object: where a field is spoiled.
+fn object_to_spoil(body: &mut Value) -> Option<&mut serde_json::Map<String, Value>> {
+    match body {
+        Value::Array(items) => items.first_mut()?.as_object_mut(),
+        object => object.as_object_mut(),
     }
 }
 
@@ -892,13 +1131,56 @@ fn check_accept(req: &HttpRequest) -> Option<Reply> {
 
 /// The quantity in a PATCH body, or the `invalid_params` message.
 fn parse_quantity(body: &[u8]) -> Result<u32, String> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| format!("Invalid params: request body is not valid JSON ({e})."))?;
-    let quantity = value
-        .as_object()
-        .ok_or_else(|| "Invalid params: request body must be a JSON object.".to_string())?
+    let object = body_object(body)?;
+    let quantity = object
         .get("quantity")
         .ok_or_else(|| "Invalid params: quantity is required.".to_string())?;
+    quantity_of(quantity)
+}
+
+/// The updates in a batch update body, or the `invalid_params` message.
+fn parse_updates(body: &[u8]) -> Result<Vec<Update>, String> {
+    let object = body_object(body)?;
+    let updates = object
+        .get("updates")
+        .ok_or_else(|| "Invalid params: updates is required.".to_string())?
+        .as_array()
+        .ok_or_else(|| "Invalid params: updates must be an array.".to_string())?;
+    updates
+        .iter()
+        .map(|update| {
+            let update = update.as_object().ok_or_else(|| {
+                format!("Invalid params: each update must be an object, got {update}.")
+            })?;
+            let process_type = match update.get("type") {
+                Some(Value::String(process_type)) => process_type.clone(),
+                Some(other) => {
+                    return Err(format!(
+                        "Invalid params: type must be a string, got {other}."
+                    ))
+                }
+                None => return Err("Invalid params: type is required in each update.".into()),
+            };
+            let quantity = update.get("quantity").map(quantity_of).transpose()?;
+            Ok(Update {
+                process_type,
+                quantity,
+            })
+        })
+        .collect()
+}
+
+fn body_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, String> {
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(_) => Err("Invalid params: request body must be a JSON object.".to_string()),
+        Err(e) => Err(format!(
+            "Invalid params: request body is not valid JSON ({e})."
+        )),
+    }
+}
+
+fn quantity_of(quantity: &Value) -> Result<u32, String> {
     quantity
         .as_u64()
         .and_then(|q| u32::try_from(q).ok())
