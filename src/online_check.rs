@@ -14,8 +14,10 @@ use crate::heroku::{ApiError, Formation, HerokuClient};
 use crate::judge::{classify, Limits, ProbeOutcome, Verdict};
 use crate::notify::actor::SMTP_TIMEOUT;
 use crate::notify::smtp::try_login;
+use crate::queue::document::whole_jobs;
 use crate::secret::{printable, redacted};
-use crate::settings::{HeartbeatUrl, Settings, SmtpSettings};
+use crate::settings::processes::QueueMeasure;
+use crate::settings::{HeartbeatUrl, QueueUrl, Settings, SmtpSettings};
 
 /// The result of one check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +58,9 @@ pub async fn check_online(settings: &Settings) -> Vec<CheckLine> {
     );
     let (mut lines, web_url) = check_api(&client, settings).await;
     lines.push(check_heartbeat(settings, web_url.as_ref()).await);
+    if let (Some(queue_url), false) = (&settings.queue_url, settings.processes.is_empty()) {
+        lines.extend(check_queue(settings, queue_url, web_url.as_ref(), &client).await);
+    }
     if let (Some(smtp), false) = (&settings.smtp, settings.admins.is_empty()) {
         lines.push(check_smtp(smtp).await);
     }
@@ -147,6 +152,148 @@ where
         Err(ApiError::Network(_)) => read().await,
         answer => answer,
     }
+}
+
+/// Reads the queue document and every formation once; one line for the document, one per
+/// process type (its value, the count it would want, the count running), and one for names
+/// the document has that are not configured.
+async fn check_queue(
+    settings: &Settings,
+    queue_url: &QueueUrl,
+    web_url: Option<&Url>,
+    client: &HerokuClient,
+) -> Vec<CheckLine> {
+    const WHAT: &str = "queue";
+    let url = match (&queue_url.0, web_url) {
+        (HeartbeatUrl::Absolute(url), _) => url.0.clone(),
+        (HeartbeatUrl::Path(path), Some(web_url)) => match web_url.join(path) {
+            Ok(url) => url,
+            Err(error) => return vec![line(false, WHAT, format!("cannot join {queue_url}: {error}"))],
+        },
+        (HeartbeatUrl::Path(_), None) => {
+            return vec![line(
+                false,
+                WHAT,
+                format!(
+                    "{queue_url} is a path, and the app's web URL is unknown (see above); set                      AUTOSCALE_QUEUE_URL to an absolute URL or fix the API access"
+                ),
+            )]
+        }
+    };
+    let shown = QueueUrl::masked(&url);
+    let body =
+        crate::heartbeat::queue::read(crate::heartbeat::probe::client(), url, API_TIMEOUT).await;
+    let document = match body.and_then(|body| crate::queue::document::parse(&body)) {
+        Ok(document) => document,
+        Err(why) => {
+            return vec![line(
+                false,
+                WHAT,
+                format!("{shown}: {why}; check AUTOSCALE_QUEUE_URL and that the app serves it"),
+            )]
+        }
+    };
+    let values: Vec<String> = document
+        .values
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    let mut lines = vec![line(
+        true,
+        WHAT,
+        format!(
+            "{shown} answered: {}",
+            if values.is_empty() {
+                "no entries".into()
+            } else {
+                values.join(" ")
+            }
+        ),
+    )];
+    let counts = retry_network_once(|| client.formations()).await;
+    let time = crate::settings::schedule::TimeOfDay::at(chrono::Utc::now(), settings.time_zone);
+    for process in &settings.processes {
+        let name = &process.name;
+        let bounds = (process.min_dynos.at(time), process.max_dynos.at(time));
+        let running = match &counts {
+            Ok(counts) => counts.get(name).copied(),
+            Err(_) => None,
+        };
+        let value = match (document.values.get(name), document.refused.get(name)) {
+            (Some(value), _) => *value,
+            (None, Some(why)) => {
+                lines.push(line(
+                    false,
+                    WHAT,
+                    format!("{name}: its entry cannot be used: {why}"),
+                ));
+                continue;
+            }
+            (None, None) => {
+                lines.push(line(
+                    false,
+                    WHAT,
+                    format!(
+                        "{name}: the document has no entry for it; the app's queue library must \
+                         report it under this process type's name"
+                    ),
+                ));
+                continue;
+            }
+        };
+        let reading = match process.measure {
+            QueueMeasure::Size { jobs_per_dyno } => match whole_jobs(value) {
+                Ok(jobs) => {
+                    let wanted = jobs.div_ceil(u64::from(jobs_per_dyno));
+                    let wanted = wanted.clamp(u64::from(bounds.0), u64::from(bounds.1));
+                    format!("{jobs} jobs waiting, wants {wanted} dynos ({process})")
+                }
+                Err(why) => {
+                    lines.push(line(false, WHAT, format!("{name}: {why}")));
+                    continue;
+                }
+            },
+            QueueMeasure::Latency { max_seconds } => {
+                let over = value > f64::from(max_seconds);
+                let side = if over { "over" } else { "within" };
+                format!("the oldest job waited {value} s ({side} {max_seconds} s; {process})")
+            }
+        };
+        match (&counts, running) {
+            (_, Some(running)) => lines.push(line(
+                true,
+                WHAT,
+                format!("{name}: {reading}; runs {running}"),
+            )),
+            (Ok(_), None) => lines.push(line(
+                false,
+                WHAT,
+                format!(
+                    "{name}: {reading}; not in the app's formation, so it is not scaled: check \
+                     AUTOSCALE_PROCESSES against `heroku ps`"
+                ),
+            )),
+            (Err(error), None) => lines.push(api_failure(WHAT, error)),
+        }
+    }
+    let unknown: Vec<&str> = document
+        .values
+        .keys()
+        .chain(document.refused.keys())
+        .filter(|name| !settings.processes.iter().any(|p| &p.name == *name))
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        lines.push(line(
+            true,
+            WHAT,
+            format!(
+                "the document also names {}: not in AUTOSCALE_PROCESSES, so not scaled",
+                unknown.join(", ")
+            ),
+        ));
+    }
+    lines
 }
 
 async fn check_heartbeat(settings: &Settings, web_url: Option<&Url>) -> CheckLine {

@@ -284,6 +284,10 @@ async fn stop_on_signal(log: Logger, signals: StopSignals, actors: Actors) {
 async fn stop_gracefully(log: Logger, signal: &'static str, actors: Actors) {
     let deadline = actix_rt::time::Instant::now() + STOP_GRACE;
     let mut waited = false;
+    // The worker process types start no new batch; one in flight is not waited for.
+    if let Some(workers) = &actors.workers {
+        workers.do_send(PrepareToStop);
+    }
     loop {
         // A dead controller has nothing to wait for; one that does not answer by the deadline
         // (held back while it restarts, say) is not waited for either.

@@ -253,3 +253,47 @@ async fn a_redirect_with_its_own_user_and_password_sends_those() {
         ]
     );
 }
+
+#[actix_rt::test]
+async fn check_online_reads_the_queue_once_and_shows_each_worker_type() {
+    heroku_autoscale::install_crypto_provider();
+    let (app, api) = support::fake_app_and_api(APP, KEY, 1);
+    api.set_process_quantity("worker", 2);
+    app.set_queue(&[("worker", 120), ("urgentworker", 7), ("mailer", 1)]);
+    let (api_url, heartbeat, queue) = (api.url(), app.heartbeat_url(), app.queue_url());
+    let vars = [
+        ("AUTOSCALE_HEROKU_APP_NAME", APP),
+        ("AUTOSCALE_HEROKU_API_KEY", KEY),
+        ("AUTOSCALE_HEROKU_API_URL", api_url.as_str()),
+        ("AUTOSCALE_HEARTBEAT_URL", heartbeat.as_str()),
+        ("AUTOSCALE_QUEUE_URL", queue.as_str()),
+        (
+            "AUTOSCALE_PROCESSES",
+            "worker: max_dynos=5 jobs_per_dyno=50; urgentworker: max_dynos=2 max_latency_in_seconds=30",
+        ),
+    ];
+    let settings = settings::load(&SettingsSource::from_vars(vars))
+        .expect("valid settings")
+        .settings;
+    let text = check_lines(&settings).await;
+    assert!(text.contains("ok   queue: http://127.0.0.1:"), "{text}");
+    assert!(
+        text.contains("/hirefire/******** answered: mailer=1 urgentworker=7 worker=120"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ok   queue: worker: 120 jobs waiting, wants 3 dynos (worker: min_dynos=0 max_dynos=5 jobs_per_dyno=50); runs 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("FAIL queue: urgentworker: the oldest job waited 7 s (within 30 s;"),
+        "{text}"
+    );
+    assert!(text.contains("not in the app's formation"), "{text}");
+    assert!(
+        text.contains("the document also names mailer: not in AUTOSCALE_PROCESSES"),
+        "{text}"
+    );
+    assert!(!text.contains(support::fake_app::QUEUE_TOKEN), "{text}");
+    assert_eq!(app.queue_hits(), 1, "read once");
+}

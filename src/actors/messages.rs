@@ -7,6 +7,8 @@
 //! every actor ─ChildRestarted─▶ SupervisorActor;  runner ─PrepareToStop─▶ ControllerActor
 //! ```
 
+use std::collections::BTreeMap;
+
 use actix::prelude::*;
 
 use crate::control::CallInFlight;
@@ -57,6 +59,27 @@ pub struct GetDynos;
 pub struct ScaleFormation {
     /// The dyno count wanted.
     pub quantity: u32,
+}
+
+/// → HerokuApiActor: read every process type's dyno count.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<BTreeMap<String, u32>, ApiError>")]
+pub struct GetFormations;
+
+/// → HerokuApiActor: set several process types' dyno counts in one call.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<BTreeMap<String, u32>, ApiError>")]
+pub struct ScaleFormations {
+    /// Each process type and the count wanted.
+    pub updates: Vec<(String, u32)>,
+}
+
+/// Heartbeat → WorkersActor: the queue document's body, or why it could not be read.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct QueueRead {
+    /// The body (at most the document's size cap), or the failure, secrets masked.
+    pub body: Result<Vec<u8>, String>,
 }
 
 /// Controller → NotifierActor: tell the admins.

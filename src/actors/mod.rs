@@ -14,6 +14,9 @@ pub use crate::heroku::actor::HerokuApiActor;
 pub use crate::heroku::local::LocalFormationActor;
 pub use crate::judge::actor::JudgeActor;
 pub use crate::notify::actor::{NotifierActor, EMAIL_RETRY, SMTP_TIMEOUT};
+pub use crate::queue::actor::WorkersActor;
+use crate::queue::rules::Rule;
+use crate::queue::workers::Workers;
 
 use crate::backoff::Backoff;
 use crate::control::ControllerConfig;
@@ -21,7 +24,7 @@ use crate::judge::Limits;
 use crate::settings::Settings;
 use crate::supervision::fault_injection;
 use crate::supervision::{Link, SupervisionPolicy, SupervisorActor, Watch};
-use messages::{GetApp, GetDynos, GetFormation, ScaleFormation};
+use messages::{GetApp, GetDynos, GetFormation, GetFormations, ScaleFormation, ScaleFormations};
 
 /// The wall clock the schedules are read against (tests substitute their own).
 pub type WallClock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -38,6 +41,10 @@ pub struct ApiRecipients {
     pub get_dynos: Recipient<GetDynos>,
     /// Answers [`ScaleFormation`].
     pub scale: Recipient<ScaleFormation>,
+    /// Answers [`GetFormations`].
+    pub get_formations: Recipient<GetFormations>,
+    /// Answers [`ScaleFormations`].
+    pub scale_batch: Recipient<ScaleFormations>,
 }
 
 impl ApiRecipients {
@@ -48,13 +55,17 @@ impl ApiRecipients {
             + Handler<GetApp>
             + Handler<GetFormation>
             + Handler<GetDynos>
-            + Handler<ScaleFormation>,
+            + Handler<ScaleFormation>
+            + Handler<GetFormations>
+            + Handler<ScaleFormations>,
     {
         ApiRecipients {
             get_app: addr.clone().recipient(),
             get_formation: addr.clone().recipient(),
             get_dynos: addr.clone().recipient(),
             scale: addr.clone().recipient(),
+            get_formations: addr.clone().recipient(),
+            scale_batch: addr.clone().recipient(),
         }
     }
 }
@@ -128,6 +139,8 @@ pub struct Actors {
     pub local_formation: Option<Addr<LocalFormationActor>>,
     /// The notifier.
     pub notifier: Addr<NotifierActor>,
+    /// The worker process types' controller, when the queue has any to scale.
+    pub workers: Option<Addr<WorkersActor>>,
 }
 
 /// Starts every actor on the current arbiter. Must be called inside a running actix system.
@@ -161,7 +174,9 @@ pub fn start(settings: Arc<Settings>, wiring: Wiring) -> Actors {
                     settings.process_type.clone(),
                     *quantity,
                 );
-                move |_| LocalFormationActor::new(app, process, quantity, link)
+                let others: Vec<String> =
+                    settings.processes.iter().map(|p| p.name.clone()).collect();
+                move |_| LocalFormationActor::new(app, process, quantity, &others, link)
             });
             local_formation = Some(addr.clone());
             ApiRecipients::of(&addr)
@@ -197,20 +212,59 @@ pub fn start(settings: Arc<Settings>, wiring: Wiring) -> Actors {
         let verdicts = controller.clone().recipient();
         move |_| JudgeActor::new(limits, verdicts, link)
     });
+    // Worker process types, when the queue has any to scale.
+    let workers = settings
+        .queue_url
+        .is_some()
+        .then_some(())
+        .filter(|()| !settings.processes.is_empty())
+        .map(|()| {
+            actix::Supervisor::start({
+                let link = link("workers");
+                let settings = settings.clone();
+                let clock = wiring.clock.clone();
+                let (get_formations, scale) = (api.get_formations.clone(), api.scale_batch.clone());
+                let notifier = notifier.clone().recipient();
+                let dry_run = wiring.dry_run;
+                move |_| {
+                    let logic = Workers::new(
+                        &settings.processes,
+                        Rule::shared(&settings),
+                        settings.formation_refresh,
+                        settings.notify_repeat_after,
+                    );
+                    WorkersActor::new(
+                        logic,
+                        settings,
+                        clock,
+                        get_formations,
+                        scale,
+                        notifier,
+                        link,
+                        dry_run,
+                    )
+                }
+            })
+        });
     let heartbeat = actix::Supervisor::start({
         let link = link("heartbeat");
         let settings = settings.clone();
         let samples = judge.clone().recipient();
         let get_app = api.get_app.clone();
+        let readings = workers.clone().map(Addr::recipient);
         move |_| {
-            HeartbeatActor::new(
+            let heartbeat = HeartbeatActor::new(
                 settings.heartbeat_url.clone(),
                 settings.heartbeat_interval,
                 settings.max_response_time,
                 samples,
                 get_app,
                 link,
-            )
+            );
+            match (&settings.queue_url, &readings) {
+                (Some(url), Some(readings)) => heartbeat.with_queue(url.clone(), readings.clone()),
+                _ => heartbeat,
+            }
         }
     });
 
@@ -224,6 +278,9 @@ pub fn start(settings: Arc<Settings>, wiring: Wiring) -> Actors {
     if let Some(formation) = &local_formation {
         watch(&supervisor, "local_formation", formation);
     }
+    if let Some(workers) = &workers {
+        watch(&supervisor, "workers", workers);
+    }
 
     let actors = Actors {
         supervisor,
@@ -233,6 +290,7 @@ pub fn start(settings: Arc<Settings>, wiring: Wiring) -> Actors {
         heroku_api,
         local_formation,
         notifier,
+        workers,
     };
     fault_injection::inject_panics(&actors, &wiring.injected_panics, &log);
     actors

@@ -1,4 +1,5 @@
-//! The heartbeat timer: probes the heartbeat URL at a fixed rate and hands each sample on.
+//! The heartbeat timer: probes the heartbeat URL at a fixed rate and hands each sample on; with
+//! worker process types, it also reads the job-queue document at each beat.
 
 use std::time::Duration;
 
@@ -6,11 +7,11 @@ use actix::prelude::*;
 use slog::{debug, info, warn};
 use url::Url;
 
-use crate::actors::messages::{GetApp, InjectPanic, SampleTaken};
-use crate::heartbeat::probe;
+use crate::actors::messages::{GetApp, InjectPanic, QueueRead, SampleTaken};
+use crate::heartbeat::{probe, queue};
 use crate::heroku::{ApiError, AppInfo};
 use crate::secret::redacted;
-use crate::settings::HeartbeatUrl;
+use crate::settings::{HeartbeatUrl, QueueUrl};
 use crate::supervision::{guarded, guarded_call, Link, Supervisable};
 
 /// Probes the app every interval. A relative heartbeat URL is resolved against the app's
@@ -21,6 +22,8 @@ pub struct HeartbeatActor {
     deadline: Duration,
     judge: Recipient<SampleTaken>,
     api: Recipient<GetApp>,
+    /// The queue document to read at each beat, and who takes the readings.
+    queue: Option<(HeartbeatUrl, Recipient<QueueRead>)>,
     link: Link,
     state: State,
 }
@@ -30,8 +33,10 @@ pub struct HeartbeatActor {
 struct State {
     client: Option<awc::Client>,
     url: Option<Url>,
+    queue_url: Option<Url>,
     beats: u64,
     probing: bool,
+    reading_queue: bool,
     resolving: bool,
 }
 
@@ -51,12 +56,22 @@ impl HeartbeatActor {
             deadline,
             judge,
             api,
+            queue: None,
             link,
             state: State::default(),
         }
     }
 
+    /// Also reads the queue document at `url` at each beat and sends it to `readings`.
+    pub fn with_queue(mut self, url: QueueUrl, readings: Recipient<QueueRead>) -> Self {
+        self.queue = Some((url.0, readings));
+        self
+    }
+
     fn tick(&mut self, ctx: &mut Context<Self>) {
+        if self.queue_needs_web_url() {
+            self.resolve(ctx);
+        }
         if self.state.url.is_none() {
             self.resolve(ctx);
         } else if self.state.probing {
@@ -77,7 +92,7 @@ impl HeartbeatActor {
         self.state.probing = true;
         self.state.beats += 1;
         let beat = self.state.beats;
-        let probe = probe::probe(client, url, self.deadline);
+        let probe = probe::probe(client.clone(), url, self.deadline);
         let sampled = guarded_call(
             self,
             probe,
@@ -88,6 +103,36 @@ impl HeartbeatActor {
             || (),
         );
         ctx.spawn(sampled);
+        self.read_queue(client, ctx);
+    }
+
+    /// One reading of the queue document, unless the last is still under way.
+    fn read_queue(&mut self, client: awc::Client, ctx: &mut Context<Self>) {
+        let Some(url) = self.state.queue_url.clone() else {
+            return;
+        };
+        if self.state.reading_queue {
+            return;
+        }
+        self.state.reading_queue = true;
+        // A reading must end before the next beat's begins.
+        let read = queue::read(client, url, self.interval.mul_f64(0.9));
+        let done = guarded_call(
+            self,
+            read,
+            |body, act, _| {
+                act.state.reading_queue = false;
+                if let Some((_, readings)) = &act.queue {
+                    readings.do_send(QueueRead { body });
+                }
+            },
+            || (),
+        );
+        ctx.spawn(done);
+    }
+
+    fn queue_needs_web_url(&self) -> bool {
+        matches!(self.queue, Some((HeartbeatUrl::Path(_), _))) && self.state.queue_url.is_none()
     }
 
     /// Turns a path into a URL with the app's `web_url`, then probes at once.
@@ -95,13 +140,29 @@ impl HeartbeatActor {
         if self.state.resolving {
             return;
         }
-        let path = match &self.target {
-            HeartbeatUrl::Absolute(url) => {
-                self.state.url = Some(url.0.clone());
-                info!(self.link.log(), "heartbeat url={}", redacted(url));
-                return self.beat(ctx);
+        if let Some((HeartbeatUrl::Absolute(url), _)) = &self.queue {
+            if self.state.queue_url.is_none() {
+                info!(self.link.log(), "queue url={}", QueueUrl::masked(&url.0));
+                self.state.queue_url = Some(url.0.clone());
             }
-            HeartbeatUrl::Path(path) => path.clone(),
+        }
+        let path = match &self.target {
+            HeartbeatUrl::Absolute(url) if !self.queue_needs_web_url() => {
+                if self.state.url.is_none() {
+                    self.state.url = Some(url.0.clone());
+                    info!(self.link.log(), "heartbeat url={}", redacted(url));
+                    self.beat(ctx);
+                }
+                return;
+            }
+            HeartbeatUrl::Absolute(url) => {
+                if self.state.url.is_none() {
+                    self.state.url = Some(url.0.clone());
+                    info!(self.link.log(), "heartbeat url={}", redacted(url));
+                }
+                None
+            }
+            HeartbeatUrl::Path(path) => Some(path.clone()),
         };
         self.state.resolving = true;
         let ask = self.api.send(GetApp);
@@ -110,14 +171,16 @@ impl HeartbeatActor {
             ask,
             move |answer, act, ctx| {
                 act.state.resolving = false;
-                act.use_web_url(&path, answer, ctx);
+                let path = path.as_deref().unwrap_or("(the queue's)");
+                act.use_web_url(path, answer, ctx);
             },
             || (),
         );
         ctx.spawn(resolved);
     }
 
-    /// Builds the heartbeat URL from the app's `web_url` (or says why it cannot), then probes.
+    /// Builds the heartbeat URL (and the queue's, when it is a path) from the app's `web_url`
+    /// (or says why it cannot), then probes.
     fn use_web_url(
         &mut self,
         path: &str,
@@ -153,6 +216,26 @@ impl HeartbeatActor {
             );
             return;
         };
+        if let Some((HeartbeatUrl::Path(queue_path), _)) = &self.queue {
+            match web_url.join(queue_path) {
+                Ok(url) => {
+                    info!(
+                        log,
+                        "queue url={} (from the app's web_url)",
+                        QueueUrl::masked(&url)
+                    );
+                    self.state.queue_url = Some(url);
+                }
+                Err(error) => warn!(
+                    log,
+                    "cannot join the queue path to web_url {}: {error}",
+                    redacted(&web_url)
+                ),
+            }
+        }
+        if self.state.url.is_some() {
+            return;
+        }
         match HeartbeatUrl::Path(path.to_string()).resolve(&web_url) {
             Ok(url) => {
                 info!(

@@ -1,5 +1,6 @@
 //! The Heroku API client actor: makes the calls, and holds them back after errors.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -8,7 +9,9 @@ use actix_rt::time::Instant;
 use slog::{error, warn};
 use tokio::sync::oneshot;
 
-use crate::actors::messages::{GetApp, GetDynos, GetFormation, InjectPanic, ScaleFormation};
+use crate::actors::messages::{
+    GetApp, GetDynos, GetFormation, GetFormations, InjectPanic, ScaleFormation, ScaleFormations,
+};
 use crate::heroku::{ApiError, ApiGate, AppInfo, DynoStates, Formation, HerokuClient};
 use crate::settings::Settings;
 use crate::supervision::{guarded, guarded_call, Link, Supervisable};
@@ -28,6 +31,9 @@ pub struct HerokuApiActor {
     scaling: bool,
     /// The answers owed to scale requests waiting for the call in flight.
     waiting_for_scale: Vec<oneshot::Sender<()>>,
+    /// A batch PATCH of the worker process types is under way: they are not the web's, so it
+    /// may run beside the web's, but never beside another batch.
+    batch_scaling: bool,
     timeout: std::time::Duration,
 }
 
@@ -41,6 +47,7 @@ impl HerokuApiActor {
             gate: ApiGate::default(),
             scaling: false,
             waiting_for_scale: Vec::new(),
+            batch_scaling: false,
             timeout: API_TIMEOUT,
         }
     }
@@ -130,6 +137,7 @@ impl Supervised for HerokuApiActor {
         // A PATCH under way was dropped with the old context.
         self.client = None;
         self.scaling = false;
+        self.batch_scaling = false;
         // The requests waiting for it went with the old context too (their senders see the
         // API actor unavailable, a failure like any other): their answers are owed no more.
         self.waiting_for_scale.clear();
@@ -194,6 +202,36 @@ impl Handler<ScaleFormation> for HerokuApiActor {
                 // A waiter that gave up (its controller restarted again) needs no answer.
                 let _ = answer.send(());
             }
+            result
+        }))
+    }
+}
+
+impl Handler<GetFormations> for HerokuApiActor {
+    type Result = ResponseActFuture<Self, Result<BTreeMap<String, u32>, ApiError>>;
+
+    fn handle(&mut self, _: GetFormations, _: &mut Context<Self>) -> Self::Result {
+        self.call("list formations", |client| async move {
+            client.formations().await
+        })
+    }
+}
+
+impl Handler<ScaleFormations> for HerokuApiActor {
+    type Result = ResponseActFuture<Self, Result<BTreeMap<String, u32>, ApiError>>;
+
+    fn handle(&mut self, msg: ScaleFormations, _: &mut Context<Self>) -> Self::Result {
+        // Only a restarted workers actor that lost track of its batch asks again meanwhile: it
+        // reads the counts and decides afresh.
+        if self.batch_scaling {
+            return Box::pin(actix::fut::ready(Err(ApiError::Busy)));
+        }
+        self.batch_scaling = true;
+        let call = self.call("scale formations", move |client| async move {
+            client.scale_batch(&msg.updates).await
+        });
+        Box::pin(call.map(|result, act, _| {
+            act.batch_scaling = false;
             result
         }))
     }

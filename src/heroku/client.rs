@@ -1,5 +1,6 @@
 //! The Platform API calls the worker makes, over awc.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use awc::http::{header, Method, StatusCode};
@@ -162,6 +163,46 @@ impl HerokuClient {
         self.our_formation(body)
     }
 
+    /// `GET /apps/{app}/formation`: every process type's dyno count.
+    pub async fn formations(&self) -> Result<BTreeMap<String, u32>, ApiError> {
+        let url = self.url(&["apps", &self.app, "formation"]);
+        let list: Vec<FormationBody> = self
+            .call_limited(Method::GET, url, None, MAX_DYNO_LIST_BYTES)
+            .await?;
+        counts(list)
+    }
+
+    /// `PATCH /apps/{app}/formation` with `{"updates": [{"type": ..., "quantity": ...}]}`: the
+    /// counts of several process types in one call. Returns the counts the API reports for
+    /// them, each of which must be in the answer.
+    pub async fn scale_batch(
+        &self,
+        updates: &[(String, u32)],
+    ) -> Result<BTreeMap<String, u32>, ApiError> {
+        let url = self.url(&["apps", &self.app, "formation"]);
+        let updates: Vec<serde_json::Value> = updates
+            .iter()
+            .map(|(process_type, quantity)| {
+                serde_json::json!({ "type": process_type, "quantity": quantity })
+            })
+            .collect();
+        let request = serde_json::json!({ "updates": updates });
+        let list: Vec<FormationBody> = self
+            .call_limited(Method::PATCH, url, Some(request), MAX_DYNO_LIST_BYTES)
+            .await?;
+        let reported = counts(list)?;
+        if let Some(missing) = updates
+            .iter()
+            .filter_map(|update| update["type"].as_str())
+            .find(|process_type| !reported.contains_key(*process_type))
+        {
+            return Err(self.unusable(format!(
+                "the answer has no formation for process type \"{missing}\""
+            )));
+        }
+        Ok(reported)
+    }
+
     /// `GET /apps/{app}/dynos`, counted by state for our process type (`down` and `idle`
     /// dynos serve nothing and are not counted).
     pub async fn dynos(&self) -> Result<DynoStates, ApiError> {
@@ -279,6 +320,13 @@ fn count_states(list: &[DynoBody], process_type: &str) -> DynoStates {
         }
     }
     states
+}
+
+/// Each process type's count in a formation list.
+fn counts(list: Vec<FormationBody>) -> Result<BTreeMap<String, u32>, ApiError> {
+    list.into_iter()
+        .map(|body| formation(body).map(|f| (f.process_type, f.quantity)))
+        .collect()
 }
 
 fn formation(body: FormationBody) -> Result<Formation, ApiError> {

@@ -2,10 +2,14 @@
 //! --local-formation N`): the worker probes a real app and decides for real, and its scale calls
 //! change only this count. Nothing is sent to Heroku and no key is needed.
 
+use std::collections::BTreeMap;
+
 use actix::prelude::*;
 use slog::{debug, info};
 
-use crate::actors::messages::{GetApp, GetDynos, GetFormation, InjectPanic, ScaleFormation};
+use crate::actors::messages::{
+    GetApp, GetDynos, GetFormation, GetFormations, InjectPanic, ScaleFormation, ScaleFormations,
+};
 use crate::heroku::{ApiError, AppInfo, DynoStates, Formation};
 use crate::supervision::{guarded, Link, Supervisable};
 
@@ -15,12 +19,20 @@ pub struct LocalFormationActor {
     process_type: String,
     /// Kept across restarts: it stands for Heroku's state, which a crash here does not change.
     quantity: u32,
+    /// The worker process types' counts, each starting at 0.
+    others: BTreeMap<String, u32>,
     link: Link,
 }
 
 impl LocalFormationActor {
-    /// A formation of `quantity` dynos of `process_type`.
-    pub fn new(app_name: String, process_type: String, quantity: u32, link: Link) -> Self {
+    /// A formation of `quantity` dynos of `process_type`, and none of each of `others`.
+    pub fn new(
+        app_name: String,
+        process_type: String,
+        quantity: u32,
+        others: &[String],
+        link: Link,
+    ) -> Self {
         info!(
             link.log(),
             "local mode: no Heroku API calls; {process_type} starts at {quantity} dynos"
@@ -29,8 +41,15 @@ impl LocalFormationActor {
             app_name,
             process_type,
             quantity,
+            others: others.iter().map(|name| (name.clone(), 0)).collect(),
             link,
         }
+    }
+
+    fn counts(&self) -> BTreeMap<String, u32> {
+        let mut counts = self.others.clone();
+        counts.insert(self.process_type.clone(), self.quantity);
+        counts
     }
 
     fn formation(&self) -> Formation {
@@ -107,6 +126,34 @@ impl Handler<ScaleFormation> for LocalFormationActor {
             );
             act.quantity = msg.quantity;
             act.formation()
+        })
+        .ok_or_else(panicked)
+    }
+}
+
+impl Handler<GetFormations> for LocalFormationActor {
+    type Result = Result<BTreeMap<String, u32>, ApiError>;
+
+    fn handle(&mut self, _: GetFormations, ctx: &mut Context<Self>) -> Self::Result {
+        guarded(self, ctx, |act, _| act.counts()).ok_or_else(panicked)
+    }
+}
+
+impl Handler<ScaleFormations> for LocalFormationActor {
+    type Result = Result<BTreeMap<String, u32>, ApiError>;
+
+    fn handle(&mut self, msg: ScaleFormations, ctx: &mut Context<Self>) -> Self::Result {
+        guarded(self, ctx, |act, _| {
+            let mut changed = BTreeMap::new();
+            for (process_type, quantity) in msg.updates {
+                if process_type == act.process_type {
+                    act.quantity = quantity;
+                } else {
+                    act.others.insert(process_type.clone(), quantity);
+                }
+                changed.insert(process_type, quantity);
+            }
+            changed
         })
         .ok_or_else(panicked)
     }

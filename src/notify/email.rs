@@ -38,7 +38,7 @@ pub fn is_emailed(kind: NoticeKind, settings: &Settings) -> bool {
 /// Writes the email for `notice`.
 pub fn compose(notice: &Notice, context: &NoticeContext, settings: &Settings) -> EmailText {
     let app = &settings.heroku_app_name;
-    let process = &settings.process_type;
+    let process = notice.process().unwrap_or(&settings.process_type);
     let headline = match notice {
         Notice::NeedsAboveMax { quantity, .. } => {
             format!("at max {quantity} {process} dynos and responses still too slow")

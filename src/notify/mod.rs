@@ -183,6 +183,14 @@ impl Notice {
         })
     }
 
+    /// The process type a notice is about when it is not the web's.
+    pub fn process(&self) -> Option<&str> {
+        match self {
+            Notice::QueueNeedsAboveMax { process, .. } => Some(process),
+            _ => None,
+        }
+    }
+
     /// Which kind of notice this is.
     pub fn kind(&self) -> NoticeKind {
         match self {

@@ -33,6 +33,20 @@ pub struct Rule {
     pub idle_before_zero: Duration,
 }
 
+impl Rule {
+    /// The parts every process type shares with the web's settings (its measure is set per
+    /// process type): the passes, fails and increment, and the idle time.
+    pub fn shared(settings: &crate::Settings) -> Rule {
+        Rule {
+            measure: QueueMeasure::Size { jobs_per_dyno: 1 },
+            passes: settings.number_of_passes_to_scale_down_after,
+            fails: settings.number_of_fails_to_scale_up_after,
+            increment: settings.increment,
+            idle_before_zero: settings.idle_before_zero,
+        }
+    }
+}
+
 /// Why a process type's count changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueueReason {

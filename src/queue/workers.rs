@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::document::QueueDocument;
+use super::document::{latency_seconds, whole_jobs, QueueDocument};
 use super::rules::{ProcessRule, QueueDecision, QueueReason, Rule};
 use crate::control::Bounds;
 use crate::heroku::ApiError;
@@ -73,6 +73,8 @@ enum Pending {
 /// The worker process types' state.
 #[derive(Debug, Clone)]
 pub struct Workers {
+    /// What a restart rebuilds from.
+    config: (Vec<ProcessSettings>, Rule, Duration),
     processes: Vec<Process>,
     known: Option<(BTreeMap<String, u32>, Instant)>,
     pending: Option<Pending>,
@@ -84,12 +86,12 @@ impl Workers {
     /// The process types with their rules: passes, fails and increment shared with the web's
     /// settings, the idle time each one's or `idle_before_zero`.
     pub fn new(
-        processes: &[ProcessSettings],
+        processes_given: &[ProcessSettings],
         shared: Rule,
         refresh: Duration,
         notice_repeat: Duration,
     ) -> Self {
-        let processes = processes
+        let processes = processes_given
             .iter()
             .map(|settings| Process {
                 rule: ProcessRule::new(Rule {
@@ -104,12 +106,20 @@ impl Workers {
             })
             .collect();
         Workers {
+            config: (processes_given.to_vec(), shared, notice_repeat),
             processes,
             known: None,
             pending: None,
             refresh,
             unknown_reported: Vec::new(),
         }
+    }
+
+    /// The same process types with nothing known (after a restart: a batch may have been
+    /// applied unseen, so the counts are read again and the evidence starts afresh).
+    pub fn restarted(&self) -> Workers {
+        let (processes, shared, notice_repeat) = &self.config;
+        Workers::new(processes, *shared, self.refresh, *notice_repeat)
     }
 
     /// The first actions: read the counts, so the bounds are enforced without waiting.
@@ -149,7 +159,11 @@ impl Workers {
             let name = &process.settings.name;
             let value = match &reading {
                 Ok(document) => match (document.values.get(name), document.refused.get(name)) {
-                    (Some(value), _) => Ok(*value),
+                    (Some(&value), _) => match process.settings.measure {
+                        QueueMeasure::Size { .. } => whole_jobs(value),
+                        QueueMeasure::Latency { .. } => Ok(latency_seconds(value)),
+                    }
+                    .map_err(|why| format!("its entry: {why}")),
                     (None, Some(why)) => Err(format!("its entry: {why}")),
                     (None, None) => Err("the document has no entry for it".to_string()),
                 },
@@ -375,7 +389,10 @@ mod tests {
 
     fn document(entries: &[(&str, u64)]) -> Result<QueueDocument, String> {
         Ok(QueueDocument {
-            values: entries.iter().map(|(n, v)| (n.to_string(), *v)).collect(),
+            values: entries
+                .iter()
+                .map(|(n, v)| (n.to_string(), *v as f64))
+                .collect(),
             refused: BTreeMap::new(),
         })
     }

@@ -244,6 +244,26 @@ settings! {
         "A heartbeat answered 401, 403, 404 or 410 holds the dyno count and sends a notice (a wrong URL is not load).",
         |s| s.hold_on_heartbeat_url_errors.to_string(),
     ),
+    queue_url: optional(
+        "The job-queue document (hirefire-resource's format): an absolute URL, or a path on the app's web URL; its token is masked.",
+        |s| s.queue_url.as_ref().map_or_else(|| "(none)".into(), ToString::to_string),
+    )
+    .secret(),
+    processes: optional(
+        "Worker process types scaled from the queue, like worker: max_dynos=5 jobs_per_dyno=50 (TOML: [processes.worker] tables).",
+        |s| {
+            if s.processes.is_empty() {
+                return "(none)".into();
+            }
+            let shown: Vec<String> = s.processes.iter().map(ToString::to_string).collect();
+            shown.join("; ")
+        },
+    ),
+    idle_minutes_before_zero: defaulted(
+        "5",
+        "Minutes a worker process type's queue must stay empty before its last dyno goes (decimals allowed).",
+        |s| minutes(s.idle_before_zero),
+    ),
     single_active_worker: defaulted(
         "true",
         "On Heroku only the first dyno of the worker's process type (DYNO=NAME.1) acts; others stand by.",
@@ -392,6 +412,17 @@ mod tests {
         ("scale_down_backoff", "false", "false"),
         ("plan_limit_memory_in_minutes", "0", "0"),
         ("hold_on_heartbeat_url_errors", "off", "false"),
+        (
+            "queue_url",
+            "https://acme.example.com/hirefire/hf-secret-77/info",
+            "https://acme.example.com/hirefire/********",
+        ),
+        (
+            "processes",
+            "worker: max_dynos=5 jobs_per_dyno=50",
+            "worker: min_dynos=0 max_dynos=5 jobs_per_dyno=50",
+        ),
+        ("idle_minutes_before_zero", "0.5", "0.5"),
         ("single_active_worker", "no", "false"),
         ("log_level", "DEBUG", "debug"),
         (
@@ -428,6 +459,11 @@ mod tests {
                 "hrku-secret-0123456789",
             ),
             ("AUTOSCALE_SMTP_URL".to_string(), "smtp://127.0.0.1:2525"),
+            // Worker process types need it; alone it is read by nothing.
+            (
+                "AUTOSCALE_QUEUE_URL".to_string(),
+                "/hirefire/hf-secret-42/info",
+            ),
             (
                 "AUTOSCALE_NOTIFY_IF_SCALE_DIFF_EXCEEDS_THRESHOLD".to_string(),
                 "4",

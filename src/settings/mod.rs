@@ -77,6 +77,12 @@ pub struct Settings {
     pub plan_limit_memory: Option<Duration>,
     /// A heartbeat answered 401, 403, 404 or 410 holds the count instead of counting as slow.
     pub hold_on_heartbeat_url_errors: bool,
+    /// Where the job-queue document is read, if worker process types are scaled.
+    pub queue_url: Option<QueueUrl>,
+    /// The worker process types scaled from the queue.
+    pub processes: Vec<processes::ProcessSettings>,
+    /// How long a queue must stay empty before a process type's last dyno goes.
+    pub idle_before_zero: Duration,
     /// Only the first dyno of the worker's process type acts (two copies must not both scale).
     pub single_active_worker: bool,
     /// The most detailed log level printed.
@@ -145,6 +151,64 @@ impl fmt::Display for HeartbeatUrl {
             HeartbeatUrl::Absolute(url) => f.write_str(&redacted(url)),
             HeartbeatUrl::Path(path) => f.write_str(path),
         }
+    }
+}
+
+/// Where the job-queue document is read: like the heartbeat URL, an absolute URL or a path on
+/// the app's web URL. The path usually holds a token (hirefire-resource's
+/// `/hirefire/<TOKEN>/info`), so it shows masked after its first segment.
+#[derive(Clone, PartialEq, Eq)]
+pub struct QueueUrl(pub HeartbeatUrl);
+
+impl QueueUrl {
+    /// What of a URL's path is secret: everything after its first segment.
+    pub fn secret_part(path: &str) -> &str {
+        let rest = path.trim_start_matches('/');
+        match rest.find('/') {
+            Some(slash) => &rest[slash + 1..],
+            None => rest,
+        }
+    }
+
+    /// `url` with its path masked after the first segment, for logs and errors.
+    pub fn masked(url: &Url) -> String {
+        let mut shown = url.clone();
+        let _ = shown.set_password(None);
+        if !url.username().is_empty() {
+            let _ = shown.set_username("********");
+        }
+        shown.set_query(None);
+        let path = url.path();
+        let secret = Self::secret_part(path);
+        let kept = &path[..path.len() - secret.len()];
+        if !secret.is_empty() {
+            shown.set_path(&format!("{kept}********"));
+        }
+        shown.to_string()
+    }
+}
+
+impl fmt::Display for QueueUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            HeartbeatUrl::Absolute(url) => f.write_str(&QueueUrl::masked(&url.0)),
+            HeartbeatUrl::Path(path) => {
+                let secret = QueueUrl::secret_part(path);
+                let kept = &path[..path.len() - secret.len()];
+                if secret.is_empty() {
+                    f.write_str(path)
+                } else {
+                    write!(f, "{kept}********")
+                }
+            }
+        }
+    }
+}
+
+/// No secret in `Debug` either.
+impl fmt::Debug for QueueUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "QueueUrl({self})")
     }
 }
 

@@ -94,10 +94,6 @@ pub fn is_process_name(name: &str) -> bool {
 /// The process types in `value` (a TOML table of tables, or the variable's text), or every
 /// problem found, each naming the process type and the key. `web` is the process type the
 /// heartbeat scales, which none of these may be.
-// Validation reads it once `processes` joins the settings catalogue, with the actor that scales
-// worker process types (issue 15, part 2); until then the worker refuses no such setting and
-// acts on none.
-#[allow(dead_code)]
 pub(super) fn parse_processes(
     value: &RawValue,
     web: &str,
@@ -285,7 +281,7 @@ fn process(
 }
 
 /// Minutes from 0 (at once) to a day, decimals allowed.
-pub fn parse_idle_minutes(text: &str) -> Result<Duration, String> {
+pub(super) fn parse_idle_minutes(text: &str) -> Result<Duration, String> {
     match text.trim().parse::<f64>() {
         Ok(minutes) if (0.0..=LONGEST_IDLE_MINUTES).contains(&minutes) => {
             Ok(Duration::from_secs_f64(minutes * 60.0))

@@ -12,9 +12,10 @@ use super::email::{
     default_sender, parse_admins, parse_bool, parse_mailbox, parse_smtp_url, ScaleDiff,
 };
 use super::load::Mode;
+use super::processes::{parse_idle_minutes, parse_processes, ProcessSettings};
 use super::raw::{whole_number, Input, RawValue};
 use super::schedule::{first_conflict, DynoLimit};
-use super::{HeartbeatUrl, LogLevel, Problem, Settings};
+use super::{HeartbeatUrl, LogLevel, Problem, QueueUrl, Settings};
 use crate::secret::{Secret, UrlWithSecrets};
 
 /// The app name used with `--local-formation` when none is set.
@@ -95,6 +96,30 @@ impl Validator {
             self.parse(&given.plan_limit_memory_in_minutes, parse_plan_limit_memory);
         let hold_on_heartbeat_url_errors =
             self.parse(&given.hold_on_heartbeat_url_errors, parse_bool);
+        let queue_url = self.optional(&given.queue_url, |text| {
+            parse_heartbeat_url(text).map(QueueUrl)
+        });
+        let processes = self.processes(&given.processes, process_type.as_deref());
+        let idle_before_zero = self.parse(&given.idle_minutes_before_zero, parse_idle_minutes);
+        match (&queue_url, &processes) {
+            (Some(None), Some(processes)) if !processes.is_empty() => self.problem_with(
+                &given.queue_url,
+                "is required to scale worker process types (AUTOSCALE_PROCESSES): the URL of \
+                 the app's queue document, like /hirefire/<HIREFIRE_TOKEN>/info"
+                    .into(),
+            ),
+            (Some(Some(QueueUrl(HeartbeatUrl::Path(_)))), _)
+                if self.mode == Mode::LocalFormation =>
+            {
+                self.problem_with(
+                    &given.queue_url,
+                    "must be an absolute URL with --local-formation (there is no Heroku app to \
+                     take the web URL from)"
+                        .into(),
+                )
+            }
+            _ => {}
+        }
         let notify_scale_diff = self.scale_diff(given);
         let notify_repeat_after = self.parse(&given.notify_repeat_after_in_minutes, |text| {
             parse_minutes(text, SHORTEST_REPEAT_IN_MINUTES)
@@ -165,6 +190,9 @@ impl Validator {
             scale_down_backoff: scale_down_backoff?,
             plan_limit_memory: plan_limit_memory?,
             hold_on_heartbeat_url_errors: hold_on_heartbeat_url_errors?,
+            queue_url: queue_url?,
+            processes: processes?,
+            idle_before_zero: idle_before_zero?,
             single_active_worker: single_active_worker?,
             log_level: log_level?,
             admins: admins?.unwrap_or_default(),
@@ -180,6 +208,22 @@ impl Validator {
             notify_scale_diff: notify_scale_diff?,
             notify_repeat_after: notify_repeat_after?,
         })
+    }
+
+    /// The worker process types; each problem names the process type and the key.
+    fn processes(&mut self, input: &Input, web: Option<&str>) -> Option<Vec<ProcessSettings>> {
+        let Some(value) = &input.value else {
+            return Some(Vec::new());
+        };
+        match parse_processes(value, web.unwrap_or("web")) {
+            Ok(processes) => Some(processes),
+            Err(problems) => {
+                for problem in problems {
+                    self.problem_with(input, problem);
+                }
+                None
+            }
+        }
     }
 
     /// With `--local-formation` there is no Heroku app whose web URL a path could be joined to.

@@ -8,9 +8,12 @@
 use std::sync::{Arc, Mutex};
 
 use actix::prelude::*;
-use heroku_autoscale::actors::messages::{GetApp, GetDynos, GetFormation, ScaleFormation};
+use heroku_autoscale::actors::messages::{
+    GetApp, GetDynos, GetFormation, GetFormations, ScaleFormation, ScaleFormations,
+};
 use heroku_autoscale::actors::ApiRecipients;
 use heroku_autoscale::heroku::{ApiError, AppInfo, DynoStates, Formation};
+use std::collections::BTreeMap;
 
 /// What the mock has seen and holds; shared with the test.
 #[derive(Debug, Default)]
@@ -26,6 +29,10 @@ pub struct MockState {
     pub scale_delay: Option<std::time::Duration>,
     /// The same for formation reads.
     pub read_delay: Option<std::time::Duration>,
+    /// The worker process types' counts.
+    pub others: BTreeMap<String, u32>,
+    /// Each batch scale call received.
+    pub batches: Vec<Vec<(String, u32)>>,
 }
 
 pub struct MockApi {
@@ -116,6 +123,30 @@ impl Handler<GetFormation> for MockApi {
             let state = state.lock().unwrap();
             Ok(Self::formation(state.quantity))
         })
+    }
+}
+
+impl Handler<GetFormations> for MockApi {
+    type Result = Result<BTreeMap<String, u32>, ApiError>;
+
+    fn handle(&mut self, _: GetFormations, _: &mut Context<Self>) -> Self::Result {
+        let state = self.state.lock().unwrap();
+        let mut counts = state.others.clone();
+        counts.insert("web".into(), state.quantity);
+        Ok(counts)
+    }
+}
+
+impl Handler<ScaleFormations> for MockApi {
+    type Result = Result<BTreeMap<String, u32>, ApiError>;
+
+    fn handle(&mut self, msg: ScaleFormations, _: &mut Context<Self>) -> Self::Result {
+        let mut state = self.state.lock().unwrap();
+        state.batches.push(msg.updates.clone());
+        for (process_type, quantity) in &msg.updates {
+            state.others.insert(process_type.clone(), *quantity);
+        }
+        Ok(msg.updates.into_iter().collect())
     }
 }
 

@@ -849,3 +849,107 @@ fn the_scale_diff_period_is_any_length_above_0_up_to_a_week() {
         );
     }
 }
+
+const QUEUE_TOKEN: &str = "hf-token-91ac";
+
+#[test]
+fn worker_process_types_come_from_toml_tables_or_one_variable() {
+    let file = toml_file(&format!(
+        r#"
+heroku_app_name = "acme-shop"
+queue_url = "/hirefire/{QUEUE_TOKEN}/info"
+idle_minutes_before_zero = 2.5
+
+[processes.worker]
+min_dynos = 0
+max_dynos = 5
+jobs_per_dyno = 50
+
+[processes.urgentworker]
+min_dynos = {{ "0:00" = 0, "8:00" = 1 }}
+max_dynos = 3
+max_latency_in_seconds = 30
+idle_minutes_before_zero = 0
+"#
+    ));
+    let mut source = SettingsSource::from_vars([("AUTOSCALE_HEROKU_API_KEY", KEY)]);
+    source.config_file = Some(file.path().to_path_buf());
+    let from_file = load(&source).unwrap().settings;
+    assert_eq!(from_file.idle_before_zero, Duration::from_secs(150));
+    let names: Vec<&str> = from_file
+        .processes
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(names, ["urgentworker", "worker"]);
+    let from_variable = settings(&[
+        (
+            "AUTOSCALE_QUEUE_URL",
+            &format!("/hirefire/{QUEUE_TOKEN}/info"),
+        ),
+        (
+            "AUTOSCALE_PROCESSES",
+            "urgentworker: min_dynos=0:00=0,8:00=1 max_dynos=3 max_latency_in_seconds=30 \
+             idle_minutes_before_zero=0; worker: min_dynos=0 max_dynos=5 jobs_per_dyno=50",
+        ),
+    ]);
+    assert_eq!(from_variable.processes, from_file.processes);
+    assert_eq!(
+        from_variable.idle_before_zero,
+        Duration::from_secs(300),
+        "the default"
+    );
+    // The token shows nowhere: not in Debug, not in what `check` prints.
+    let shown = format!("{from_variable:?}");
+    assert!(!shown.contains(QUEUE_TOKEN), "{shown}");
+    for (_, value) in from_variable.effective_values() {
+        assert!(!value.contains(QUEUE_TOKEN), "{value}");
+    }
+    assert_eq!(
+        from_variable.queue_url.unwrap().to_string(),
+        "/hirefire/********"
+    );
+}
+
+#[test]
+fn worker_process_types_need_the_queue_url_and_name_what_is_wrong() {
+    let line = refusal(&[(
+        "AUTOSCALE_PROCESSES",
+        "worker: max_dynos=5 jobs_per_dyno=50",
+    )]);
+    assert!(line.contains("AUTOSCALE_QUEUE_URL"), "{line}");
+    assert!(
+        line.contains("is required to scale worker process types"),
+        "{line}"
+    );
+    let line = refusal(&[
+        (
+            "AUTOSCALE_QUEUE_URL",
+            "https://acme.example.com/hirefire/tok-5/info",
+        ),
+        (
+            "AUTOSCALE_PROCESSES",
+            "worker: max_dynos=5 jobs_per_dyno=5 max_latency_in_seconds=5",
+        ),
+    ]);
+    assert!(
+        line.contains("AUTOSCALE_PROCESSES=\"worker: max_dynos=5"),
+        "{line}"
+    );
+    assert!(
+        line.contains("process \"worker\": give jobs_per_dyno"),
+        "{line}"
+    );
+    let line = refusal(&[
+        (
+            "AUTOSCALE_QUEUE_URL",
+            &format!("ftp://acme.example.com/hirefire/{QUEUE_TOKEN}"),
+        ),
+        ("AUTOSCALE_PROCESSES", "worker: max_dynos=5 jobs_per_dyno=5"),
+    ]);
+    assert!(line.contains("AUTOSCALE_QUEUE_URL"), "{line}");
+    assert!(
+        !line.contains(QUEUE_TOKEN),
+        "the refused URL is masked too: {line}"
+    );
+}
