@@ -220,6 +220,7 @@ fn documented_flags() -> Vec<(String, Option<&'static str>, String)> {
         "docs/architecture.md",
         "docs/notifications.md",
         "docs/simulation.md",
+        "docs/workers.md",
     ];
     let mut found = Vec::new();
     for file in files {

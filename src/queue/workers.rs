@@ -501,6 +501,42 @@ mod tests {
     }
 
     #[test]
+    fn a_fraction_is_a_latency_in_seconds_but_never_a_number_of_jobs() {
+        let now = Instant::now();
+        let mut w = started(&[("worker", 1), ("urgent", 1)], now);
+        let reading = Ok(QueueDocument {
+            values: BTreeMap::from([("worker".into(), 2.5), ("urgent".into(), 30.2)]),
+            refused: BTreeMap::new(),
+        });
+        let actions = w.on_reading(reading, noon(), now);
+        assert!(
+            matches!(actions.as_slice(), [WorkersAction::ReadingFailed { processes, why }]
+                if processes == &["worker"] && why.contains("not a whole number of jobs")),
+            "{actions:?}"
+        );
+        // 30.2 s rounds up to 31, over the max of 30: a second such reading completes the streak.
+        let reading = Ok(QueueDocument {
+            values: BTreeMap::from([("worker".into(), 50.0), ("urgent".into(), 30.2)]),
+            refused: BTreeMap::new(),
+        });
+        let actions = w.on_reading(reading, noon(), now);
+        assert!(
+            actions.contains(&WorkersAction::ReadFormations),
+            "{actions:?}"
+        );
+        let actions = w.on_formations(counts(&[("worker", 1), ("urgent", 1)]), noon(), now);
+        assert_eq!(
+            actions,
+            [WorkersAction::Scale(vec![change(
+                "urgent",
+                1,
+                2,
+                QueueReason::SlowJobs
+            )])]
+        );
+    }
+
+    #[test]
     fn unknown_names_and_missing_process_types_are_reported_once() {
         let now = Instant::now();
         let mut w = workers();
