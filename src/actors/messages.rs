@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! HeartbeatActor ─SampleTaken─▶ JudgeActor ─VerdictReached─▶ ControllerActor ─GetFormation/GetDynos/ScaleFormation─▶ HerokuApiActor
+//!     ├─QueueRead─▶ WorkersActor ─GetFormations/ScaleFormations──────────────────────────────────▶ HerokuApiActor
 //!     └─GetApp (web_url, once, for a path) ───────────────────────────────────────────────────────▶ HerokuApiActor
 //!                                                        ControllerActor ─SendNotice─▶ NotifierActor
 //! every actor ─ChildRestarted─▶ SupervisorActor;  runner ─PrepareToStop─▶ ControllerActor

@@ -70,6 +70,19 @@ impl ApiRecipients {
     }
 }
 
+/// The monotonic now, from actix's clock so that paused-time tests drive it.
+pub(crate) fn monotonic_now() -> std::time::Instant {
+    actix_rt::time::Instant::now().into_std()
+}
+
+/// An API actor's answer: a mailbox error (the API actor was restarting) is one more way for a
+/// call to fail.
+pub(crate) fn answered<T>(
+    answer: Result<Result<T, crate::heroku::ApiError>, MailboxError>,
+) -> Result<T, crate::heroku::ApiError> {
+    answer.unwrap_or_else(|error| Err(crate::heroku::ApiError::Unavailable(error.to_string())))
+}
+
 /// Which API the worker scales through.
 #[derive(Clone)]
 pub enum ApiBackend {
@@ -223,7 +236,7 @@ pub fn start(settings: Arc<Settings>, wiring: Wiring) -> Actors {
                 let link = link("workers");
                 let settings = settings.clone();
                 let clock = wiring.clock.clone();
-                let (get_formations, scale) = (api.get_formations.clone(), api.scale_batch.clone());
+                let api = api.clone();
                 let notifier = notifier.clone().recipient();
                 let dry_run = wiring.dry_run;
                 move |_| {
@@ -233,16 +246,8 @@ pub fn start(settings: Arc<Settings>, wiring: Wiring) -> Actors {
                         settings.formation_refresh,
                         settings.notify_repeat_after,
                     );
-                    WorkersActor::new(
-                        logic,
-                        settings,
-                        clock,
-                        get_formations,
-                        scale,
-                        notifier,
-                        link,
-                        dry_run,
-                    )
+                    WorkersActor::new(logic, settings, clock, api, notifier, link)
+                        .with_dry_run(dry_run)
                 }
             })
         });

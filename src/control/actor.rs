@@ -5,7 +5,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use actix_rt::time::Instant;
 use slog::{debug, info, warn};
 
 use super::boot::Ended;
@@ -13,7 +12,7 @@ use super::{Action, BootEnd, Bounds, CallInFlight, Controller, ControllerConfig,
 use crate::actors::messages::{
     GetDynos, GetFormation, InjectPanic, PrepareToStop, ScaleFormation, SendNotice, VerdictReached,
 };
-use crate::actors::{ApiRecipients, WallClock};
+use crate::actors::{answered as flatten, monotonic_now as now, ApiRecipients, WallClock};
 use crate::heroku::{ApiError, Formation};
 use crate::judge::{ProbeOutcome, Sample, Verdict};
 use crate::notify::NoticeContext;
@@ -277,16 +276,6 @@ impl fmt::Display for OutcomeField<'_> {
             ProbeOutcome::Failed(error) => write!(f, "status=error error=\"{error}\""),
         }
     }
-}
-
-/// The monotonic now, from actix's clock so that paused-time tests drive it.
-fn now() -> std::time::Instant {
-    Instant::now().into_std()
-}
-
-/// A mailbox error (the API actor was restarting) is one more way for a call to fail.
-fn flatten<T>(answer: Result<Result<T, ApiError>, MailboxError>) -> Result<T, ApiError> {
-    answer.unwrap_or_else(|error| Err(ApiError::Unavailable(error.to_string())))
 }
 
 impl Actor for ControllerActor {

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use actix_rt::time::Instant;
 use slog::{debug, info, warn};
 
 use super::document;
@@ -13,7 +12,7 @@ use super::workers::{Change, Workers, WorkersAction};
 use crate::actors::messages::{
     GetFormations, InjectPanic, PrepareToStop, QueueRead, ScaleFormations, SendNotice,
 };
-use crate::actors::WallClock;
+use crate::actors::{answered as flatten, monotonic_now as now, ApiRecipients, WallClock};
 use crate::control::{Bounds, CallInFlight};
 use crate::heroku::ApiError;
 use crate::notify::{Notice, NoticeContext};
@@ -26,8 +25,7 @@ pub struct WorkersActor {
     logic: Workers,
     settings: Arc<Settings>,
     clock: WallClock,
-    get_formations: Recipient<GetFormations>,
-    scale: Recipient<ScaleFormations>,
+    api: ApiRecipients,
     notifier: Recipient<SendNotice>,
     link: Link,
     dry_run: bool,
@@ -36,30 +34,32 @@ pub struct WorkersActor {
 }
 
 impl WorkersActor {
-    /// An actor for `settings.processes`, with their rules in `logic`.
-    #[allow(clippy::too_many_arguments)]
+    /// An actor for `settings.processes`, with their rules in `logic`, scaling through `api`.
     pub fn new(
         logic: Workers,
         settings: Arc<Settings>,
         clock: WallClock,
-        get_formations: Recipient<GetFormations>,
-        scale: Recipient<ScaleFormations>,
+        api: ApiRecipients,
         notifier: Recipient<SendNotice>,
         link: Link,
-        dry_run: bool,
     ) -> Self {
         WorkersActor {
             logic,
             settings,
             clock,
-            get_formations,
-            scale,
+            api,
             notifier,
             link,
-            dry_run,
+            dry_run: false,
             stopping: false,
             announced: false,
         }
+    }
+
+    /// With `true`, batches are logged (`would scale ...`) and not sent, as for web.
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
     }
 
     fn time(&self) -> TimeOfDay {
@@ -107,7 +107,7 @@ impl WorkersActor {
     }
 
     fn read(&mut self, ctx: &mut Context<Self>) {
-        let request = self.get_formations.send(GetFormations);
+        let request = self.api.get_formations.send(GetFormations);
         let answered = guarded_call(
             self,
             request,
@@ -149,7 +149,7 @@ impl WorkersActor {
             return self.perform(actions, ctx);
         }
         let updates = changes.iter().map(|c| (c.process.clone(), c.to)).collect();
-        let request = self.scale.send(ScaleFormations { updates });
+        let request = self.api.scale_batch.send(ScaleFormations { updates });
         let answered = guarded_call(
             self,
             request,
@@ -242,16 +242,6 @@ impl WorkersActor {
             watched.join("; ")
         );
     }
-}
-
-/// The monotonic now, from actix's clock so that paused-time tests drive it.
-fn now() -> std::time::Instant {
-    Instant::now().into_std()
-}
-
-/// A mailbox error (the API actor was restarting) is one more way for a call to fail.
-fn flatten<T>(answer: Result<Result<T, ApiError>, MailboxError>) -> Result<T, ApiError> {
-    answer.unwrap_or_else(|error| Err(ApiError::Unavailable(error.to_string())))
 }
 
 impl Actor for WorkersActor {
