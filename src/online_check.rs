@@ -164,18 +164,25 @@ async fn check_queue(
     client: &HerokuClient,
 ) -> Vec<CheckLine> {
     const WHAT: &str = "queue";
-    let url = match (&queue_url.0, web_url) {
+    let url = match (queue_url.url(), web_url) {
         (HeartbeatUrl::Absolute(url), _) => url.0.clone(),
         (HeartbeatUrl::Path(path), Some(web_url)) => match web_url.join(path) {
             Ok(url) => url,
-            Err(error) => return vec![line(false, WHAT, format!("cannot join {queue_url}: {error}"))],
+            Err(error) => {
+                return vec![line(
+                    false,
+                    WHAT,
+                    format!("cannot join {queue_url}: {error}"),
+                )]
+            }
         },
         (HeartbeatUrl::Path(_), None) => {
             return vec![line(
                 false,
                 WHAT,
                 format!(
-                    "{queue_url} is a path, and the app's web URL is unknown (see above); set                      AUTOSCALE_QUEUE_URL to an absolute URL or fix the API access"
+                    "{queue_url} is a path, and the app's web URL is unknown (see above); set \
+                     AUTOSCALE_QUEUE_URL to an absolute URL or fix the API access"
                 ),
             )]
         }

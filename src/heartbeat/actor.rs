@@ -64,7 +64,7 @@ impl HeartbeatActor {
 
     /// Also reads the queue document at `url` at each beat and sends it to `readings`.
     pub fn with_queue(mut self, url: QueueUrl, readings: Recipient<QueueRead>) -> Self {
-        self.queue = Some((url.0, readings));
+        self.queue = Some((url.url().clone(), readings));
         self
     }
 
@@ -96,14 +96,16 @@ impl HeartbeatActor {
         let sampled = guarded_call(
             self,
             probe,
-            move |sample, act, _| {
+            move |sample, act, ctx| {
                 act.state.probing = false;
                 act.judge.do_send(SampleTaken { beat, sample });
+                // After the probe, not beside it: on a busy dyno a queue request in flight
+                // would slow the heartbeat the web's rule judges.
+                act.read_queue(client, ctx);
             },
             || (),
         );
         ctx.spawn(sampled);
-        self.read_queue(client, ctx);
     }
 
     /// One reading of the queue document, unless the last is still under way.
@@ -171,8 +173,12 @@ impl HeartbeatActor {
             ask,
             move |answer, act, ctx| {
                 act.state.resolving = false;
-                let path = path.as_deref().unwrap_or("(the queue's)");
-                act.use_web_url(path, answer, ctx);
+                // The heartbeat's path, or else the queue's, which is a secret.
+                let what = match &path {
+                    Some(path) => (format!("heartbeat path {path}"), "AUTOSCALE_HEARTBEAT_URL"),
+                    None => ("the queue path".to_string(), "AUTOSCALE_QUEUE_URL"),
+                };
+                act.use_web_url(&what, answer, ctx);
             },
             || (),
         );
@@ -183,7 +189,7 @@ impl HeartbeatActor {
     /// (or says why it cannot), then probes.
     fn use_web_url(
         &mut self,
-        path: &str,
+        (what, setting): &(String, &str),
         answer: Result<Result<AppInfo, ApiError>, MailboxError>,
         ctx: &mut Context<Self>,
     ) {
@@ -191,28 +197,26 @@ impl HeartbeatActor {
         let web_url = match answer {
             Ok(Ok(app)) => app.web_url,
             Ok(Err(error)) if error.is_deferred() => {
-                debug!(log, "heartbeat path {path} not resolved yet: {error}");
+                debug!(log, "{what} not resolved yet: {error}");
                 return;
             }
             Ok(Err(error)) => {
                 warn!(
                     log,
-                    "cannot resolve heartbeat path {path}: {error}; {}; trying again at the next \
-                     heartbeat",
+                    "cannot resolve {what}: {error}; {}; trying again at the next heartbeat",
                     error.advice()
                 );
                 return;
             }
             Err(error) => {
-                warn!(log, "cannot resolve heartbeat path {path}: {error}");
+                warn!(log, "cannot resolve {what}: {error}");
                 return;
             }
         };
         let Some(web_url) = web_url else {
             warn!(
                 log,
-                "cannot resolve heartbeat path {path}: the app has no web_url; set \
-                 AUTOSCALE_HEARTBEAT_URL to an absolute URL"
+                "cannot resolve {what}: the app has no web_url; set {setting} to an absolute URL"
             );
             return;
         };
@@ -236,7 +240,10 @@ impl HeartbeatActor {
         if self.state.url.is_some() {
             return;
         }
-        match HeartbeatUrl::Path(path.to_string()).resolve(&web_url) {
+        let HeartbeatUrl::Path(path) = self.target.clone() else {
+            return;
+        };
+        match HeartbeatUrl::Path(path.clone()).resolve(&web_url) {
             Ok(url) => {
                 info!(
                     log,

@@ -187,9 +187,18 @@ impl HerokuClient {
             })
             .collect();
         let request = serde_json::json!({ "updates": updates });
-        let list: Vec<FormationBody> = self
+        let answer = self
             .call_limited(Method::PATCH, url, Some(request), MAX_DYNO_LIST_BYTES)
-            .await?;
+            .await;
+        // A process type gone from the formation (a deploy between the read and the batch) is
+        // not the app or the key missing: it must not hold every request back for minutes.
+        let list: Vec<FormationBody> = answer.map_err(|error| match error {
+            ApiError::NotFound { id, message } => self.unusable(format!(
+                "a process type in the batch is not in the app's formation (HTTP 404 {id}: \
+                 {message}); the counts are read again"
+            )),
+            other => other,
+        })?;
         let reported = counts(list)?;
         if let Some(missing) = updates
             .iter()

@@ -88,7 +88,7 @@ impl WorkersActor {
                     log,
                     "the queue document names process types that are not configured: {} \
                      (ignored; add them to AUTOSCALE_PROCESSES to scale them)",
-                    names.join(", ")
+                    listed(&names)
                 ),
                 WorkersAction::NotInFormation(process) => warn!(
                     log,
@@ -241,6 +241,16 @@ impl WorkersActor {
             self.queue_url(),
             watched.join("; ")
         );
+    }
+}
+
+/// At most ten names, and how many more: a document may name hundreds.
+fn listed(names: &[String]) -> String {
+    const MOST: usize = 10;
+    let shown = names[..names.len().min(MOST)].join(", ");
+    match names.len().saturating_sub(MOST) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
     }
 }
 

@@ -131,8 +131,11 @@ impl ProcessRule {
     /// One reading: the value, or `None` when it failed for this process type.
     pub fn observe(&mut self, value: Option<u64>, now: Instant) {
         let Some(value) = value else {
-            // Nothing is known of the queue meanwhile, so the idle time starts again.
+            // Nothing is known of the queue meanwhile: the idle time and the runs of evidence
+            // start again, so no scale-down rests on readings an error came between.
             self.empty_since = None;
+            self.wanted.clear();
+            self.streaks = Streaks::default();
             return;
         };
         self.last = Some(value);
@@ -365,7 +368,9 @@ mod tests {
         let at = |s: u64| start + Duration::from_secs(s);
         let mut process = after(SIZE, &[0, 0, 0], start);
         process.observe(None, at(200));
-        process.observe(Some(0), at(240));
+        for s in [240, 270, 300] {
+            process.observe(Some(0), at(s));
+        }
         // The idle time counts from 240 s, the first empty reading after the failure.
         assert_eq!(process.decide(1, BOUNDS, at(400)), QueueDecision::Hold);
         assert_eq!(
@@ -378,6 +383,15 @@ mod tests {
             process.observe(None, at(30 * s));
         }
         assert_eq!(process.decide(2, BOUNDS, at(300)), QueueDecision::Hold);
+        // A failure breaks a run of readings that wanted fewer, and a fast streak.
+        let mut process = after(SIZE, &[10, 10], start);
+        process.observe(None, at(60));
+        process.observe(Some(10), at(90));
+        assert_eq!(process.decide(3, BOUNDS, at(90)), QueueDecision::Hold);
+        let mut process = after(LATENCY, &[1, 1], start);
+        process.observe(None, at(60));
+        process.observe(Some(1), at(90));
+        assert_eq!(process.decide(3, BOUNDS, at(90)), QueueDecision::Hold);
     }
 
     #[test]

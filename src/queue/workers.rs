@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::document::{latency_seconds, whole_jobs, QueueDocument};
 use super::rules::{ProcessRule, QueueDecision, QueueReason, Rule};
+use crate::control::refusal::Refusal;
 use crate::control::Bounds;
 use crate::heroku::ApiError;
 use crate::notify::{Notice, NoticeGate, NoticeKind};
@@ -62,12 +63,42 @@ struct Process {
     notices: NoticeGate,
     failures: u64,
     missing_reported: bool,
+    /// The latest reading for it worked: without one, only the bounds may change its count.
+    fresh: bool,
+    /// What Heroku refused of it (HTTP 422), as for web.
+    refusal: Option<Refusal>,
+}
+
+impl Process {
+    /// What its rule calls for at `count`, within a refusal Heroku taught; on no fresh reading,
+    /// only a correction into the bounds, since an error is no evidence.
+    fn decision(&self, count: u32, time: TimeOfDay, now: Instant) -> QueueDecision {
+        let mut bounds = bounds(self, time);
+        let refusal = self
+            .refusal
+            .filter(|refusal| refusal.holds(bounds.max, count, now));
+        if let Some(refusal) = refusal {
+            bounds = refusal.bounds(bounds);
+        }
+        match self.rule.decide(count, bounds, now) {
+            QueueDecision::Scale { to, .. } if refusal.is_some_and(|r| r.refuses(to)) => {
+                QueueDecision::Hold
+            }
+            decision @ QueueDecision::Scale {
+                reason: QueueReason::BelowMin | QueueReason::AboveMax,
+                ..
+            } => decision,
+            _ if !self.fresh => QueueDecision::Hold,
+            decision => decision,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Pending {
     Read,
-    Scale(Vec<Change>),
+    /// The changes sent, each with the max in force when it was decided.
+    Scale(Vec<(Change, u32)>),
 }
 
 /// The worker process types' state.
@@ -75,6 +106,7 @@ enum Pending {
 pub struct Workers {
     /// What a restart rebuilds from.
     config: (Vec<ProcessSettings>, Rule, Duration),
+    plan_limit_memory: Option<Duration>,
     processes: Vec<Process>,
     known: Option<(BTreeMap<String, u32>, Instant)>,
     pending: Option<Pending>,
@@ -90,6 +122,7 @@ impl Workers {
         shared: Rule,
         refresh: Duration,
         notice_repeat: Duration,
+        plan_limit_memory: Option<Duration>,
     ) -> Self {
         let processes = processes_given
             .iter()
@@ -103,10 +136,13 @@ impl Workers {
                 notices: NoticeGate::new(notice_repeat),
                 failures: 0,
                 missing_reported: false,
+                fresh: false,
+                refusal: None,
             })
             .collect();
         Workers {
             config: (processes_given.to_vec(), shared, notice_repeat),
+            plan_limit_memory,
             processes,
             known: None,
             pending: None,
@@ -119,7 +155,18 @@ impl Workers {
     /// applied unseen, so the counts are read again and the evidence starts afresh).
     pub fn restarted(&self) -> Workers {
         let (processes, shared, notice_repeat) = &self.config;
-        Workers::new(processes, *shared, self.refresh, *notice_repeat)
+        let mut fresh = Workers::new(
+            processes,
+            *shared,
+            self.refresh,
+            *notice_repeat,
+            self.plan_limit_memory,
+        );
+        // What Heroku refused outlives a restart, as the web controller's does.
+        for (new, old) in fresh.processes.iter_mut().zip(&self.processes) {
+            new.refusal = old.refusal;
+        }
+        fresh
     }
 
     /// The first actions: read the counts, so the bounds are enforced without waiting.
@@ -169,6 +216,7 @@ impl Workers {
                 },
                 Err(why) => Err(why.clone()),
             };
+            process.fresh = value.is_ok();
             match value {
                 Ok(value) => {
                     if process.failures > 0 {
@@ -204,7 +252,7 @@ impl Workers {
         let wants_change = self.processes.iter().any(|process| {
             counts.get(&process.settings.name).is_some_and(|&count| {
                 matches!(
-                    process.rule.decide(count, bounds(process, time), now),
+                    process.decision(count, time, now),
                     QueueDecision::Scale { .. }
                 )
             })
@@ -235,26 +283,30 @@ impl Workers {
         };
         self.known = Some((counts.clone(), now));
         let mut actions = self.decide(&counts, time, now);
-        let changes: Vec<Change> = self
+        let changes: Vec<(Change, u32)> = self
             .processes
             .iter()
             .filter_map(|process| {
                 let name = &process.settings.name;
                 let from = *counts.get(name)?;
-                match process.rule.decide(from, bounds(process, time), now) {
-                    QueueDecision::Scale { to, reason } => Some(Change {
-                        process: name.clone(),
-                        from,
-                        to,
-                        reason,
-                    }),
+                match process.decision(from, time, now) {
+                    QueueDecision::Scale { to, reason } => Some((
+                        Change {
+                            process: name.clone(),
+                            from,
+                            to,
+                            reason,
+                        },
+                        bounds(process, time).max,
+                    )),
                     _ => None,
                 }
             })
             .collect();
         if !changes.is_empty() {
-            self.pending = Some(Pending::Scale(changes.clone()));
-            actions.push(WorkersAction::Scale(changes));
+            let batch = changes.iter().map(|(change, _)| change.clone()).collect();
+            self.pending = Some(Pending::Scale(changes));
+            actions.push(WorkersAction::Scale(batch));
         }
         actions
     }
@@ -275,14 +327,35 @@ impl Workers {
                     known.extend(counts);
                     *read_at = now;
                 }
-                for change in &changes {
+                for (change, _) in &changes {
                     if let Some(process) = self.process_mut(&change.process) {
                         process.rule.scaled();
                         process.notices.clear(NoticeKind::QueueNeedsAboveMax);
                     }
                 }
             }
-            Err(_) => self.known = None,
+            Err(error) => {
+                self.known = None;
+                // A refusal is all or nothing for the batch, but it is about some quantity:
+                // each change is not asked for again (a scale-up is capped, as for web), so the
+                // others go through in the next batch.
+                if matches!(error, ApiError::Unprocessable { .. }) {
+                    let memory = self.plan_limit_memory;
+                    for (change, max) in &changes {
+                        let refusal = Refusal::of(
+                            change.from,
+                            change.to,
+                            error.named_limit(),
+                            *max,
+                            memory,
+                            now,
+                        );
+                        if let Some(process) = self.process_mut(&change.process) {
+                            process.refusal = Some(refusal);
+                        }
+                    }
+                }
+            }
         }
         Vec::new()
     }
@@ -306,7 +379,14 @@ impl Workers {
                 continue;
             };
             let bounds = bounds(process, time);
-            match process.rule.decide(count, bounds, now) {
+            // Held below the max by the plan: Heroku's refusal, logged, said so.
+            let plan_limited = process
+                .refusal
+                .filter(|refusal| refusal.holds(bounds.max, count, now))
+                .and_then(|refusal| refusal.cap())
+                .is_some_and(|cap| cap < bounds.max);
+            match process.decision(count, time, now) {
+                QueueDecision::NeedsAboveMax { .. } if plan_limited => {}
                 QueueDecision::NeedsAboveMax { value }
                     if process
                         .notices
@@ -380,6 +460,7 @@ mod tests {
             SHARED,
             REFRESH,
             HOUR,
+            Some(HOUR),
         )
     }
 
@@ -534,6 +615,96 @@ mod tests {
                 QueueReason::SlowJobs
             )])]
         );
+    }
+
+    #[test]
+    fn a_type_whose_latest_reading_failed_is_not_scaled_on_older_evidence() {
+        let now = Instant::now();
+        let mut w = started(&[("worker", 0), ("urgent", 1)], now);
+        let read = w.on_reading(document(&[("worker", 120), ("urgent", 0)]), noon(), now);
+        assert_eq!(read, [WorkersAction::ReadFormations]);
+        // While the read is in flight, the worker's entry goes missing.
+        w.on_reading(document(&[("urgent", 0)]), noon(), now);
+        assert_eq!(
+            w.on_formations(counts(&[("worker", 0), ("urgent", 1)]), noon(), now),
+            [],
+            "120 jobs a reading ago are no evidence now"
+        );
+        // The bounds still act on a type without a fresh reading.
+        let day = TimeOfDay::new(12, 0).unwrap();
+        let mut w = Workers::new(
+            &[ProcessSettings {
+                min_dynos: DynoLimit::Fixed(2),
+                ..process("worker", 5, QueueMeasure::Size { jobs_per_dyno: 50 })
+            }],
+            SHARED,
+            REFRESH,
+            HOUR,
+            None,
+        );
+        w.start();
+        let actions = w.on_formations(counts(&[("worker", 0)]), day, now);
+        assert_eq!(
+            actions,
+            [WorkersAction::Scale(vec![change(
+                "worker",
+                0,
+                2,
+                QueueReason::BelowMin
+            )])]
+        );
+    }
+
+    #[test]
+    fn a_refused_batch_is_not_sent_again_and_the_others_go_through() {
+        let now = Instant::now();
+        let mut w = started(&[("worker", 1), ("urgent", 1)], now);
+        let busy = || document(&[("worker", 200), ("urgent", 40)]);
+        w.on_reading(busy(), noon(), now);
+        w.on_reading(busy(), noon(), now);
+        let first = w.on_formations(counts(&[("worker", 1), ("urgent", 1)]), noon(), now);
+        assert_eq!(
+            first,
+            [WorkersAction::Scale(vec![
+                change("worker", 1, 4, QueueReason::MoreJobs),
+                change("urgent", 1, 2, QueueReason::SlowJobs),
+            ])]
+        );
+        let refused = ApiError::Unprocessable {
+            id: "cannot_run_above_limit".into(),
+            message: "Cannot update to more than 2 Standard-1X size dynos per process type.".into(),
+        };
+        assert_eq!(w.on_scaled(Err(refused), now), []);
+        assert_eq!(
+            w.on_reading(busy(), noon(), now),
+            [WorkersAction::ReadFormations]
+        );
+        // The worker is capped at the limit named (2), urgent at what runs (the 2 it asked for
+        // is the limit, so it says nothing more): the worker's change goes alone, and no
+        // needs-above-max notice comes for a type held by the plan.
+        let second = w.on_formations(counts(&[("worker", 1), ("urgent", 1)]), noon(), now);
+        assert_eq!(
+            second,
+            [WorkersAction::Scale(vec![change(
+                "worker",
+                1,
+                2,
+                QueueReason::MoreJobs
+            )])]
+        );
+        assert_eq!(w.on_scaled(counts(&[("worker", 2)]), now), []);
+        // At the cap nothing more is asked, however long the queue.
+        for _ in 0..5 {
+            let actions = w.on_reading(busy(), noon(), now);
+            assert!(
+                !actions.iter().any(|a| matches!(a, WorkersAction::Scale(_))),
+                "{actions:?}"
+            );
+            if actions.contains(&WorkersAction::ReadFormations) {
+                let more = w.on_formations(counts(&[("worker", 2), ("urgent", 1)]), noon(), now);
+                assert_eq!(more, [], "no scale, no notice");
+            }
+        }
     }
 
     #[test]

@@ -158,16 +158,24 @@ impl fmt::Display for HeartbeatUrl {
 /// the app's web URL. The path usually holds a token (hirefire-resource's
 /// `/hirefire/<TOKEN>/info`), so it shows masked after its first segment.
 #[derive(Clone, PartialEq, Eq)]
-pub struct QueueUrl(pub HeartbeatUrl);
+pub struct QueueUrl(HeartbeatUrl);
 
 impl QueueUrl {
-    /// What of a URL's path is secret: everything after its first segment.
+    /// A queue URL, absolute or a path.
+    pub fn new(url: HeartbeatUrl) -> Self {
+        QueueUrl(url)
+    }
+
+    /// Where it is (the token included: never to be shown).
+    pub fn url(&self) -> &HeartbeatUrl {
+        &self.0
+    }
+
+    /// What of a URL's path is secret: all of it, but hirefire-resource's `/hirefire/` (whose
+    /// next segment is the token), which is worth showing.
     pub fn secret_part(path: &str) -> &str {
         let rest = path.trim_start_matches('/');
-        match rest.find('/') {
-            Some(slash) => &rest[slash + 1..],
-            None => rest,
-        }
+        rest.strip_prefix("hirefire/").unwrap_or(rest)
     }
 
     /// `url` with its path masked after the first segment, for logs and errors.

@@ -96,9 +96,7 @@ impl Validator {
             self.parse(&given.plan_limit_memory_in_minutes, parse_plan_limit_memory);
         let hold_on_heartbeat_url_errors =
             self.parse(&given.hold_on_heartbeat_url_errors, parse_bool);
-        let queue_url = self.optional(&given.queue_url, |text| {
-            parse_heartbeat_url(text).map(QueueUrl)
-        });
+        let queue_url = self.optional(&given.queue_url, parse_queue_url);
         let processes = self.processes(&given.processes, process_type.as_deref());
         let idle_before_zero = self.parse(&given.idle_minutes_before_zero, parse_idle_minutes);
         match (&queue_url, &processes) {
@@ -108,8 +106,9 @@ impl Validator {
                  the app's queue document, like /hirefire/<HIREFIRE_TOKEN>/info"
                     .into(),
             ),
-            (Some(Some(QueueUrl(HeartbeatUrl::Path(_)))), _)
-                if self.mode == Mode::LocalFormation =>
+            (Some(Some(url)), _)
+                if self.mode == Mode::LocalFormation
+                    && matches!(url.url(), HeartbeatUrl::Path(_)) =>
             {
                 self.problem_with(
                     &given.queue_url,
@@ -381,6 +380,10 @@ impl Validator {
 /// even one too broken to parse; a secret masked whole unless it is a URL setting with such
 /// credentials (a key pasted in URL form must not show its user part).
 fn shown(input: &Input, text: &str) -> String {
+    // The queue URL's secret is its path, which masking credentials would leave in view.
+    if input.setting.key == "queue_url" {
+        return Secret::new(text).to_string();
+    }
     let redacted = crate::secret::redacted_value(text);
     let url_credentials = input.setting.key.ends_with("_url") && redacted != text;
     if input.setting.secret && !url_credentials {
@@ -566,6 +569,22 @@ fn parse_heartbeat_url(text: &str) -> Result<HeartbeatUrl, String> {
                 .into(),
         ),
     }
+}
+
+/// Like the heartbeat URL, but without a user or password: the document is read without them,
+/// and the token belongs in the path.
+fn parse_queue_url(text: &str) -> Result<QueueUrl, String> {
+    let url = parse_heartbeat_url(text)?;
+    if let HeartbeatUrl::Absolute(absolute) = &url {
+        if !absolute.0.username().is_empty() || absolute.0.password().is_some() {
+            return Err(
+                "must not carry a user or password: the document is read without them; put \
+                 the token in the path, like /hirefire/<HIREFIRE_TOKEN>/info"
+                    .into(),
+            );
+        }
+    }
+    Ok(QueueUrl::new(url))
 }
 
 fn parse_time_zone(text: &str) -> Result<Tz, String> {

@@ -953,3 +953,39 @@ fn worker_process_types_need_the_queue_url_and_name_what_is_wrong() {
         "the refused URL is masked too: {line}"
     );
 }
+
+#[test]
+fn a_queue_url_shows_no_token_whatever_its_shape() {
+    let shown = |url: &str| {
+        settings(&[
+            ("AUTOSCALE_QUEUE_URL", url),
+            (
+                "AUTOSCALE_PROCESSES",
+                "worker: max_dynos=5 jobs_per_dyno=50",
+            ),
+        ])
+        .queue_url
+        .unwrap()
+        .to_string()
+    };
+    assert_eq!(shown("/hirefire/tok-1/info"), "/hirefire/********");
+    assert_eq!(shown("/tok-2/info"), "/********");
+    assert_eq!(
+        shown("https://acme.example.com/queues/tok-3?key=tok-4"),
+        "https://acme.example.com/********"
+    );
+    let line = refusal(&[
+        (
+            "AUTOSCALE_QUEUE_URL",
+            "https://u:pw@acme.example.com/hirefire/tok-5/info",
+        ),
+        (
+            "AUTOSCALE_PROCESSES",
+            "worker: max_dynos=5 jobs_per_dyno=50",
+        ),
+    ]);
+    assert!(line.contains("must not carry a user or password"), "{line}");
+    for secret in ["tok-5", "pw"] {
+        assert!(!line.contains(secret), "{line}");
+    }
+}
