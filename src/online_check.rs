@@ -251,7 +251,7 @@ async fn check_queue(
         let reading = match process.measure {
             QueueMeasure::Size { jobs_per_dyno } => match whole_jobs(value) {
                 Ok(jobs) => {
-                    let wanted = jobs.div_ceil(u64::from(jobs_per_dyno));
+                    let wanted = crate::queue::rules::dynos_for(jobs, jobs_per_dyno);
                     let wanted = wanted.clamp(u64::from(bounds.0), u64::from(bounds.1));
                     format!("{jobs} jobs waiting, wants {wanted} dynos ({process})")
                 }

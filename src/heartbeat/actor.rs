@@ -69,12 +69,14 @@ impl HeartbeatActor {
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
-        if self.queue_needs_web_url() {
+        if self.state.url.is_none() || self.queue_needs_web_url() {
             self.resolve(ctx);
         }
         if self.state.url.is_none() {
-            self.resolve(ctx);
-        } else if self.state.probing {
+            // Waiting for the app's web_url; its answer probes at once.
+            return;
+        }
+        if self.state.probing {
             // Cannot happen while the interval exceeds the deadline; kept as a guard.
             debug!(
                 self.link.log(),
@@ -137,34 +139,31 @@ impl HeartbeatActor {
         matches!(self.queue, Some((HeartbeatUrl::Path(_), _))) && self.state.queue_url.is_none()
     }
 
-    /// Turns a path into a URL with the app's `web_url`, then probes at once.
+    /// Takes absolute URLs as they are; a path waits for the app's `web_url`, asked of the API
+    /// once at a time.
     fn resolve(&mut self, ctx: &mut Context<Self>) {
         if self.state.resolving {
             return;
         }
-        if let Some((HeartbeatUrl::Absolute(url), _)) = &self.queue {
-            if self.state.queue_url.is_none() {
-                info!(self.link.log(), "queue url={}", QueueUrl::masked(&url.0));
-                self.state.queue_url = Some(url.0.clone());
-            }
+        if let (HeartbeatUrl::Absolute(url), None) = (&self.target, &self.state.url) {
+            info!(self.link.log(), "heartbeat url={}", redacted(url));
+            self.state.url = Some(url.0.clone());
         }
-        let path = match &self.target {
-            HeartbeatUrl::Absolute(url) if !self.queue_needs_web_url() => {
-                if self.state.url.is_none() {
-                    self.state.url = Some(url.0.clone());
-                    info!(self.link.log(), "heartbeat url={}", redacted(url));
-                    self.beat(ctx);
-                }
-                return;
+        if let (Some((HeartbeatUrl::Absolute(url), _)), None) = (&self.queue, &self.state.queue_url)
+        {
+            info!(self.link.log(), "queue url={}", QueueUrl::masked(&url.0));
+            self.state.queue_url = Some(url.0.clone());
+        }
+        // What the app's web_url is wanted for: the heartbeat's path, or else the queue's,
+        // which is a secret.
+        let what = match &self.target {
+            HeartbeatUrl::Path(path) if self.state.url.is_none() => {
+                (format!("heartbeat path {path}"), "AUTOSCALE_HEARTBEAT_URL")
             }
-            HeartbeatUrl::Absolute(url) => {
-                if self.state.url.is_none() {
-                    self.state.url = Some(url.0.clone());
-                    info!(self.link.log(), "heartbeat url={}", redacted(url));
-                }
-                None
+            _ if self.queue_needs_web_url() => {
+                ("the queue path".to_string(), "AUTOSCALE_QUEUE_URL")
             }
-            HeartbeatUrl::Path(path) => Some(path.clone()),
+            _ => return,
         };
         self.state.resolving = true;
         let ask = self.api.send(GetApp);
@@ -173,11 +172,6 @@ impl HeartbeatActor {
             ask,
             move |answer, act, ctx| {
                 act.state.resolving = false;
-                // The heartbeat's path, or else the queue's, which is a secret.
-                let what = match &path {
-                    Some(path) => (format!("heartbeat path {path}"), "AUTOSCALE_HEARTBEAT_URL"),
-                    None => ("the queue path".to_string(), "AUTOSCALE_QUEUE_URL"),
-                };
                 act.use_web_url(&what, answer, ctx);
             },
             || (),

@@ -83,8 +83,8 @@ pub enum Notice {
         process: String,
         /// Dynos running.
         quantity: u32,
-        /// Its max in force.
-        max: u32,
+        /// Its bounds in force.
+        bounds: Bounds,
         /// The queue's last value: jobs waiting, or seconds the oldest waited.
         value: u64,
         /// Whether `value` is a latency.
@@ -265,10 +265,12 @@ impl Notice {
                  schedule) changes",
                 lasts.as_secs().div_ceil(60)
             ),
-            Notice::QueueNeedsAboveMax { process, max, .. } => format!(
-                "{}; raise max_dynos for {process} in AUTOSCALE_PROCESSES (now {max}) to allow \
-                 more",
-                self.queue_headline().unwrap_or_default()
+            Notice::QueueNeedsAboveMax {
+                process, bounds, ..
+            } => format!(
+                "{}; raise max_dynos for {process} in AUTOSCALE_PROCESSES (now {}) to allow more",
+                self.queue_headline().unwrap_or_default(),
+                bounds.max
             ),
             Notice::HeartbeatUrlRefused { status } => format!(
                 "the heartbeat URL answered HTTP {status}: AUTOSCALE_HEARTBEAT_URL is wrong or \

@@ -13,7 +13,7 @@ use crate::actors::messages::{
     GetFormations, InjectPanic, PrepareToStop, QueueRead, ScaleFormations, SendNotice,
 };
 use crate::actors::{answered as flatten, monotonic_now as now, ApiRecipients, WallClock};
-use crate::control::{Bounds, CallInFlight};
+use crate::control::CallInFlight;
 use crate::heroku::ApiError;
 use crate::notify::{Notice, NoticeContext};
 use crate::settings::schedule::TimeOfDay;
@@ -194,18 +194,10 @@ impl WorkersActor {
     }
 
     fn notify(&self, notice: Notice) {
-        let time = self.time();
         let (quantity, bounds) = match &notice {
             Notice::QueueNeedsAboveMax {
-                process, quantity, ..
-            } => {
-                let settings = self.settings.processes.iter().find(|p| &p.name == process);
-                let bounds = settings.map_or(Bounds { min: 0, max: 0 }, |p| Bounds {
-                    min: p.min_dynos.at(time),
-                    max: p.max_dynos.at(time),
-                });
-                (Some(*quantity), bounds)
-            }
+                quantity, bounds, ..
+            } => (Some(*quantity), *bounds),
             _ => (None, self.settings.bounds_at((self.clock)())),
         };
         let context = NoticeContext {

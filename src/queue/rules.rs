@@ -102,6 +102,11 @@ pub enum QueueDecision {
     },
 }
 
+/// The dynos `jobs` waiting want at `jobs_per_dyno` each.
+pub fn dynos_for(jobs: u64, jobs_per_dyno: u32) -> u64 {
+    jobs.div_ceil(u64::from(jobs_per_dyno))
+}
+
 /// The evidence of one process type's readings since its last scale.
 #[derive(Debug, Clone)]
 pub struct ProcessRule {
@@ -146,8 +151,8 @@ impl ProcessRule {
         }
         match self.rule.measure {
             QueueMeasure::Size { jobs_per_dyno } => {
-                let wanted = value.div_ceil(u64::from(jobs_per_dyno));
-                if self.wanted.len() == self.rule.passes.max(1) as usize {
+                let wanted = dynos_for(value, jobs_per_dyno);
+                if self.wanted.len() == self.window() {
                     self.wanted.pop_front();
                 }
                 self.wanted
@@ -170,11 +175,6 @@ impl ProcessRule {
     pub fn scaled(&mut self) {
         self.wanted.clear();
         self.streaks = Streaks::default();
-    }
-
-    /// The latest value read, if any.
-    pub fn last_value(&self) -> Option<u64> {
-        self.last
     }
 
     /// What the readings call for at `current` dynos within `bounds`.
@@ -219,7 +219,7 @@ impl ProcessRule {
                     }
                     return scale(wanted.min(bounds.max), QueueReason::MoreJobs);
                 }
-                let full = self.wanted.len() == self.rule.passes.max(1) as usize;
+                let full = self.wanted.len() == self.window();
                 match self.wanted.iter().max() {
                     Some(&most) if full && most < current => down_to(most, QueueReason::FewerJobs),
                     _ => QueueDecision::Hold,
@@ -246,6 +246,11 @@ impl ProcessRule {
                 QueueDecision::Hold
             }
         }
+    }
+
+    /// How many size readings must all want fewer dynos before a scale-down.
+    fn window(&self) -> usize {
+        self.rule.passes.max(1) as usize
     }
 
     /// The count the latest size reading wants (1 for any job in a latency reading).

@@ -70,18 +70,28 @@ struct Process {
 }
 
 impl Process {
-    /// What its rule calls for at `count`, within a refusal Heroku taught; on no fresh reading,
+    /// The bounds in force at `time`.
+    fn bounds(&self, time: TimeOfDay) -> Bounds {
+        Bounds {
+            min: self.settings.min_dynos.at(time),
+            max: self.settings.max_dynos.at(time),
+        }
+    }
+
+    /// What its rule calls for at `count`, within a refusal Heroku taught (held by the plan
+    /// below the max is no need above it: the refusal's log line said so); on no fresh reading,
     /// only a correction into the bounds, since an error is no evidence.
     fn decision(&self, count: u32, time: TimeOfDay, now: Instant) -> QueueDecision {
-        let mut bounds = bounds(self, time);
+        let bounds = self.bounds(time);
         let refusal = self
             .refusal
             .filter(|refusal| refusal.holds(bounds.max, count, now));
-        if let Some(refusal) = refusal {
-            bounds = refusal.bounds(bounds);
-        }
-        match self.rule.decide(count, bounds, now) {
+        let within_plan = refusal.map_or(bounds, |refusal| refusal.bounds(bounds));
+        match self.rule.decide(count, within_plan, now) {
             QueueDecision::Scale { to, .. } if refusal.is_some_and(|r| r.refuses(to)) => {
+                QueueDecision::Hold
+            }
+            QueueDecision::NeedsAboveMax { .. } if within_plan.max < bounds.max => {
                 QueueDecision::Hold
             }
             decision @ QueueDecision::Scale {
@@ -104,8 +114,10 @@ enum Pending {
 /// The worker process types' state.
 #[derive(Debug, Clone)]
 pub struct Workers {
-    /// What a restart rebuilds from.
-    config: (Vec<ProcessSettings>, Rule, Duration),
+    /// The rule's parts every process type shares, and the notice period: with each type's
+    /// settings, what a restart rebuilds from.
+    shared: Rule,
+    notice_repeat: Duration,
     plan_limit_memory: Option<Duration>,
     processes: Vec<Process>,
     known: Option<(BTreeMap<String, u32>, Instant)>,
@@ -118,13 +130,13 @@ impl Workers {
     /// The process types with their rules: passes, fails and increment shared with the web's
     /// settings, the idle time each one's or `idle_before_zero`.
     pub fn new(
-        processes_given: &[ProcessSettings],
+        processes: &[ProcessSettings],
         shared: Rule,
         refresh: Duration,
         notice_repeat: Duration,
         plan_limit_memory: Option<Duration>,
     ) -> Self {
-        let processes = processes_given
+        let processes = processes
             .iter()
             .map(|settings| Process {
                 rule: ProcessRule::new(Rule {
@@ -141,7 +153,8 @@ impl Workers {
             })
             .collect();
         Workers {
-            config: (processes_given.to_vec(), shared, notice_repeat),
+            shared,
+            notice_repeat,
             plan_limit_memory,
             processes,
             known: None,
@@ -154,12 +167,13 @@ impl Workers {
     /// The same process types with nothing known (after a restart: a batch may have been
     /// applied unseen, so the counts are read again and the evidence starts afresh).
     pub fn restarted(&self) -> Workers {
-        let (processes, shared, notice_repeat) = &self.config;
+        let settings: Vec<ProcessSettings> =
+            self.processes.iter().map(|p| p.settings.clone()).collect();
         let mut fresh = Workers::new(
-            processes,
-            *shared,
+            &settings,
+            self.shared,
             self.refresh,
-            *notice_repeat,
+            self.notice_repeat,
             self.plan_limit_memory,
         );
         // What Heroku refused outlives a restart, as the web controller's does.
@@ -262,7 +276,8 @@ impl Workers {
             return actions;
         }
         let counts = counts.clone();
-        actions.extend(self.decide(&counts, time, now));
+        // Nothing to change (else it would have read): only the notices.
+        actions.extend(self.decide(&counts, time, now).0);
         actions
     }
 
@@ -281,28 +296,8 @@ impl Workers {
         let Ok(counts) = result else {
             return Vec::new();
         };
-        self.known = Some((counts.clone(), now));
-        let mut actions = self.decide(&counts, time, now);
-        let changes: Vec<(Change, u32)> = self
-            .processes
-            .iter()
-            .filter_map(|process| {
-                let name = &process.settings.name;
-                let from = *counts.get(name)?;
-                match process.decision(from, time, now) {
-                    QueueDecision::Scale { to, reason } => Some((
-                        Change {
-                            process: name.clone(),
-                            from,
-                            to,
-                            reason,
-                        },
-                        bounds(process, time).max,
-                    )),
-                    _ => None,
-                }
-            })
-            .collect();
+        let (mut actions, changes) = self.decide(&counts, time, now);
+        self.known = Some((counts, now));
         if !changes.is_empty() {
             let batch = changes.iter().map(|(change, _)| change.clone()).collect();
             self.pending = Some(Pending::Scale(changes));
@@ -360,15 +355,16 @@ impl Workers {
         Vec::new()
     }
 
-    /// Notices for the process types that hold; reports process types missing from the
-    /// formation once.
+    /// Each process type's decision at `counts`: the changes to send (each with the max in
+    /// force), and the notices; a process type missing from the formation is reported once.
     fn decide(
         &mut self,
         counts: &BTreeMap<String, u32>,
         time: TimeOfDay,
         now: Instant,
-    ) -> Vec<WorkersAction> {
+    ) -> (Vec<WorkersAction>, Vec<(Change, u32)>) {
         let mut actions = Vec::new();
+        let mut changes = Vec::new();
         for process in &mut self.processes {
             let name = process.settings.name.clone();
             let Some(&count) = counts.get(&name) else {
@@ -378,15 +374,17 @@ impl Workers {
                 }
                 continue;
             };
-            let bounds = bounds(process, time);
-            // Held below the max by the plan: Heroku's refusal, logged, said so.
-            let plan_limited = process
-                .refusal
-                .filter(|refusal| refusal.holds(bounds.max, count, now))
-                .and_then(|refusal| refusal.cap())
-                .is_some_and(|cap| cap < bounds.max);
+            let bounds = process.bounds(time);
             match process.decision(count, time, now) {
-                QueueDecision::NeedsAboveMax { .. } if plan_limited => {}
+                QueueDecision::Scale { to, reason } => changes.push((
+                    Change {
+                        process: name,
+                        from: count,
+                        to,
+                        reason,
+                    },
+                    bounds.max,
+                )),
                 QueueDecision::NeedsAboveMax { value }
                     if process
                         .notices
@@ -395,7 +393,7 @@ impl Workers {
                     actions.push(WorkersAction::Notify(Notice::QueueNeedsAboveMax {
                         process: name,
                         quantity: count,
-                        max: bounds.max,
+                        bounds,
                         value,
                         latency: matches!(process.settings.measure, QueueMeasure::Latency { .. }),
                     }));
@@ -405,7 +403,7 @@ impl Workers {
                 _ => {}
             }
         }
-        actions
+        (actions, changes)
     }
 
     fn read(&mut self) -> Vec<WorkersAction> {
@@ -415,13 +413,6 @@ impl Workers {
 
     fn process_mut(&mut self, name: &str) -> Option<&mut Process> {
         self.processes.iter_mut().find(|p| p.settings.name == name)
-    }
-}
-
-fn bounds(process: &Process, time: TimeOfDay) -> Bounds {
-    Bounds {
-        min: process.settings.min_dynos.at(time),
-        max: process.settings.max_dynos.at(time),
     }
 }
 

@@ -178,7 +178,7 @@ impl QueueUrl {
         rest.strip_prefix("hirefire/").unwrap_or(rest)
     }
 
-    /// `url` with its path masked after the first segment, for logs and errors.
+    /// `url` with its path masked as [`QueueUrl::masked_path`] does, for logs and errors.
     pub fn masked(url: &Url) -> String {
         let mut shown = url.clone();
         let _ = shown.set_password(None);
@@ -186,13 +186,17 @@ impl QueueUrl {
             let _ = shown.set_username("********");
         }
         shown.set_query(None);
-        let path = url.path();
-        let secret = Self::secret_part(path);
-        let kept = &path[..path.len() - secret.len()];
-        if !secret.is_empty() {
-            shown.set_path(&format!("{kept}********"));
-        }
+        shown.set_path(&Self::masked_path(url.path()));
         shown.to_string()
+    }
+
+    /// `path` with its [`QueueUrl::secret_part`] masked.
+    fn masked_path(path: &str) -> String {
+        let secret = Self::secret_part(path);
+        if secret.is_empty() {
+            return path.to_string();
+        }
+        format!("{}********", &path[..path.len() - secret.len()])
     }
 }
 
@@ -200,15 +204,7 @@ impl fmt::Display for QueueUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
             HeartbeatUrl::Absolute(url) => f.write_str(&QueueUrl::masked(&url.0)),
-            HeartbeatUrl::Path(path) => {
-                let secret = QueueUrl::secret_part(path);
-                let kept = &path[..path.len() - secret.len()];
-                if secret.is_empty() {
-                    f.write_str(path)
-                } else {
-                    write!(f, "{kept}********")
-                }
-            }
+            HeartbeatUrl::Path(path) => f.write_str(&QueueUrl::masked_path(path)),
         }
     }
 }
