@@ -417,3 +417,86 @@ fn tune_refuses_a_budget_that_is_not_a_percentage() {
     assert!(output.contains("--max-violation-pct"), "{output}");
     assert!(output.contains("from 0 to 100"), "{output}");
 }
+
+#[test]
+fn jobs_burst_scales_the_worker_type_and_reports_its_waits() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let json = dir.path().join("jobs.json");
+    let json_arg = json.display().to_string();
+    let processes = [(
+        "AUTOSCALE_PROCESSES",
+        "worker: max_dynos=10 jobs_per_dyno=10",
+    )];
+    let (code, output) = simulate(
+        &["--scenario", "jobs-burst", "--json", &json_arg],
+        &processes,
+    );
+    assert_eq!(code, Some(0), "{output}");
+    assert!(
+        output.contains("worker: jobs_per_dyno 10 · jobs of 10 s on average, 5 at once per dyno"),
+        "{output}"
+    );
+    let document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("JSON written"))
+            .expect("valid JSON");
+    let worker = &document["processes"]["worker"];
+    let autoscaler = &worker["autoscaler"];
+    // The same jobs for every policy; the autoscaler within the max and cheaper than it.
+    assert!(
+        autoscaler["jobs"].as_u64().expect("a count") > 5000,
+        "{worker}"
+    );
+    assert_eq!(autoscaler["jobs"], worker["fixed-max"]["jobs"]);
+    assert!(autoscaler["max_dynos"].as_u64() <= Some(10), "{worker}");
+    assert!(autoscaler["scale_ups"].as_u64() >= Some(2), "{worker}");
+    let dyno_hours = |policy: &str| worker[policy]["dyno_hours"].as_f64().expect("a figure");
+    assert!(
+        dyno_hours("autoscaler") < dyno_hours("fixed-max") / 2.0,
+        "{worker}"
+    );
+
+    // The job model's flags are read and checked.
+    let (code, output) = simulate(
+        &[
+            "--scenario",
+            "jobs-burst",
+            "--job-seconds",
+            "2",
+            "--job-concurrency",
+            "10",
+            "--json",
+            &json_arg,
+        ],
+        &processes,
+    );
+    assert_eq!(code, Some(0), "{output}");
+    assert!(
+        output.contains("jobs of 2 s on average, 10 at once per dyno"),
+        "{output}"
+    );
+    for (flag, value, says) in [
+        ("--job-seconds", "0", "is not a mean job time"),
+        (
+            "--job-concurrency",
+            "0",
+            "is not a whole number from 1 to 1000",
+        ),
+    ] {
+        let (code, output) = simulate(&["--scenario", "jobs-burst", flag, value], &processes);
+        assert_eq!(code, Some(2), "{output}");
+        assert!(output.contains(says), "{flag}: {output}");
+    }
+}
+
+#[test]
+fn jobs_for_a_process_type_the_settings_lack_are_refused_naming_the_setting() {
+    let (code, output) = simulate(&["--scenario", "jobs-burst"], &[]);
+    assert_eq!(code, Some(2), "{output}");
+    assert!(
+        output.contains(
+            "the trace gives jobs for the process type worker, which the settings do not \
+             configure (they configure none): add it to AUTOSCALE_PROCESSES"
+        ),
+        "{output}"
+    );
+}

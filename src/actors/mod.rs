@@ -15,7 +15,6 @@ pub use crate::heroku::local::LocalFormationActor;
 pub use crate::judge::actor::JudgeActor;
 pub use crate::notify::actor::{NotifierActor, EMAIL_RETRY, SMTP_TIMEOUT};
 pub use crate::queue::actor::WorkersActor;
-use crate::queue::rules::Rule;
 use crate::queue::workers::Workers;
 
 use crate::backoff::Backoff;
@@ -240,13 +239,7 @@ pub fn start(settings: Arc<Settings>, wiring: Wiring) -> Actors {
                 let notifier = notifier.clone().recipient();
                 let dry_run = wiring.dry_run;
                 move |_| {
-                    let logic = Workers::new(
-                        &settings.processes,
-                        Rule::shared(&settings),
-                        settings.formation_refresh,
-                        settings.notify_repeat_after,
-                        settings.plan_limit_memory,
-                    );
+                    let logic = Workers::of(&settings, &settings.processes);
                     WorkersActor::new(logic, settings, clock, api, notifier, link)
                         .with_dry_run(dry_run)
                 }

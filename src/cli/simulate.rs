@@ -68,6 +68,16 @@ pub struct ModelArgs {
     #[arg(long, value_name = "N", default_value = "1", allow_negative_numbers = true,
           value_parser = seed)]
     seed: u64,
+
+    /// Mean time one job takes, for a trace with job columns.
+    #[arg(long, value_name = "SECONDS", default_value = "10", allow_negative_numbers = true,
+          value_parser = job_seconds)]
+    job_seconds: f64,
+
+    /// Jobs one worker dyno works at once (Sidekiq's concurrency, Celery's worker processes).
+    #[arg(long, value_name = "N", default_value = "5", allow_negative_numbers = true,
+          value_parser = job_concurrency)]
+    job_concurrency: u32,
 }
 
 impl ModelArgs {
@@ -99,6 +109,8 @@ impl ModelArgs {
             }),
             start_dynos: self.start_dynos,
             seed: self.seed,
+            job_seconds: self.job_seconds,
+            job_concurrency: self.job_concurrency,
         }
     }
 }
@@ -220,6 +232,20 @@ fn boot_seconds(text: &str) -> Result<f64, String> {
             "\"{text}\" is not a boot time: give seconds from 0 to 3600, like 45 or 20.5"
         )),
     }
+}
+
+/// From a millisecond to an hour.
+fn job_seconds(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(seconds) if (0.001..=3600.0).contains(&seconds) => Ok(seconds),
+        _ => Err(format!(
+            "\"{text}\" is not a mean job time: give seconds from 0.001 to 3600, like 10 or 0.5"
+        )),
+    }
+}
+
+fn job_concurrency(text: &str) -> Result<u32, String> {
+    whole_number(text, 1, 1000, "jobs at once, like 5").map(|n| n as u32)
 }
 
 fn concurrency(text: &str) -> Result<u32, String> {

@@ -164,6 +164,17 @@ impl Workers {
         }
     }
 
+    /// `processes` with the rule and periods the settings give.
+    pub fn of(settings: &crate::Settings, processes: &[ProcessSettings]) -> Self {
+        Workers::new(
+            processes,
+            Rule::shared(settings),
+            settings.formation_refresh,
+            settings.notify_repeat_after,
+            settings.plan_limit_memory,
+        )
+    }
+
     /// The same process types with nothing known (after a restart: a batch may have been
     /// applied unseen, so the counts are read again and the evidence starts afresh).
     pub fn restarted(&self) -> Workers {

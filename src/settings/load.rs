@@ -46,7 +46,7 @@ pub enum Mode {
     /// `run --local-formation`: there is no Heroku app behind the worker, so the app name and
     /// the API key may be left out, and the heartbeat URL must be absolute.
     LocalFormation,
-    /// `simulate`: no app, no key and no network; the heartbeat URL is not used.
+    /// `simulate`: no app, no key and no network; the heartbeat and queue URLs are not used.
     Simulation,
 }
 

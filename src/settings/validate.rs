@@ -100,12 +100,17 @@ impl Validator {
         let processes = self.processes(&given.processes, process_type.as_deref());
         let idle_before_zero = self.parse(&given.idle_minutes_before_zero, parse_idle_minutes);
         match (&queue_url, &processes) {
-            (Some(None), Some(processes)) if !processes.is_empty() => self.problem_with(
-                &given.queue_url,
-                "is required to scale worker process types (AUTOSCALE_PROCESSES): the URL of \
+            // The simulator reads its own model's queues.
+            (Some(None), Some(processes))
+                if !processes.is_empty() && self.mode != Mode::Simulation =>
+            {
+                self.problem_with(
+                    &given.queue_url,
+                    "is required to scale worker process types (AUTOSCALE_PROCESSES): the URL of \
                  the app's queue document, like /hirefire/<HIREFIRE_TOKEN>/info"
-                    .into(),
-            ),
+                        .into(),
+                )
+            }
             (Some(Some(url)), _)
                 if self.mode == Mode::LocalFormation
                     && matches!(url.url(), HeartbeatUrl::Path(_)) =>

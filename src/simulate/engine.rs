@@ -10,12 +10,14 @@ use chrono::{DateTime, TimeZone, Utc};
 use super::arrivals::{Arrivals, Request};
 use super::chart::{ChartData, Heartbeat, PolicySeries};
 use super::demand_curve::{Capacities, DemandCurve, Lookahead};
+use super::job_run::{self, ProcessJobs};
 use super::metrics::{Latencies, PolicyResult, Recorder};
 use super::queue::{Fleet, Outcome};
 use super::trace::Trace;
 use super::{Model, PolicyName, SimulateError, MAX_SIMULATED_DYNOS};
 use crate::control::{Action, Bounds, Controller, ControllerConfig};
 use crate::judge::{classify, Limits, ProbeOutcome, Sample, Verdict};
+use crate::settings::TimeOfDay;
 use crate::Settings;
 
 /// A heartbeat's own service time: the endpoint does next to nothing.
@@ -37,6 +39,8 @@ pub struct RunResult {
     pub policies: Vec<(PolicyName, PolicyResult)>,
     /// The chart's data.
     pub chart: ChartData,
+    /// Each worker process type the trace gives jobs for, in the trace's order.
+    pub jobs: Vec<ProcessJobs>,
 }
 
 impl RunResult {
@@ -69,6 +73,7 @@ pub fn run_policies(
             limit: MAX_SIMULATED_DYNOS,
         });
     }
+    job_run::modelled_processes(trace, settings)?;
     let duration = trace.duration_seconds();
     let capacities = Capacities::of(trace, model)?;
     let curve = DemandCurve::new(trace, model, capacities);
@@ -102,7 +107,9 @@ pub fn run_policies(
             run.request(request);
         }
     }
-    Ok(run.finish(duration, model))
+    let mut result = run.finish(duration, model);
+    result.jobs = job_run::run(trace, model, settings, policies)?;
+    Ok(result)
 }
 
 /// The policies during a run, and what the table and the chart need of it.
@@ -238,6 +245,7 @@ impl<'a> Run<'a> {
             start_dynos: self.start_dynos,
             policies,
             chart,
+            jobs: Vec::new(),
         }
     }
 }
@@ -249,13 +257,13 @@ fn within(count: u32, bounds: Bounds) -> u32 {
 
 /// The virtual clock: seconds from the start, as the instants the controller counts in and as
 /// the wall-clock times its schedules are read at.
-struct Clock {
+pub(super) struct Clock {
     base: Instant,
     start: DateTime<Utc>,
 }
 
 impl Clock {
-    fn new(settings: &Settings) -> Self {
+    pub(super) fn new(settings: &Settings) -> Self {
         let (year, month, day) = START_DATE;
         let start = settings
             .time_zone
@@ -274,13 +282,21 @@ impl Clock {
         }
     }
 
-    fn instant(&self, seconds: f64) -> Instant {
+    pub(super) fn instant(&self, seconds: f64) -> Instant {
         self.base + Duration::from_secs_f64(seconds)
     }
 
+    fn at(&self, seconds: f64) -> DateTime<Utc> {
+        self.start + chrono::Duration::milliseconds((seconds * 1000.0) as i64)
+    }
+
     fn bounds(&self, settings: &Settings, seconds: f64) -> Bounds {
-        let offset = chrono::Duration::milliseconds((seconds * 1000.0) as i64);
-        settings.bounds_at(self.start + offset)
+        settings.bounds_at(self.at(seconds))
+    }
+
+    /// The time of day at `seconds` in the settings' zone, as the schedules read it.
+    pub(super) fn time_of_day(&self, settings: &Settings, seconds: f64) -> TimeOfDay {
+        TimeOfDay::at(self.at(seconds), settings.time_zone)
     }
 }
 

@@ -9,6 +9,9 @@ pub mod chart;
 pub mod demand;
 mod demand_curve;
 mod engine;
+mod job_fleet;
+pub mod job_metrics;
+mod job_run;
 pub mod metrics;
 mod queue;
 pub mod report;
@@ -31,6 +34,10 @@ pub struct Model {
     pub start_dynos: Option<u32>,
     /// Seeds the random arrivals, service times and routing.
     pub seed: u64,
+    /// Mean time one job takes, seconds.
+    pub job_seconds: f64,
+    /// Jobs one worker dyno works at once.
+    pub job_concurrency: u32,
 }
 
 impl Default for Model {
@@ -42,11 +49,14 @@ impl Default for Model {
             slo_ms: 1000.0,
             start_dynos: None,
             seed: 1,
+            job_seconds: 10.0,
+            job_concurrency: 5,
         }
     }
 }
 
 pub use engine::{run, run_policies, RunResult};
+pub use job_run::ProcessJobs;
 
 /// The policies compared in every run, on the same requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +112,19 @@ pub enum SimulateError {
         /// When it comes into force.
         at_seconds: f64,
     },
+    /// The trace gives jobs for a process type the settings do not configure.
+    #[error(
+        "the trace gives jobs for the process type {process}, which the settings do not \
+         configure ({}): add it to AUTOSCALE_PROCESSES, like \
+         AUTOSCALE_PROCESSES=\"{process}: max_dynos=10 jobs_per_dyno=50\"",
+        configured_list(configured)
+    )]
+    UnconfiguredProcess {
+        /// The process type in the trace.
+        process: String,
+        /// The process types the settings configure.
+        configured: Vec<String>,
+    },
     /// The max dynos setting allows more dynos than the model holds.
     #[error(
         "AUTOSCALE_MAX_DYNOS allows {most} dynos: simulate models at most {limit}; give a max \
@@ -113,6 +136,14 @@ pub enum SimulateError {
         /// [`MAX_SIMULATED_DYNOS`].
         limit: u32,
     },
+}
+
+fn configured_list(configured: &[String]) -> String {
+    if configured.is_empty() {
+        "they configure none".to_string()
+    } else {
+        format!("they configure {}", configured.join(", "))
+    }
 }
 
 #[cfg(test)]

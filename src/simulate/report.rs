@@ -1,5 +1,6 @@
 //! What `simulate` prints and writes: the table on stdout and the `--json` document.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use serde::Serialize;
@@ -7,9 +8,12 @@ use serde_json::{json, Value};
 
 use super::chart::ChartData;
 use super::engine::RunResult;
+use super::job_metrics::JobResult;
 use super::metrics::PolicyResult;
 use super::trace::Trace;
+use super::ProcessJobs;
 use super::{Model, PolicyName};
+use crate::settings::processes::QueueMeasure;
 use crate::settings::DynoLimit;
 use crate::Settings;
 
@@ -20,6 +24,17 @@ pub struct Report<'a> {
     model: Value,
     settings: Value,
     policies: Policies<'a>,
+    /// Each worker process type the trace gives jobs for: its policies' figures.
+    processes: BTreeMap<&'a str, JobPolicies<'a>>,
+}
+
+/// A worker process type's policies in the table's order (`seed` scales no worker dynos).
+#[derive(Debug, Serialize)]
+struct JobPolicies<'a> {
+    autoscaler: &'a JobResult,
+    oracle: &'a JobResult,
+    #[serde(rename = "fixed-max")]
+    fixed_max: &'a JobResult,
 }
 
 /// The policies in the table's order (a JSON map would sort them by name).
@@ -54,9 +69,23 @@ impl<'a> Report<'a> {
                 "slo_ms": model.slo_ms,
                 "start_dynos": result.start_dynos,
                 "seed": model.seed,
+                "job_seconds": model.job_seconds,
+                "job_concurrency": model.job_concurrency,
             }),
             settings: settings_that_matter(settings),
             policies,
+            processes: result
+                .jobs
+                .iter()
+                .map(|process| {
+                    let figures = JobPolicies {
+                        autoscaler: process.figures(PolicyName::Autoscaler),
+                        oracle: process.figures(PolicyName::Oracle),
+                        fixed_max: process.figures(PolicyName::FixedMax),
+                    };
+                    (process.process.as_str(), figures)
+                })
+                .collect(),
         }
     }
 
@@ -157,7 +186,58 @@ pub fn table(trace: &Trace, model: &Model, settings: &Settings, result: &RunResu
         "\nslow%: requests slower than the SLO or failed · θU/θO: dynos missing/surplus on \
          average · τU/τO: share of time under/over the demand · see docs/simulation.md"
     );
+    for process in &result.jobs {
+        jobs_table(&mut out, process, model);
+    }
     out
+}
+
+/// One worker process type's table: its jobs' waits and its dynos, per policy.
+fn jobs_table(out: &mut String, process: &ProcessJobs, model: &Model) {
+    let measure = match process.measure {
+        QueueMeasure::Size { jobs_per_dyno } => format!("jobs_per_dyno {jobs_per_dyno}"),
+        QueueMeasure::Latency { max_seconds } => format!("max_latency_in_seconds {max_seconds}"),
+    };
+    let _ = writeln!(
+        out,
+        "\n{}: {measure} · jobs of {} s on average, {} at once per dyno",
+        process.process, model.job_seconds, model.job_concurrency
+    );
+    let _ = writeln!(
+        out,
+        "{:<10} {:>8} {:>9} {:>9} {:>9} {:>8} {:>8} {:>5} {:>5} {:>4}",
+        "policy",
+        "jobs",
+        "p50wait",
+        "p95wait",
+        "maxwait",
+        "waiting",
+        "dyno-h",
+        "ups",
+        "downs",
+        "max"
+    );
+    for (name, f) in &process.policies {
+        let _ = writeln!(
+            out,
+            "{:<10} {:>8} {:>8.1}s {:>8.1}s {:>8.1}s {:>8} {:>8.2} {:>5} {:>5} {:>4}",
+            name.label(),
+            f.jobs,
+            f.p50_wait_s,
+            f.p95_wait_s,
+            f.max_wait_s,
+            f.most_waiting,
+            f.dyno_hours,
+            f.scale_ups,
+            f.scale_downs,
+            f.max_dynos
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nwait: from joining the queue to a dyno starting the job · waiting: the most jobs \
+         waiting at once · seed scales no worker dynos"
+    );
 }
 
 fn row(name: PolicyName, f: &PolicyResult) -> String {

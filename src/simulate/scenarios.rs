@@ -15,7 +15,12 @@ pub struct Scenario {
     /// One line for `--scenario list`: the length, the shape, its rates and their demand.
     pub summary: &'static str,
     rows: fn() -> Vec<TracePoint>,
+    /// A worker process type's jobs per second at each row.
+    jobs: Option<JobRates>,
 }
+
+/// A worker process type and its jobs per second at each of the scenario's rows.
+type JobRates = (&'static str, fn() -> Vec<f64>);
 
 /// Every built-in scenario, in the order `--scenario list` shows them.
 pub const SCENARIOS: &[Scenario] = &[
@@ -24,43 +29,61 @@ pub const SCENARIOS: &[Scenario] = &[
         summary: "24 h: a quiet night of 25 req/s (1 dyno), office hours 10:00-16:00 at \
                   300 req/s (9 dynos)",
         rows: daily,
+        jobs: None,
     },
     Scenario {
         name: "spike",
         summary: "2 h: 40 req/s (2 dynos), a flash crowd of 200 req/s (6 dynos) for 10 minutes \
                   at 0:45",
         rows: spike,
+        jobs: None,
     },
     Scenario {
         name: "ramp",
         summary: "3 h: 60 req/s (2 dynos) growing steadily from 0:10 to 240 req/s (7 dynos) at \
                   2:40",
         rows: ramp,
+        jobs: None,
     },
     Scenario {
         name: "slow-db",
         summary: "2 h: a steady 110 req/s (3 dynos); service time doubles to 200 ms for 20 min \
                   at 0:45 (7 dynos)",
         rows: slow_db,
+        jobs: None,
     },
     Scenario {
         name: "noisy",
         summary: "2 h: 40 req/s (2 dynos) with 22 bursts of 80-300 req/s (3-9 dynos), 1-5 \
                   minutes each",
         rows: noisy,
+        jobs: None,
     },
     Scenario {
         name: "night",
         summary: "8 h: near idle, 2-8 req/s (1 dyno)",
         rows: night,
+        jobs: None,
+    },
+    Scenario {
+        name: "jobs-burst",
+        summary: "2 h: web at 40 req/s (2 dynos); worker jobs of 10 s at 0.3/s, a burst of \
+                  4/s for 15 minutes at 0:20, none from 0:51 to 1:10, a batch of about 1,500 \
+                  in 3 minutes at 1:10 (needs a worker process type in AUTOSCALE_PROCESSES)",
+        rows: jobs_burst,
+        jobs: Some(("worker", jobs_burst_jobs)),
     },
 ];
 
 impl Scenario {
     /// The scenario's rows as a trace named `scenario NAME`.
     pub fn trace(&self) -> Trace {
-        Trace::from_points(format!("scenario {}", self.name), (self.rows)())
-            .expect("every built-in scenario is a valid trace (see the tests)")
+        let trace = Trace::from_points(format!("scenario {}", self.name), (self.rows)());
+        match self.jobs {
+            Some((process, rates)) => trace.and_then(|trace| trace.with_jobs(process, &rates())),
+            None => trace,
+        }
+        .expect("every built-in scenario is a valid trace (see the tests)")
     }
 }
 
@@ -271,6 +294,39 @@ fn night() -> Vec<TracePoint> {
         .collect()
 }
 
+const JOBS_BURST_WEB: f64 = 40.0;
+const JOBS_BURST_BASE: f64 = 0.3;
+
+/// (minute, worker jobs per second), linear between: the base, a burst that outgrows a few
+/// dynos for 15 minutes, a quiet stretch long enough to reach zero, and a batch enqueued at
+/// once (a newsletter, an import) that no max clears at once.
+const JOBS_BURST_RATES: &[(f64, f64)] = &[
+    (0.0, JOBS_BURST_BASE),
+    (20.0, JOBS_BURST_BASE),
+    (21.0, 4.0),
+    (35.0, 4.0),
+    (36.0, JOBS_BURST_BASE),
+    (50.0, JOBS_BURST_BASE),
+    (51.0, 0.0),
+    (70.0, 0.0),
+    (70.5, 10.0),
+    (72.5, 10.0),
+    (73.0, JOBS_BURST_BASE),
+    (120.0, JOBS_BURST_BASE),
+];
+
+/// Steady web traffic at the times the job rate turns.
+fn jobs_burst() -> Vec<TracePoint> {
+    JOBS_BURST_RATES
+        .iter()
+        .map(|&(minute, _)| row(minute * MINUTE, JOBS_BURST_WEB))
+        .collect()
+}
+
+fn jobs_burst_jobs() -> Vec<f64> {
+    JOBS_BURST_RATES.iter().map(|&(_, rate)| rate).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,6 +377,7 @@ mod tests {
             ("slow-db", 2.0),
             ("noisy", 2.0),
             ("night", 8.0),
+            ("jobs-burst", 2.0),
         ];
         assert_eq!(SCENARIOS.len(), hours.len());
         for (name, hours) in hours {
@@ -373,7 +430,8 @@ mod tests {
                 scenario.name,
                 scenario.summary
             );
-            if scenario.name != "night" {
+            // jobs-burst keeps the web steady: its change is in the jobs.
+            if !["night", "jobs-burst"].contains(&scenario.name) {
                 assert!((5..=15).contains(&high), "{}: peak {high}", scenario.name);
             }
             // slow-db holds its rate steady so that doubling the service time shows: its change
@@ -464,6 +522,36 @@ mod tests {
         assert!(trace.rate_at(35.0 * MINUTE) == 300.0);
     }
 
+    /// The jobs' work in dynos at the model's defaults (10 s jobs, 5 at once), and the batch.
+    #[test]
+    fn jobs_burst_brings_a_burst_a_quiet_stretch_and_a_batch_for_worker() {
+        let trace = scenario("jobs-burst").trace();
+        let [stream] = trace.jobs() else {
+            panic!("one job stream: {:?}", trace.jobs());
+        };
+        assert_eq!(stream.process, "worker");
+        let rate = |minute: f64| super::super::trace::rate_at(stream.points(), minute * MINUTE);
+        let dynos = |minute: f64| rate(minute) * 10.0 / 5.0;
+        assert!(dynos(10.0) <= 1.0);
+        assert_eq!(dynos(28.0), 8.0);
+        assert_eq!((rate(55.0), rate(69.0)), (0.0, 0.0));
+        // The batch: the rate's integral from 1:10 to 1:13.
+        let batch: f64 = stream
+            .points()
+            .windows(2)
+            .filter(|pair| pair[0].seconds >= 70.0 * MINUTE && pair[1].seconds <= 73.0 * MINUTE)
+            .map(|pair| {
+                (pair[0].requests_per_second + pair[1].requests_per_second) / 2.0
+                    * (pair[1].seconds - pair[0].seconds)
+            })
+            .sum();
+        assert!((1400.0..=1600.0).contains(&batch), "{batch}");
+        assert!(trace
+            .points()
+            .iter()
+            .all(|p| p.requests_per_second == JOBS_BURST_WEB));
+    }
+
     #[test]
     fn list_names_every_scenario_aligned() {
         let text = list();
@@ -472,12 +560,12 @@ mod tests {
         for (line, scenario) in lines.iter().zip(SCENARIOS) {
             assert!(line.starts_with(scenario.name), "{line}");
             assert_eq!(
-                &line[9..],
+                &line[12..],
                 scenario.summary,
                 "summaries start in one column"
             );
         }
-        assert!(text.starts_with("daily    24 h: "), "{text}");
+        assert!(text.starts_with("daily       24 h: "), "{text}");
     }
 
     #[test]
@@ -492,14 +580,14 @@ mod tests {
         assert_eq!(
             unknown_scenario_message("dayly"),
             "--scenario \"dayly\" is not a built-in scenario (did you mean daily?): use one \
-             of daily, spike, ramp, slow-db, noisy, night (or list)"
+             of daily, spike, ramp, slow-db, noisy, night, jobs-burst (or list)"
         );
         assert!(unknown_scenario_message("slow_db").contains("(did you mean slow-db?)"));
         assert!(unknown_scenario_message("NIGHT").contains("(did you mean night?)"));
         assert_eq!(
             unknown_scenario_message("weekly-sale"),
             "--scenario \"weekly-sale\" is not a built-in scenario: use one of daily, spike, \
-             ramp, slow-db, noisy, night (or list)"
+             ramp, slow-db, noisy, night, jobs-burst (or list)"
         );
     }
 }

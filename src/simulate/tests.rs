@@ -298,3 +298,66 @@ fn a_policy_run_alone_sees_the_same_requests_as_in_the_full_run() {
         all.figures(PolicyName::Autoscaler)
     );
 }
+
+#[test]
+fn jobs_change_nothing_of_the_web_and_come_out_per_process_type_in_the_json() {
+    let with_jobs = scenarios::find("jobs-burst").expect("built in").trace();
+    let without_jobs =
+        Trace::from_points(with_jobs.name.clone(), with_jobs.points().to_vec()).expect("valid");
+    let settings = settings(&[(
+        "AUTOSCALE_PROCESSES",
+        "worker: max_dynos=10 jobs_per_dyno=10",
+    )]);
+    let model = Model::default();
+    let web_only = run(&without_jobs, &model, &settings).expect("runs");
+    let both = run(&with_jobs, &model, &settings).expect("runs");
+    assert!(web_only.jobs.is_empty());
+    assert_eq!(both.policies, web_only.policies);
+    let [worker] = both.jobs.as_slice() else {
+        panic!("one process type: {:?}", both.jobs);
+    };
+    assert_eq!(worker.process, "worker");
+    // The autoscaler never exceeds the max, and the max is what fixed-max runs throughout.
+    let autoscaler = worker.figures(PolicyName::Autoscaler);
+    assert!(autoscaler.max_dynos <= 10 && autoscaler.scale_ups > 0);
+    assert_eq!(worker.figures(PolicyName::FixedMax).dyno_hours, 20.0);
+
+    let json = Report::new(&with_jobs, &model, &settings, &both).to_json();
+    let document: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(document["model"]["job_seconds"], 10.0);
+    assert_eq!(document["model"]["job_concurrency"], 5);
+    let figures = &document["processes"]["worker"];
+    let labels = ["autoscaler", "oracle", "fixed-max"];
+    let places: Vec<usize> = labels
+        .iter()
+        .map(|label| json.rfind(&format!("\"{label}\": {{")).expect("a policy"))
+        .collect();
+    assert!(
+        places.windows(2).all(|pair| pair[0] < pair[1]),
+        "{places:?}"
+    );
+    assert!(figures["seed"].is_null());
+    for label in labels {
+        for field in [
+            "jobs",
+            "p50_wait_s",
+            "p95_wait_s",
+            "max_wait_s",
+            "most_waiting",
+            "dyno_hours",
+            "scale_ups",
+            "scale_downs",
+            "max_dynos",
+            "notices",
+        ] {
+            assert!(figures[label][field].is_number(), "{label} {field}");
+        }
+    }
+    assert_eq!(figures["autoscaler"]["jobs"], autoscaler.jobs);
+    // The table has the process type's own rows.
+    let table = report::table(&with_jobs, &model, &settings, &both);
+    assert!(
+        table.contains("worker: jobs_per_dyno 10 · jobs of 10 s on average, 5 at once per dyno"),
+        "{table}"
+    );
+}

@@ -1,4 +1,6 @@
-//! Traffic traces: `seconds,requests_per_second[,service_ms]` rows, linear between rows.
+//! Traffic traces: `seconds,requests_per_second[,service_ms][,NAME_jobs_per_second...]` rows,
+//! linear between rows. A `NAME_jobs_per_second` column is the rate jobs join the queue of the
+//! worker process type NAME.
 
 use std::fmt;
 
@@ -21,6 +23,24 @@ pub struct Trace {
     /// Where it came from, for titles and errors: a file path or `scenario NAME`.
     pub name: String,
     points: Vec<TracePoint>,
+    jobs: Vec<JobStream>,
+}
+
+/// The jobs of one worker process type: their rate at the trace's times, linear between them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobStream {
+    /// The process type whose queue they join.
+    pub process: String,
+    /// Jobs per second in `requests_per_second` (so the request stream's code draws them); no
+    /// service times: a job's mean time is the model's.
+    points: Vec<TracePoint>,
+}
+
+impl JobStream {
+    /// The rows, jobs per second as `requests_per_second`.
+    pub fn points(&self) -> &[TracePoint] {
+        &self.points
+    }
 }
 
 /// Why a trace was refused: where (`line` is 1-based in the file; `None` for the whole file)
@@ -65,6 +85,33 @@ pub const MIN_SERVICE_MS: f64 = 0.001;
 
 const HEADER: &str = "seconds,requests_per_second";
 const HEADER_WITH_SERVICE: &str = "seconds,requests_per_second,service_ms";
+const JOBS_SUFFIX: &str = "_jobs_per_second";
+
+/// The columns a header declares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Columns {
+    service: bool,
+    /// The process type of each jobs column, in order.
+    jobs: Vec<String>,
+}
+
+impl Columns {
+    fn count(&self) -> usize {
+        2 + usize::from(self.service) + self.jobs.len()
+    }
+
+    fn header(&self) -> String {
+        let mut header = String::from(if self.service {
+            HEADER_WITH_SERVICE
+        } else {
+            HEADER
+        });
+        for process in &self.jobs {
+            header.push_str(&format!(",{process}{JOBS_SUFFIX}"));
+        }
+        header
+    }
+}
 
 impl Trace {
     /// A trace from rows built in code (the scenarios, tests). The same rules as a file; an
@@ -86,7 +133,46 @@ impl Trace {
             previous = Some(point);
         }
         check_row_count(&points, "no rows").map_err(whole)?;
-        Ok(Trace { name, points })
+        Ok(Trace {
+            name,
+            points,
+            jobs: Vec::new(),
+        })
+    }
+
+    /// The trace with jobs for `process` at `rates` jobs per second, one per row. The same
+    /// rules as a file's column.
+    pub fn with_jobs(mut self, process: &str, rates: &[f64]) -> Result<Trace, TraceError> {
+        let whole = |message| TraceError {
+            source: self.name.clone(),
+            line: None,
+            message,
+        };
+        let column = format!("{process}{JOBS_SUFFIX}");
+        check_jobs_column(&column, &self.jobs).map_err(whole)?;
+        if rates.len() != self.points.len() {
+            return Err(whole(format!(
+                "{column} has {} rates for {} rows: give one per row",
+                rates.len(),
+                self.points.len()
+            )));
+        }
+        for (index, &rate) in rates.iter().enumerate() {
+            check_finite(&column, rate)
+                .and_then(|()| check_rate(&column, &rate.to_string(), rate))
+                .map_err(|message| whole(format!("row {}: {message}", index + 1)))?;
+        }
+        let points = self
+            .points
+            .iter()
+            .zip(rates)
+            .map(|(point, &rate)| job_point(point.seconds, rate))
+            .collect();
+        self.jobs.push(JobStream {
+            process: process.to_string(),
+            points,
+        });
+        Ok(self)
     }
 
     /// Reads a `--trace` file: the header `seconds,requests_per_second` (or with
@@ -111,10 +197,21 @@ impl Trace {
         })?;
         let columns = parse_header(header).map_err(|message| at(Some(header_line), message))?;
         let mut points: Vec<TracePoint> = Vec::new();
+        let mut jobs: Vec<JobStream> = columns
+            .jobs
+            .iter()
+            .map(|process| JobStream {
+                process: process.clone(),
+                points: Vec::new(),
+            })
+            .collect();
         for (line, row) in lines {
-            let point = parse_row(row, columns)
-                .and_then(|point| check_time(points.last(), point.seconds).map(|()| point))
+            let (point, rates) = parse_row(row, &columns)
+                .and_then(|row| check_time(points.last(), row.0.seconds).map(|()| row))
                 .map_err(|message| at(Some(line), message))?;
+            for (stream, rate) in jobs.iter_mut().zip(rates) {
+                stream.points.push(job_point(point.seconds, rate));
+            }
             points.push(point);
         }
         check_row_count(&points, "no rows after the header")
@@ -122,6 +219,7 @@ impl Trace {
         Ok(Trace {
             name: name.to_string(),
             points,
+            jobs,
         })
     }
 
@@ -143,6 +241,11 @@ impl Trace {
         &self.points
     }
 
+    /// The job streams, one per worker process type the trace gives jobs for.
+    pub fn jobs(&self) -> &[JobStream] {
+        &self.jobs
+    }
+
     /// The run ends at the last row.
     pub fn duration_seconds(&self) -> f64 {
         self.points.last().map_or(0.0, |last| last.seconds)
@@ -150,22 +253,7 @@ impl Trace {
 
     /// The arrival rate at `seconds`, linear between rows; 0 before the start and after the end.
     pub fn rate_at(&self, seconds: f64) -> f64 {
-        let after = self
-            .points
-            .partition_point(|point| point.seconds <= seconds);
-        if after == 0 {
-            return 0.0;
-        }
-        let before = &self.points[after - 1];
-        match self.points.get(after) {
-            Some(next) => {
-                let fraction = (seconds - before.seconds) / (next.seconds - before.seconds);
-                before.requests_per_second
-                    + fraction * (next.requests_per_second - before.requests_per_second)
-            }
-            None if seconds == before.seconds => before.requests_per_second,
-            None => 0.0,
-        }
+        rate_at(&self.points, seconds)
     }
 
     /// The mean service time at `seconds`: that of the last row at or before it that gives
@@ -185,13 +273,17 @@ impl Trace {
     /// column is written only when a row gives one.
     pub fn to_csv(&self) -> String {
         let with_service = self.points.iter().any(|point| point.service_ms.is_some());
-        let mut csv = String::from(if with_service {
-            HEADER_WITH_SERVICE
-        } else {
-            HEADER
-        });
+        let columns = Columns {
+            service: with_service,
+            jobs: self
+                .jobs
+                .iter()
+                .map(|stream| stream.process.clone())
+                .collect(),
+        };
+        let mut csv = columns.header();
         csv.push('\n');
-        for point in &self.points {
+        for (row, point) in self.points.iter().enumerate() {
             // f64's Display is the shortest text that parses back to the same number.
             csv.push_str(&format!("{},{}", point.seconds, point.requests_per_second));
             if with_service {
@@ -200,9 +292,30 @@ impl Trace {
                     csv.push_str(&service_ms.to_string());
                 }
             }
+            for stream in &self.jobs {
+                csv.push_str(&format!(",{}", stream.points[row].requests_per_second));
+            }
             csv.push('\n');
         }
         csv
+    }
+}
+
+/// The rate of `points` at `seconds`, linear between rows; 0 before the start and after the end.
+pub fn rate_at(points: &[TracePoint], seconds: f64) -> f64 {
+    let after = points.partition_point(|point| point.seconds <= seconds);
+    if after == 0 {
+        return 0.0;
+    }
+    let before = &points[after - 1];
+    match points.get(after) {
+        Some(next) => {
+            let fraction = (seconds - before.seconds) / (next.seconds - before.seconds);
+            before.requests_per_second
+                + fraction * (next.requests_per_second - before.requests_per_second)
+        }
+        None if seconds == before.seconds => before.requests_per_second,
+        None => 0.0,
     }
 }
 
@@ -218,64 +331,121 @@ fn meaningful_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
         })
 }
 
-/// How many columns the header declares: 2, or 3 with `service_ms`.
-fn parse_header(line: &str) -> Result<usize, String> {
+/// The columns the header declares: `seconds,requests_per_second`, then `service_ms` if
+/// given, then a `NAME_jobs_per_second` column per worker process type.
+fn parse_header(line: &str) -> Result<Columns, String> {
     let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-    match fields.as_slice() {
-        ["seconds", "requests_per_second"] => Ok(2),
-        ["seconds", "requests_per_second", "service_ms"] => Ok(3),
-        _ => {
-            // A file that starts straight with numbers has lost its header: say so.
-            let hint = if fields[0].parse::<f64>().is_ok() {
-                ": the first line that is not blank or a comment is the header"
-            } else {
-                ""
-            };
-            Err(format!(
-                "the header must be \"{HEADER}\" or \"{HEADER_WITH_SERVICE}\", not \"{}\"{hint}",
-                line.trim()
-            ))
+    let refused = || {
+        // A file that starts straight with numbers has lost its header: say so.
+        let hint = if fields[0].parse::<f64>().is_ok() {
+            ": the first line that is not blank or a comment is the header"
+        } else {
+            ""
+        };
+        format!(
+            "the header must be \"{HEADER}\" or \"{HEADER_WITH_SERVICE}\", either followed by \
+             a NAME{JOBS_SUFFIX} column for each worker process type with jobs, not \"{}\"{hint}",
+            line.trim()
+        )
+    };
+    let ["seconds", "requests_per_second", rest @ ..] = fields.as_slice() else {
+        return Err(refused());
+    };
+    let service = rest.first() == Some(&"service_ms");
+    let mut jobs: Vec<JobStream> = Vec::new();
+    for &column in &rest[usize::from(service)..] {
+        if !column.ends_with(JOBS_SUFFIX) {
+            return Err(refused());
         }
+        check_jobs_column(column, &jobs)?;
+        jobs.push(JobStream {
+            process: column.trim_end_matches(JOBS_SUFFIX).to_string(),
+            points: Vec::new(),
+        });
     }
+    Ok(Columns {
+        service,
+        jobs: jobs.into_iter().map(|stream| stream.process).collect(),
+    })
 }
 
-/// One data row, its numbers checked on their own (the order of times is checked by the
-/// caller, which knows the row before). Messages quote the text as written.
-fn parse_row(line: &str, columns: usize) -> Result<TracePoint, String> {
+/// A jobs column names a worker process type (not web, whose traffic is the requests), once.
+fn check_jobs_column(column: &str, before: &[JobStream]) -> Result<(), String> {
+    let process = column.trim_end_matches(JOBS_SUFFIX);
+    if !crate::settings::processes::is_process_name(process) || process == "web" {
+        return Err(format!(
+            "column \"{column}\": \"{process}\" is not a worker process type's name: a jobs \
+             column is NAME{JOBS_SUFFIX}, NAME as in the Procfile (a letter, then letters, \
+             digits, _ or -; not web), like worker{JOBS_SUFFIX}"
+        ));
+    }
+    if before.iter().any(|stream| stream.process == process) {
+        return Err(format!(
+            "column \"{column}\" is given twice: one column per process type"
+        ));
+    }
+    Ok(())
+}
+
+/// One data row and its job rates, its numbers checked on their own (the order of times is
+/// checked by the caller, which knows the row before). Messages quote the text as written.
+fn parse_row(line: &str, columns: &Columns) -> Result<(TracePoint, Vec<f64>), String> {
     let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-    if fields.len() != columns {
+    if fields.len() != columns.count() {
         return Err(wrong_field_count(fields.len(), columns));
     }
     let seconds = parse_number("seconds", fields[0])?;
     let requests_per_second = parse_number("requests_per_second", fields[1])?;
-    check_rate(fields[1], requests_per_second)?;
-    let service_ms = match fields.get(2) {
-        // An empty third field keeps the service time of the rows before.
-        None | Some(&"") => None,
-        Some(text) => {
+    check_rate("requests_per_second", fields[1], requests_per_second)?;
+    let service_ms = match (columns.service, fields.get(2).copied()) {
+        // An empty service field keeps the service time of the rows before.
+        (false, _) | (true, None | Some("")) => None,
+        (true, Some(text)) => {
             let service_ms = parse_number("service_ms", text)?;
             check_service_ms(text, service_ms)?;
             Some(service_ms)
         }
     };
-    Ok(TracePoint {
+    let first_job = 2 + usize::from(columns.service);
+    let rates = columns
+        .jobs
+        .iter()
+        .zip(&fields[first_job..])
+        .map(|(process, text)| {
+            let column = format!("{process}{JOBS_SUFFIX}");
+            let rate = parse_number(&column, text)?;
+            check_rate(&column, text, rate).map(|()| rate)
+        })
+        .collect::<Result<_, String>>()?;
+    let point = TracePoint {
         seconds,
         requests_per_second,
         service_ms,
-    })
+    };
+    Ok((point, rates))
 }
 
-fn wrong_field_count(found: usize, columns: usize) -> String {
+fn job_point(seconds: f64, jobs_per_second: f64) -> TracePoint {
+    TracePoint {
+        seconds,
+        requests_per_second: jobs_per_second,
+        service_ms: None,
+    }
+}
+
+fn wrong_field_count(found: usize, columns: &Columns) -> String {
     let plural = if found == 1 { "" } else { "s" };
-    let valid = if columns == 2 {
-        format!("a row is \"{HEADER}\", as the header says")
+    let keep = if columns.service {
+        " (leave service_ms empty to keep the previous one)"
     } else {
-        format!(
-            "a row is \"{HEADER_WITH_SERVICE}\", as the header says (leave service_ms empty \
-             to keep the previous one)"
-        )
+        ""
     };
-    format!("{found} field{plural} where the header has {columns}: {valid}")
+    format!(
+        "{found} field{plural} where the header has {}: a row is \"{}\", as the header \
+         says{keep}",
+        columns.count(),
+        columns.header()
+    )
 }
 
 /// A finite number: Rust reads `NaN` and `inf`, but neither means anything in a trace.
@@ -296,6 +466,7 @@ fn check_point(previous: Option<&TracePoint>, point: &TracePoint) -> Result<(), 
     check_finite("seconds", point.seconds)?;
     check_finite("requests_per_second", point.requests_per_second)?;
     check_rate(
+        "requests_per_second",
         &point.requests_per_second.to_string(),
         point.requests_per_second,
     )?;
@@ -314,16 +485,22 @@ fn check_finite(column: &str, number: f64) -> Result<(), String> {
     }
 }
 
-fn check_rate(text: &str, rate: f64) -> Result<(), String> {
+/// A rate of requests or of jobs, in `column`.
+fn check_rate(column: &str, text: &str, rate: f64) -> Result<(), String> {
+    let (what, each) = if column.ends_with(JOBS_SUFFIX) {
+        ("jobs", "job")
+    } else {
+        ("requests", "request")
+    };
     if rate < 0.0 {
         return Err(format!(
-            "requests_per_second \"{text}\" is negative: rates are requests per second, 0 or more"
+            "{column} \"{text}\" is negative: rates are {what} per second, 0 or more"
         ));
     }
     if rate > MAX_REQUESTS_PER_SECOND {
         return Err(format!(
-            "requests_per_second \"{text}\" is above {MAX_REQUESTS_PER_SECOND}: every request \
-             is simulated, so a simulation of it would run for hours"
+            "{column} \"{text}\" is above {MAX_REQUESTS_PER_SECOND}: every {each} is \
+             simulated, so a simulation of it would run for hours"
         ));
     }
     Ok(())
@@ -452,7 +629,8 @@ mod tests {
         assert_eq!(
             refusal("# comment\n\ntime,rps\n0,1\n"),
             "trace.csv line 3: the header must be \"seconds,requests_per_second\" or \
-             \"seconds,requests_per_second,service_ms\", not \"time,rps\""
+             \"seconds,requests_per_second,service_ms\", either followed by a \
+             NAME_jobs_per_second column for each worker process type with jobs, not \"time,rps\""
         );
     }
 
@@ -736,6 +914,114 @@ mod tests {
             let csv = trace.to_csv();
             assert_eq!(Trace::parse_csv("t", &csv).unwrap(), trace, "{csv}");
         }
+    }
+
+    #[test]
+    fn jobs_columns_give_each_worker_process_type_its_rate() {
+        let text = "seconds,requests_per_second,service_ms,worker_jobs_per_second,\
+                    urgent-mail_jobs_per_second\n0,10,,0.5,0\n60,20,150,2,1\n";
+        let trace = Trace::parse_csv("trace.csv", text).unwrap();
+        assert_eq!(
+            trace.points(),
+            [point(0.0, 10.0, None), point(60.0, 20.0, Some(150.0))]
+        );
+        let streams: Vec<(&str, Vec<TracePoint>)> = trace
+            .jobs()
+            .iter()
+            .map(|stream| (stream.process.as_str(), stream.points().to_vec()))
+            .collect();
+        assert_eq!(
+            streams,
+            [
+                (
+                    "worker",
+                    vec![point(0.0, 0.5, None), point(60.0, 2.0, None)]
+                ),
+                (
+                    "urgent-mail",
+                    vec![point(0.0, 0.0, None), point(60.0, 1.0, None)]
+                ),
+            ]
+        );
+        assert_eq!(rate_at(trace.jobs()[0].points(), 30.0), 1.25);
+        // Without service times too; and the file written reads back the same.
+        let text = "seconds,requests_per_second,worker_jobs_per_second\n0,10,3\n60,20,0\n";
+        let trace = Trace::parse_csv("trace.csv", text).unwrap();
+        assert_eq!(trace.to_csv(), text);
+        assert_eq!(trace.jobs()[0].points()[0], point(0.0, 3.0, None));
+    }
+
+    #[test]
+    fn bad_jobs_columns_and_rates_are_refused() {
+        assert_eq!(
+            refusal("seconds,requests_per_second,web_jobs_per_second\n0,1,1\n60,1,1\n"),
+            "trace.csv line 1: column \"web_jobs_per_second\": \"web\" is not a worker process \
+             type's name: a jobs column is NAME_jobs_per_second, NAME as in the Procfile (a \
+             letter, then letters, digits, _ or -; not web), like worker_jobs_per_second"
+        );
+        assert!(
+            refusal("seconds,requests_per_second,1x_jobs_per_second\n0,1,1\n60,1,1\n")
+                .contains("\"1x\" is not a worker process type's name")
+        );
+        assert_eq!(
+            refusal(
+                "seconds,requests_per_second,worker_jobs_per_second,worker_jobs_per_second\n\
+                 0,1,1,1\n"
+            ),
+            "trace.csv line 1: column \"worker_jobs_per_second\" is given twice: one column \
+             per process type"
+        );
+        // A column after the jobs that is not one, or service_ms out of place.
+        for header in [
+            "seconds,requests_per_second,worker_jobs_per_second,service_ms",
+            "seconds,requests_per_second,jobs",
+        ] {
+            assert!(
+                refusal(&format!("{header}\n0,1,1,1\n")).contains("the header must be"),
+                "{header}"
+            );
+        }
+        assert_eq!(
+            refusal("seconds,requests_per_second,worker_jobs_per_second\n0,1,-2\n60,1,1\n"),
+            "trace.csv line 2: worker_jobs_per_second \"-2\" is negative: rates are jobs per \
+             second, 0 or more"
+        );
+        assert_eq!(
+            refusal("seconds,requests_per_second,worker_jobs_per_second\n0,1,\n60,1,1\n"),
+            "trace.csv line 2: worker_jobs_per_second is empty: every row needs a number there"
+        );
+        assert_eq!(
+            refusal("seconds,requests_per_second,worker_jobs_per_second\n0,1\n"),
+            "trace.csv line 2: 2 fields where the header has 3: a row is \
+             \"seconds,requests_per_second,worker_jobs_per_second\", as the header says"
+        );
+    }
+
+    #[test]
+    fn with_jobs_checks_the_rates_as_a_file_would() {
+        let trace = || Trace::from_points("t", vec![point(0.0, 5.0, None), point(60.0, 0.0, None)]);
+        let error = trace().unwrap().with_jobs("worker", &[1.0]).unwrap_err();
+        assert_eq!(
+            error.message,
+            "worker_jobs_per_second has 1 rates for 2 rows: give one per row"
+        );
+        let error = trace()
+            .unwrap()
+            .with_jobs("worker", &[1.0, f64::NAN])
+            .unwrap_err();
+        assert_eq!(
+            error.message,
+            "row 2: worker_jobs_per_second NaN is not a finite number"
+        );
+        let error = trace()
+            .and_then(|t| t.with_jobs("worker", &[1.0, 1.0]))
+            .and_then(|t| t.with_jobs("worker", &[1.0, 1.0]))
+            .unwrap_err();
+        assert!(error.message.contains("given twice"), "{error}");
+        let trace = trace()
+            .and_then(|t| t.with_jobs("worker", &[1.0, 2.0]))
+            .unwrap();
+        assert_eq!(Trace::parse_csv("t", &trace.to_csv()).unwrap(), trace);
     }
 
     #[test]
