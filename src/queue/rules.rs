@@ -119,7 +119,15 @@ pub struct ProcessRule {
     last: Option<u64>,
     /// Since when every reading found the queue empty.
     empty_since: Option<Instant>,
+    /// The idle time is this many times the setting: it doubles each time jobs came back
+    /// sooner after a scale to zero than the idle time it had waited.
+    idle_factor: u32,
+    /// When it was last scaled to zero for being idle.
+    zero_since: Option<Instant>,
 }
+
+/// The idle time before zero grows to at most this many times the setting.
+pub const MOST_IDLE_FACTOR: u32 = 16;
 
 impl ProcessRule {
     /// A rule with no readings yet.
@@ -130,6 +138,8 @@ impl ProcessRule {
             streaks: Streaks::default(),
             last: None,
             empty_since: None,
+            idle_factor: 1,
+            zero_since: None,
         }
     }
 
@@ -171,6 +181,30 @@ impl ProcessRule {
         }
     }
 
+    /// The queue must read empty this long before the last dyno goes.
+    pub fn idle_time(&self) -> Duration {
+        self.rule.idle_before_zero * self.idle_factor
+    }
+
+    /// A scale to `to` dynos for `reason` was made at `now`. A scale to zero is a
+    /// trial: jobs back sooner than the idle time waited say the quiet was a gap between jobs
+    /// (a latency reads 0 while dynos keep up), so the next wait is twice as long; a quiet
+    /// that outlasted it brings the setting's back.
+    pub fn scaled_for(&mut self, reason: QueueReason, to: u32, now: Instant) {
+        match (reason, self.zero_since.take()) {
+            (QueueReason::Idle, _) if to == 0 => self.zero_since = Some(now),
+            (QueueReason::JobsAtZero, Some(since)) => {
+                self.idle_factor = if now.saturating_duration_since(since) < self.idle_time() {
+                    (self.idle_factor * 2).min(MOST_IDLE_FACTOR)
+                } else {
+                    1
+                };
+            }
+            _ => {}
+        }
+        self.scaled();
+    }
+
     /// After a scale of this process type: the evidence starts afresh, as the web's streaks do.
     pub fn scaled(&mut self) {
         self.wanted.clear();
@@ -189,9 +223,9 @@ impl ProcessRule {
         let Some(value) = self.last else {
             return QueueDecision::Hold;
         };
-        let idle = self.empty_since.is_some_and(|since| {
-            now.saturating_duration_since(since) >= self.rule.idle_before_zero
-        });
+        let idle = self
+            .empty_since
+            .is_some_and(|since| now.saturating_duration_since(since) >= self.idle_time());
         // Never below one dyno unless the queue has been idle long enough.
         let floor = if idle { bounds.min } else { bounds.min.max(1) };
         let down_to = |target: u32, reason| {
@@ -289,6 +323,57 @@ mod tests {
 
     fn scale(to: u32, reason: QueueReason) -> QueueDecision {
         QueueDecision::Scale { to, reason }
+    }
+
+    #[test]
+    fn jobs_back_soon_after_a_scale_to_zero_double_the_idle_time_and_a_long_quiet_resets_it() {
+        let start = Instant::now();
+        let minutes = |m: u64| start + Duration::from_secs(60 * m);
+        // A latency type whose one dyno keeps up: it reads 0 for the idle time and goes.
+        let mut process = after(LATENCY, &[0; 12], start);
+        assert_eq!(
+            process.decide(1, BOUNDS, minutes(6)),
+            scale(0, QueueReason::Idle)
+        );
+        process.scaled_for(QueueReason::Idle, 0, minutes(6));
+        // Jobs wait again a minute later: back at once, and the next wait is 10 minutes.
+        process.observe(Some(40), minutes(7));
+        assert_eq!(
+            process.decide(0, BOUNDS, minutes(7)),
+            scale(1, QueueReason::JobsAtZero)
+        );
+        process.scaled_for(QueueReason::JobsAtZero, 1, minutes(7));
+        assert_eq!(process.idle_time(), Duration::from_secs(600));
+        for minute in 8..=17 {
+            process.observe(Some(0), minutes(minute));
+        }
+        // 9 minutes empty: not yet; 10: it goes.
+        assert_eq!(process.decide(1, BOUNDS, minutes(17)), QueueDecision::Hold);
+        process.observe(Some(0), minutes(18));
+        assert_eq!(
+            process.decide(1, BOUNDS, minutes(18)),
+            scale(0, QueueReason::Idle)
+        );
+        process.scaled_for(QueueReason::Idle, 0, minutes(18));
+        // Quiet for longer than that wait: the quiet was real, the setting's 5 minutes again.
+        process.observe(Some(40), minutes(29));
+        process.scaled_for(QueueReason::JobsAtZero, 1, minutes(29));
+        assert_eq!(process.idle_time(), Duration::from_secs(300));
+        // It doubles up to 16 times the setting and no further.
+        for round in 0..6 {
+            process.scaled_for(QueueReason::Idle, 0, minutes(100 + round));
+            process.scaled_for(QueueReason::JobsAtZero, 1, minutes(100 + round));
+        }
+        assert_eq!(
+            process.idle_time(),
+            Duration::from_secs(300 * u64::from(MOST_IDLE_FACTOR))
+        );
+        // Other scales leave it alone.
+        process.scaled_for(QueueReason::MoreJobs, 3, minutes(200));
+        assert_eq!(
+            process.idle_time(),
+            Duration::from_secs(300 * u64::from(MOST_IDLE_FACTOR))
+        );
     }
 
     #[test]

@@ -335,7 +335,7 @@ impl Workers {
                 }
                 for (change, _) in &changes {
                     if let Some(process) = self.process_mut(&change.process) {
-                        process.rule.scaled();
+                        process.rule.scaled_for(change.reason, change.to, now);
                         process.notices.clear(NoticeKind::QueueNeedsAboveMax);
                     }
                 }

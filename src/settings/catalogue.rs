@@ -261,7 +261,7 @@ settings! {
     ),
     idle_minutes_before_zero: defaulted(
         "5",
-        "Minutes a worker process type's queue must stay empty before its last dyno goes (decimals allowed).",
+        "Minutes a worker process type's queue must stay empty before its last dyno goes (decimals allowed); doubled for the type, up to 16 times, each time jobs come back sooner than that.",
         |s| minutes(s.idle_before_zero),
     ),
     single_active_worker: defaulted(
