@@ -11,7 +11,7 @@ pub mod boot;
 mod corrections;
 pub mod decide;
 pub(crate) mod refusal;
-mod steps;
+pub(crate) mod steps;
 
 pub use boot::BootEnd;
 pub use decide::{decide, Bounds, Decision, Policy, ScaleReason, Streaks};

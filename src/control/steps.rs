@@ -107,6 +107,13 @@ impl DownBackoff {
 
     /// A scale-up was made at `now`: a scale-down on trial failed.
     pub fn scaled_up(&mut self, now: Instant) {
+        while self
+            .flaps
+            .front()
+            .is_some_and(|&(at, _)| now.saturating_duration_since(at) > FLAP_MEMORY)
+        {
+            self.flaps.pop_front();
+        }
         if let Some(trial) = self.on_trial(now) {
             self.flaps.push_back((now, trial.to));
         }
@@ -127,15 +134,12 @@ impl DownBackoff {
 
     /// The passes a scale-down to `to` dynos needs at `now`: a flap at that count or above
     /// says `to` is too few (a flap at 1 dyno says nothing against 2).
-    pub fn passes(&mut self, passes: u32, to: u32, now: Instant) -> u32 {
-        while self
+    pub fn passes(&self, passes: u32, to: u32, now: Instant) -> u32 {
+        let flaps = self
             .flaps
-            .front()
-            .is_some_and(|&(at, _)| now.saturating_duration_since(at) > FLAP_MEMORY)
-        {
-            self.flaps.pop_front();
-        }
-        let flaps = self.flaps.iter().filter(|&&(_, count)| count >= to).count();
+            .iter()
+            .filter(|&&(at, count)| count >= to && now.saturating_duration_since(at) <= FLAP_MEMORY)
+            .count();
         let doublings = (flaps as u32).min(MOST_DOUBLINGS);
         passes.saturating_mul(1 << doublings)
     }

@@ -4,8 +4,9 @@
 //! A queue size says how many dynos are wanted (`ceil(jobs / jobs_per_dyno)`): more are added
 //! at once, and fewer only once every one of the last `passes` readings wanted fewer (then as
 //! many as the most of them wanted). A latency is judged like a heartbeat, against
-//! `max_latency_in_seconds` (slow above it, fast below half of it), with the seed's streak
-//! rule. Either way the last dyno goes only after the queue has been empty for the idle time,
+//! `max_latency_in_seconds` (slow above it, fast below half of it), with the web's streak
+//! rule: its proportional steps and its scale-downs on trial too (`control::steps`), when the
+//! web's settings have them on. Either way the last dyno goes only after the queue has been empty for the idle time,
 //! and a dyno comes back at once when jobs appear. A failed reading changes no evidence but the
 //! idle time, which starts again: an error is never an empty queue.
 
@@ -13,6 +14,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use crate::control::steps::{DownBackoff, UpSteps};
 use crate::control::{Bounds, Streaks};
 use crate::judge::Verdict;
 use crate::settings::processes::QueueMeasure;
@@ -31,6 +33,10 @@ pub struct Rule {
     pub increment: u32,
     /// How long the queue must stay empty before the last dyno goes.
     pub idle_before_zero: Duration,
+    /// Latency: a slow streak right after one that brought no relief adds twice the dynos.
+    pub proportional_scale_up: bool,
+    /// Latency: a scale-down is on trial, and one refuted is undone and backed off from.
+    pub scale_down_backoff: bool,
 }
 
 impl Rule {
@@ -43,6 +49,8 @@ impl Rule {
             fails: settings.number_of_fails_to_scale_up_after,
             increment: settings.increment,
             idle_before_zero: settings.idle_before_zero,
+            proportional_scale_up: settings.proportional_scale_up,
+            scale_down_backoff: settings.scale_down_backoff,
         }
     }
 }
@@ -66,6 +74,8 @@ pub enum QueueReason {
     JobsAtZero,
     /// The queue has been empty for the idle time.
     Idle,
+    /// The readings after a scale-down refuted it: its dynos go back.
+    ScaleDownUndone,
 }
 
 impl fmt::Display for QueueReason {
@@ -79,6 +89,7 @@ impl fmt::Display for QueueReason {
             QueueReason::QuickJobs => "quick_jobs",
             QueueReason::JobsAtZero => "jobs_at_zero",
             QueueReason::Idle => "idle",
+            QueueReason::ScaleDownUndone => "scale_down_undone",
         })
     }
 }
@@ -124,6 +135,10 @@ pub struct ProcessRule {
     idle_factor: u32,
     /// When it was last scaled to zero for being idle.
     zero_since: Option<Instant>,
+    /// Latency: the size of the next step up.
+    up_steps: UpSteps,
+    /// Latency: the scale-down on trial, and the refuted ones.
+    down_backoff: DownBackoff,
 }
 
 /// The idle time before zero grows to at most this many times the setting.
@@ -140,6 +155,8 @@ impl ProcessRule {
             empty_since: None,
             idle_factor: 1,
             zero_since: None,
+            up_steps: UpSteps::default(),
+            down_backoff: DownBackoff::default(),
         }
     }
 
@@ -176,6 +193,10 @@ impl ProcessRule {
                 } else {
                     Verdict::Neutral
                 };
+                if verdict != Verdict::Slow {
+                    self.up_steps.relief();
+                }
+                self.down_backoff.verdict(verdict, now);
                 self.streaks.record(verdict);
             }
         }
@@ -186,11 +207,24 @@ impl ProcessRule {
         self.rule.idle_before_zero * self.idle_factor
     }
 
-    /// A scale to `to` dynos for `reason` was made at `now`. A scale to zero is a
+    /// A scale from `from` to `to` dynos for `reason` was made at `now`. A scale to zero is a
     /// trial: jobs back sooner than the idle time waited say the quiet was a gap between jobs
     /// (a latency reads 0 while dynos keep up), so the next wait is twice as long; a quiet
     /// that outlasted it brings the setting's back.
-    pub fn scaled_for(&mut self, reason: QueueReason, to: u32, now: Instant) {
+    pub fn scaled_for(&mut self, reason: QueueReason, from: u32, to: u32, now: Instant) {
+        match reason {
+            QueueReason::SlowJobs => {
+                self.up_steps.scaled_up();
+                self.down_backoff.scaled_up(now);
+            }
+            // Putting back what was removed is not a step that could have been too small.
+            QueueReason::ScaleDownUndone => self.down_backoff.scaled_up(now),
+            QueueReason::QuickJobs => {
+                let passes = self.passes_to(to, now);
+                self.down_backoff.scaled_down(from, to, passes, now);
+            }
+            _ => self.down_backoff.other_scale(),
+        }
         match (reason, self.zero_since.take()) {
             (QueueReason::Idle, _) if to == 0 => self.zero_since = Some(now),
             (QueueReason::JobsAtZero, Some(since)) => {
@@ -260,18 +294,29 @@ impl ProcessRule {
                 }
             }
             QueueMeasure::Latency { .. } => {
+                if let Some(removed) = self
+                    .down_backoff
+                    .to_undo(current, now)
+                    .filter(|_| self.rule.scale_down_backoff && current < bounds.max)
+                {
+                    let to = current.saturating_add(removed).min(bounds.max);
+                    return scale(to, QueueReason::ScaleDownUndone);
+                }
                 if self.streaks.slow >= self.rule.fails {
                     if current >= bounds.max {
                         return QueueDecision::NeedsAboveMax { value };
                     }
-                    let to = current.saturating_add(self.rule.increment).min(bounds.max);
+                    let step = if self.rule.proportional_scale_up {
+                        self.up_steps.step(self.rule.increment, current)
+                    } else {
+                        self.rule.increment
+                    };
+                    let to = current.saturating_add(step).min(bounds.max);
                     return scale(to, QueueReason::SlowJobs);
                 }
-                if self.streaks.fast >= self.rule.passes {
-                    return down_to(
-                        current.saturating_sub(self.rule.increment),
-                        QueueReason::QuickJobs,
-                    );
+                let fewer = current.saturating_sub(self.rule.increment);
+                if self.streaks.fast >= self.passes_to(fewer, now) {
+                    return down_to(fewer, QueueReason::QuickJobs);
                 }
                 // An empty queue for the idle time lets the last dyno go, streak or not.
                 if idle && current == 1 {
@@ -279,6 +324,16 @@ impl ProcessRule {
                 }
                 QueueDecision::Hold
             }
+        }
+    }
+
+    /// Latency: the fast readings in a row a scale-down to `to` needs, longer after refuted
+    /// scale-downs to that count or above.
+    fn passes_to(&self, to: u32, now: Instant) -> u32 {
+        if self.rule.scale_down_backoff {
+            self.down_backoff.passes(self.rule.passes, to, now)
+        } else {
+            self.rule.passes
         }
     }
 
@@ -306,6 +361,8 @@ mod tests {
         fails: 2,
         increment: 1,
         idle_before_zero: Duration::from_secs(300),
+        proportional_scale_up: true,
+        scale_down_backoff: true,
     };
     const LATENCY: Rule = Rule {
         measure: QueueMeasure::Latency { max_seconds: 30 },
@@ -335,14 +392,14 @@ mod tests {
             process.decide(1, BOUNDS, minutes(6)),
             scale(0, QueueReason::Idle)
         );
-        process.scaled_for(QueueReason::Idle, 0, minutes(6));
+        process.scaled_for(QueueReason::Idle, 1, 0, minutes(6));
         // Jobs wait again a minute later: back at once, and the next wait is 10 minutes.
         process.observe(Some(40), minutes(7));
         assert_eq!(
             process.decide(0, BOUNDS, minutes(7)),
             scale(1, QueueReason::JobsAtZero)
         );
-        process.scaled_for(QueueReason::JobsAtZero, 1, minutes(7));
+        process.scaled_for(QueueReason::JobsAtZero, 0, 1, minutes(7));
         assert_eq!(process.idle_time(), Duration::from_secs(600));
         for minute in 8..=17 {
             process.observe(Some(0), minutes(minute));
@@ -354,22 +411,22 @@ mod tests {
             process.decide(1, BOUNDS, minutes(18)),
             scale(0, QueueReason::Idle)
         );
-        process.scaled_for(QueueReason::Idle, 0, minutes(18));
+        process.scaled_for(QueueReason::Idle, 1, 0, minutes(18));
         // Quiet for longer than that wait: the quiet was real, the setting's 5 minutes again.
         process.observe(Some(40), minutes(29));
-        process.scaled_for(QueueReason::JobsAtZero, 1, minutes(29));
+        process.scaled_for(QueueReason::JobsAtZero, 0, 1, minutes(29));
         assert_eq!(process.idle_time(), Duration::from_secs(300));
         // It doubles up to 16 times the setting and no further.
         for round in 0..6 {
-            process.scaled_for(QueueReason::Idle, 0, minutes(100 + round));
-            process.scaled_for(QueueReason::JobsAtZero, 1, minutes(100 + round));
+            process.scaled_for(QueueReason::Idle, 1, 0, minutes(100 + round));
+            process.scaled_for(QueueReason::JobsAtZero, 0, 1, minutes(100 + round));
         }
         assert_eq!(
             process.idle_time(),
             Duration::from_secs(300 * u64::from(MOST_IDLE_FACTOR))
         );
         // Other scales leave it alone.
-        process.scaled_for(QueueReason::MoreJobs, 3, minutes(200));
+        process.scaled_for(QueueReason::MoreJobs, 1, 3, minutes(200));
         assert_eq!(
             process.idle_time(),
             Duration::from_secs(300 * u64::from(MOST_IDLE_FACTOR))
@@ -482,6 +539,89 @@ mod tests {
         process.observe(None, at(60));
         process.observe(Some(1), at(90));
         assert_eq!(process.decide(3, BOUNDS, at(90)), QueueDecision::Hold);
+    }
+
+    #[test]
+    fn a_latency_steps_up_in_proportion_and_puts_back_a_refuted_scale_down() {
+        let start = Instant::now();
+        let at = |reading: u64| start + Duration::from_secs(30 * reading);
+        let bounds = Bounds { min: 0, max: 20 };
+        let mut process = after(LATENCY, &[40, 45], start);
+        assert_eq!(
+            process.decide(2, bounds, at(1)),
+            scale(3, QueueReason::SlowJobs)
+        );
+        process.scaled_for(QueueReason::SlowJobs, 2, 3, at(1));
+        // No relief: the next step is twice the increment, then four times (never more than
+        // doubling the count).
+        process.observe(Some(50), at(2));
+        process.observe(Some(55), at(3));
+        assert_eq!(
+            process.decide(3, bounds, at(3)),
+            scale(5, QueueReason::SlowJobs)
+        );
+        process.scaled_for(QueueReason::SlowJobs, 3, 5, at(3));
+        process.observe(Some(60), at(4));
+        process.observe(Some(60), at(5));
+        assert_eq!(
+            process.decide(5, bounds, at(5)),
+            scale(9, QueueReason::SlowJobs)
+        );
+        process.scaled_for(QueueReason::SlowJobs, 5, 9, at(5));
+        // Relief resets the step; quick readings then take one dyno away, on trial.
+        for reading in 6..9 {
+            process.observe(Some(2), at(reading));
+        }
+        assert_eq!(
+            process.decide(9, bounds, at(8)),
+            scale(8, QueueReason::QuickJobs)
+        );
+        process.scaled_for(QueueReason::QuickJobs, 9, 8, at(8));
+        // The next reading is not quick: the dyno goes back at once.
+        process.observe(Some(20), at(9));
+        assert_eq!(
+            process.decide(8, bounds, at(9)),
+            scale(9, QueueReason::ScaleDownUndone)
+        );
+        process.scaled_for(QueueReason::ScaleDownUndone, 8, 9, at(9));
+        // And a scale-down to 8 now needs twice the quick readings.
+        for reading in 10..13 {
+            process.observe(Some(2), at(reading));
+        }
+        assert_eq!(process.decide(9, bounds, at(12)), QueueDecision::Hold);
+        for reading in 13..16 {
+            process.observe(Some(2), at(reading));
+        }
+        assert_eq!(
+            process.decide(9, bounds, at(15)),
+            scale(8, QueueReason::QuickJobs)
+        );
+    }
+
+    #[test]
+    fn with_the_web_rule_switched_off_a_latency_keeps_the_seed_streak_rule() {
+        let start = Instant::now();
+        let at = |reading: u64| start + Duration::from_secs(30 * reading);
+        let plain = Rule {
+            proportional_scale_up: false,
+            scale_down_backoff: false,
+            ..LATENCY
+        };
+        let bounds = Bounds { min: 0, max: 20 };
+        let mut process = after(plain, &[40, 45], start);
+        process.scaled_for(QueueReason::SlowJobs, 2, 3, at(1));
+        process.observe(Some(50), at(2));
+        process.observe(Some(55), at(3));
+        assert_eq!(
+            process.decide(3, bounds, at(3)),
+            scale(4, QueueReason::SlowJobs)
+        );
+        for reading in 4..7 {
+            process.observe(Some(2), at(reading));
+        }
+        process.scaled_for(QueueReason::QuickJobs, 4, 3, at(6));
+        process.observe(Some(20), at(7));
+        assert_eq!(process.decide(3, bounds, at(7)), QueueDecision::Hold);
     }
 
     #[test]

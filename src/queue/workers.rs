@@ -335,7 +335,9 @@ impl Workers {
                 }
                 for (change, _) in &changes {
                     if let Some(process) = self.process_mut(&change.process) {
-                        process.rule.scaled_for(change.reason, change.to, now);
+                        process
+                            .rule
+                            .scaled_for(change.reason, change.from, change.to, now);
                         process.notices.clear(NoticeKind::QueueNeedsAboveMax);
                     }
                 }
@@ -439,6 +441,8 @@ mod tests {
         fails: 2,
         increment: 1,
         idle_before_zero: Duration::from_secs(300),
+        proportional_scale_up: true,
+        scale_down_backoff: true,
     };
     const REFRESH: Duration = Duration::from_secs(60);
     const HOUR: Duration = Duration::from_secs(3600);

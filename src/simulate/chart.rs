@@ -45,6 +45,17 @@ pub struct ChartData {
     pub demand: Vec<(f64, u32)>,
     /// One entry per policy, in the order of the table.
     pub policies: Vec<PolicySeries>,
+    /// Each worker process type with jobs: a panel of its own below the web's.
+    pub workers: Vec<WorkerSeries>,
+}
+
+/// A worker process type's dynos, per policy.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WorkerSeries {
+    /// The process type.
+    pub process: String,
+    /// One entry per policy that scales it, in the order of its table.
+    pub policies: Vec<PolicySeries>,
 }
 
 /// One heartbeat as the worker saw and judged it.
@@ -59,7 +70,7 @@ pub struct Heartbeat {
 }
 
 /// One policy's dynos.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct PolicySeries {
     /// `autoscaler`, `seed`, `oracle` or `fixed-max`.
     pub name: String,
@@ -89,7 +100,8 @@ impl<E: std::error::Error + Send + Sync> From<DrawingAreaErrorKind<E>> for Chart
 /// The chart as a complete SVG document: the title and subtitle, then three panels on one
 /// wall-clock time axis: traffic (requests/s); latency (the autoscaler policy's heartbeats by
 /// verdict, its p95 per minute, the min and max response times and the SLO, on a log scale);
-/// dynos (the demand shaded, each policy's supply as steps, its scale calls marked).
+/// dynos (the demand shaded, each policy's supply as steps, its scale calls marked); then a
+/// dynos panel per worker process type.
 ///
 /// Empty series draw empty panels; points that are not finite or lie outside the run are left
 /// out.
@@ -99,7 +111,7 @@ pub fn render_svg(data: &ChartData) -> Result<String, ChartError> {
     }
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, panels::SIZE).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, panels::size(data)).into_drawing_area();
         panels::draw_chart(&root, data)?;
         root.present()?;
     }
@@ -181,6 +193,7 @@ mod tests {
             slo_ms: 1000.0,
             demand,
             policies,
+            workers: Vec::new(),
         }
     }
 
@@ -196,6 +209,38 @@ mod tests {
             .replace('<', "&lt;")
             .replace('>', "&gt;");
         svg.contains(&format!(">\n{escaped}\n</text>"))
+    }
+
+    #[test]
+    fn each_worker_process_type_gets_a_dynos_panel_below_the_web() {
+        let web_only = render(&run(120));
+        let mut data = run(120);
+        data.workers = ["worker", "mailer"]
+            .into_iter()
+            .map(|process| WorkerSeries {
+                process: process.to_string(),
+                policies: vec![PolicySeries {
+                    name: "autoscaler".into(),
+                    supply: vec![(0.0, 0), (600.0, 4)],
+                    scale_calls: vec![(600.0, 4)],
+                }],
+            })
+            .collect();
+        let svg = render(&data);
+        assert!(has_text(&svg, "worker dynos") && has_text(&svg, "mailer dynos"));
+        assert!(!has_text(&web_only, "worker dynos"));
+        // Taller by a panel each; the time axis is described once, under the last panel.
+        let height = |svg: &str| {
+            let start = svg.find("height=\"").expect("a height") + 8;
+            svg[start..]
+                .split('"')
+                .next()
+                .unwrap()
+                .parse::<u32>()
+                .unwrap()
+        };
+        assert_eq!(height(&svg), height(&web_only) + 2 * 220);
+        assert_eq!(svg.matches("time (hh:mm)").count(), 1);
     }
 
     #[test]

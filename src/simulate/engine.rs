@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::arrivals::{Arrivals, Request};
-use super::chart::{ChartData, Heartbeat, PolicySeries};
+use super::chart::{ChartData, Heartbeat, PolicySeries, WorkerSeries};
 use super::demand_curve::{Capacities, DemandCurve, Lookahead};
 use super::job_run::{self, ProcessJobs};
 use super::metrics::{Latencies, PolicyResult, Recorder};
@@ -109,6 +109,14 @@ pub fn run_policies(
     }
     let mut result = run.finish(duration, model);
     result.jobs = job_run::run(trace, model, settings, policies)?;
+    result.chart.workers = result
+        .jobs
+        .iter()
+        .map(|process| WorkerSeries {
+            process: process.process.clone(),
+            policies: process.dynos.clone(),
+        })
+        .collect();
     Ok(result)
 }
 

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::arrivals::Arrivals;
+use super::chart::PolicySeries;
 use super::demand::erlang_c;
 use super::engine::Clock;
 use super::job_fleet::{Job, JobFleet};
@@ -29,6 +30,8 @@ pub struct ProcessJobs {
     /// Each policy's figures, in the order they were run (`seed` scales no worker: it is left
     /// out).
     pub policies: Vec<(PolicyName, JobResult)>,
+    /// Each policy's dynos over the run, for the chart.
+    pub dynos: Vec<PolicySeries>,
 }
 
 impl ProcessJobs {
@@ -164,12 +167,17 @@ pub fn run(
             process: process.name.clone(),
             measure: process.measure,
             policies: Vec::new(),
+            dynos: Vec::new(),
         })
         .collect();
     for run in runs {
         let name = run.name;
-        for (result, figures) in results.iter_mut().zip(run.finish(duration)) {
+        for (result, (figures, dynos)) in results.iter_mut().zip(run.finish(duration)) {
             result.policies.push((name, figures));
+            result.dynos.push(PolicySeries {
+                name: name.label().to_string(),
+                ..dynos
+            });
         }
     }
     Ok(results)
@@ -219,6 +227,8 @@ struct ProcessRun {
     settings: ProcessSettings,
     fleet: JobFleet,
     recorder: JobRecorder,
+    /// The count at the start and each scale call, for the chart.
+    dynos: PolicySeries,
 }
 
 impl ProcessRun {
@@ -239,6 +249,8 @@ impl ProcessRun {
         self.advance(now);
         self.recorder.scale_call(now, self.fleet.asked(), to);
         self.fleet.scale(to, now);
+        self.dynos.supply.push((now, to));
+        self.dynos.scale_calls.push((now, to));
     }
 }
 
@@ -273,6 +285,10 @@ impl PolicyJobs {
                     settings: process.clone(),
                     fleet: JobFleet::new(dynos, model.job_concurrency, model.boot_seconds),
                     recorder: JobRecorder::new(dynos),
+                    dynos: PolicySeries {
+                        supply: vec![(0.0, dynos)],
+                        ..PolicySeries::default()
+                    },
                 }
             })
             .collect();
@@ -396,7 +412,7 @@ impl PolicyJobs {
         }
     }
 
-    fn finish(self, duration: f64) -> Vec<JobResult> {
+    fn finish(self, duration: f64) -> Vec<(JobResult, PolicySeries)> {
         self.kinds
             .into_iter()
             .map(|mut kind| {
@@ -404,7 +420,7 @@ impl PolicyJobs {
                 for wait in kind.fleet.still_waiting(duration) {
                     kind.recorder.wait(wait);
                 }
-                kind.recorder.finish(duration)
+                (kind.recorder.finish(duration), kind.dynos)
             })
             .collect()
     }

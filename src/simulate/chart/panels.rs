@@ -11,12 +11,23 @@ use super::axes::{self, CountAxis, TimeAxis};
 use super::legend::{Legend, Swatch};
 use super::series::{self, Direction};
 use super::style::{self, LineLook, Stroke, FONT};
-use super::{ChartData, ChartError};
+use super::{ChartData, ChartError, PolicySeries};
 use crate::judge::Verdict;
 
 /// The whole picture, in pixels: wide enough for a day of minutes, tall enough for three
-/// panels and a header on a laptop screen.
+/// panels and a header on a laptop screen; each worker process type's panel adds to it.
 pub(super) const SIZE: (u32, u32) = (1200, 900);
+const WORKER_PANEL_HEIGHT: u32 = 220;
+
+/// The picture's size for `data`.
+pub(super) fn size(data: &ChartData) -> (u32, u32) {
+    let workers = u32::try_from(data.workers.len()).unwrap_or(u32::MAX);
+    (
+        SIZE.0,
+        SIZE.1
+            .saturating_add(WORKER_PANEL_HEIGHT.saturating_mul(workers)),
+    )
+}
 
 /// A part of the picture, in pixels from its top left corner.
 pub(super) type Area<'b> = DrawingArea<SVGBackend<'b>, Shift>;
@@ -44,11 +55,36 @@ pub(super) fn draw_chart(root: &Area<'_>, data: &ChartData) -> Result<(), ChartE
     let axis = TimeAxis::new(data.duration_seconds, data.start_minute_of_day);
     let (header, body) = root.split_vertically(HEADER_HEIGHT);
     draw_header(&header, data)?;
-    let [traffic, latency, dynos] = stack_panels(&body);
+    let (web, mut workers) = body.split_vertically(SIZE.1 - HEADER_HEIGHT);
+    let [traffic, latency, dynos] = stack_panels(&web);
     draw_traffic(&traffic, data, &axis)?;
     draw_latency(&latency, data, &axis)?;
-    draw_dynos(&dynos, data, &axis)?;
+    let last = |is_last: bool| if is_last { Place::Bottom } else { Place::Upper };
+    let web_dynos = Dynos {
+        caption: "dynos",
+        demand: &data.demand,
+        policies: &data.policies,
+    };
+    draw_dynos(&dynos, &web_dynos, &axis, last(data.workers.is_empty()))?;
+    for (index, worker) in data.workers.iter().enumerate() {
+        let (panel, rest) = workers.split_vertically(WORKER_PANEL_HEIGHT);
+        let caption = format!("{} dynos", worker.process);
+        let dynos = Dynos {
+            caption: &caption,
+            demand: &[],
+            policies: &worker.policies,
+        };
+        draw_dynos(&panel, &dynos, &axis, last(index + 1 == data.workers.len()))?;
+        workers = rest;
+    }
     Ok(())
+}
+
+/// A dynos panel's content: the web's, with its demand, or a worker process type's.
+struct Dynos<'d> {
+    caption: &'d str,
+    demand: &'d [(f64, u32)],
+    policies: &'d [PolicySeries],
 }
 
 fn draw_header(area: &Area<'_>, data: &ChartData) -> Result<(), ChartError> {
@@ -246,15 +282,25 @@ fn horizontal_line(ms: f64, axis: &TimeAxis) -> Option<Vec<(f64, f64)>> {
     (ms.is_finite() && ms >= 1.0).then(|| vec![(0.0, ms), (axis.duration_seconds, ms)])
 }
 
-fn draw_dynos(area: &Area<'_>, data: &ChartData, axis: &TimeAxis) -> Result<(), ChartError> {
-    let y = (CountAxis::new(series::dynos_top(data)), "dynos");
-    let (mut plot, legend_column) = build_panel(area, "dynos", axis, y, Place::Bottom)?;
+fn draw_dynos(
+    area: &Area<'_>,
+    dynos: &Dynos<'_>,
+    axis: &TimeAxis,
+    place: Place,
+) -> Result<(), ChartError> {
+    let y = (
+        CountAxis::new(series::dynos_top(dynos.demand, dynos.policies)),
+        "dynos",
+    );
+    let (mut plot, legend_column) = build_panel(area, dynos.caption, axis, y, place)?;
     let mut legend = Legend::default();
-    let demand_fill = style::LOAD.mix(0.15);
-    let demand = series::step_corners(&data.demand, axis);
-    plot.draw_series(AreaSeries::new(demand, 0.0, demand_fill.filled()))?;
-    legend.add("demand", Swatch::Fill(demand_fill));
-    for (index, policy) in data.policies.iter().enumerate() {
+    if !dynos.demand.is_empty() {
+        let demand_fill = style::LOAD.mix(0.15);
+        let demand = series::step_corners(dynos.demand, axis);
+        plot.draw_series(AreaSeries::new(demand, 0.0, demand_fill.filled()))?;
+        legend.add("demand", Swatch::Fill(demand_fill));
+    }
+    for (index, policy) in dynos.policies.iter().enumerate() {
         let look = style::policy_line(&policy.name, index);
         draw_lines(
             &mut plot,
@@ -263,7 +309,7 @@ fn draw_dynos(area: &Area<'_>, data: &ChartData, axis: &TimeAxis) -> Result<(), 
         )?;
         legend.add(policy.name.as_str(), Swatch::Line(look));
     }
-    draw_scale_calls(&mut plot, data, axis)?;
+    draw_scale_calls(&mut plot, dynos.policies, axis)?;
     for (direction, label) in [
         (Direction::Up, "scale call, up"),
         (Direction::Down, "scale call, down"),
@@ -277,13 +323,13 @@ fn draw_dynos(area: &Area<'_>, data: &ChartData, axis: &TimeAxis) -> Result<(), 
 /// Every policy's scale calls, on top of all the lines, in the policy's colour.
 fn draw_scale_calls<Y>(
     plot: &mut Plot<'_, '_, Y>,
-    data: &ChartData,
+    policies: &[PolicySeries],
     axis: &TimeAxis,
 ) -> Result<(), ChartError>
 where
     Y: Ranged<ValueType = f64>,
 {
-    for (index, policy) in data.policies.iter().enumerate() {
+    for (index, policy) in policies.iter().enumerate() {
         let color = style::policy_line(&policy.name, index).color;
         let calls = series::scale_calls(policy, axis);
         plot.draw_series(

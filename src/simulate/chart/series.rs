@@ -121,13 +121,11 @@ pub(super) fn latency_top(data: &ChartData) -> f64 {
 
 /// The top of the dynos axis: one above the largest count anywhere, so no line runs along the
 /// panel's top edge.
-pub(super) fn dynos_top(data: &ChartData) -> f64 {
-    let policy_counts = data
-        .policies
+pub(super) fn dynos_top(demand: &[(f64, u32)], policies: &[PolicySeries]) -> f64 {
+    let policy_counts = policies
         .iter()
         .flat_map(|policy| policy.supply.iter().chain(&policy.scale_calls));
-    let largest = data
-        .demand
+    let largest = demand
         .iter()
         .chain(policy_counts)
         .map(|&(_, count)| count)
@@ -215,6 +213,13 @@ mod tests {
         let empty = ChartData::default();
         assert_eq!(traffic_top(&empty), 1.0);
         assert_eq!(latency_top(&empty), ROUTER_TIMEOUT_MS);
-        assert_eq!(dynos_top(&empty), 1.0);
+        assert_eq!(dynos_top(&[], &[]), 1.0);
+        let policy = PolicySeries {
+            name: "autoscaler".into(),
+            supply: vec![(0.0, 2), (60.0, 4)],
+            scale_calls: vec![(60.0, 4)],
+        };
+        assert_eq!(dynos_top(&[(0.0, 6)], std::slice::from_ref(&policy)), 7.0);
+        assert_eq!(dynos_top(&[], &[policy]), 5.0);
     }
 }
