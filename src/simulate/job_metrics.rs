@@ -4,6 +4,7 @@
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::metrics::round;
 use super::trace::MAX_DURATION_SECONDS;
 
 /// The running measurements of one process type in one policy.
@@ -96,11 +97,6 @@ impl JobRecorder {
             notices: self.notices,
         }
     }
-}
-
-fn round(value: f64, decimals: i32) -> f64 {
-    let scale = 10f64.powi(decimals);
-    (value * scale).round() / scale
 }
 
 /// One process type's figures for one policy (the `--json` field names; docs/simulation.md
