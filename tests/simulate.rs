@@ -447,8 +447,9 @@ fn jobs_burst_scales_the_worker_type_and_reports_its_waits() {
         "{worker}"
     );
     assert_eq!(autoscaler["jobs"], worker["fixed-max"]["jobs"]);
-    assert!(autoscaler["max_dynos"].as_u64() <= Some(10), "{worker}");
-    assert!(autoscaler["scale_ups"].as_u64() >= Some(2), "{worker}");
+    let count = |field: &str| autoscaler[field].as_u64().expect("a count");
+    assert!(count("max_dynos") <= 10, "{worker}");
+    assert!(count("scale_ups") >= 2, "{worker}");
     let dyno_hours = |policy: &str| worker[policy]["dyno_hours"].as_f64().expect("a figure");
     assert!(
         dyno_hours("autoscaler") < dyno_hours("fixed-max") / 2.0,

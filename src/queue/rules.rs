@@ -170,7 +170,7 @@ impl ProcessRule {
             self.streaks = Streaks::default();
             return;
         };
-        self.last = Some(value);
+        let previous = self.last.replace(value);
         if value == 0 {
             self.empty_since.get_or_insert(now);
         } else {
@@ -193,7 +193,11 @@ impl ProcessRule {
                 } else {
                     Verdict::Neutral
                 };
-                if verdict != Verdict::Slow {
+                // The oldest job's age falls only while the dynos start jobs faster than they
+                // come: the last step helped, even if the backlog is still over the max. (The
+                // web waits for the dynos to boot instead; a queue's age lags the load longer.)
+                let falling = previous.is_some_and(|previous| value < previous);
+                if verdict != Verdict::Slow || falling {
                     self.up_steps.relief();
                 }
                 self.down_backoff.verdict(verdict, now);
@@ -314,8 +318,8 @@ impl ProcessRule {
                     let to = current.saturating_add(step).min(bounds.max);
                     return scale(to, QueueReason::SlowJobs);
                 }
-                let fewer = current.saturating_sub(self.rule.increment);
-                if self.streaks.fast >= self.passes_to(fewer, now) {
+                let fewer = current.saturating_sub(self.rule.increment).max(floor);
+                if fewer < current && self.streaks.fast >= self.passes_to(fewer, now) {
                     return down_to(fewer, QueueReason::QuickJobs);
                 }
                 // An empty queue for the idle time lets the last dyno go, streak or not.
@@ -431,6 +435,13 @@ mod tests {
             process.idle_time(),
             Duration::from_secs(300 * u64::from(MOST_IDLE_FACTOR))
         );
+        // A scale from zero that the jobs did not ask for (a schedule's min) ends the trial:
+        // jobs later are no evidence against the quiet.
+        let mut process = after(LATENCY, &[0; 12], start);
+        process.scaled_for(QueueReason::Idle, 1, 0, minutes(6));
+        process.scaled_for(QueueReason::BelowMin, 0, 1, minutes(7));
+        process.scaled_for(QueueReason::JobsAtZero, 0, 1, minutes(8));
+        assert_eq!(process.idle_time(), Duration::from_secs(300));
     }
 
     #[test]
@@ -595,6 +606,35 @@ mod tests {
         assert_eq!(
             process.decide(9, bounds, at(15)),
             scale(8, QueueReason::QuickJobs)
+        );
+    }
+
+    #[test]
+    fn a_falling_latency_over_the_max_is_relief_so_the_next_step_is_not_doubled() {
+        let start = Instant::now();
+        let at = |reading: u64| start + Duration::from_secs(30 * reading);
+        let bounds = Bounds { min: 0, max: 40 };
+        let mut process = after(LATENCY, &[40, 60], start);
+        assert_eq!(
+            process.decide(4, bounds, at(1)),
+            scale(5, QueueReason::SlowJobs)
+        );
+        process.scaled_for(QueueReason::SlowJobs, 4, 5, at(1));
+        // Still over the max but the backlog shrinks: the dynos catch up. Two more slow
+        // readings add the increment, not twice it.
+        process.observe(Some(55), at(2));
+        process.observe(Some(50), at(3));
+        assert_eq!(
+            process.decide(5, bounds, at(3)),
+            scale(6, QueueReason::SlowJobs)
+        );
+        process.scaled_for(QueueReason::SlowJobs, 5, 6, at(3));
+        // Growing again: the step was too small, the next doubles.
+        process.observe(Some(60), at(4));
+        process.observe(Some(70), at(5));
+        assert_eq!(
+            process.decide(6, bounds, at(5)),
+            scale(8, QueueReason::SlowJobs)
         );
     }
 

@@ -13,7 +13,7 @@ use super::engine::Clock;
 use super::job_fleet::{Job, JobFleet};
 use super::job_metrics::{JobRecorder, JobResult};
 use super::trace::{rate_at, Trace};
-use super::{Model, PolicyName, SimulateError};
+use super::{Model, PolicyName, SimulateError, MAX_SIMULATED_DYNOS};
 use crate::control::Bounds;
 use crate::queue::document::QueueDocument;
 use crate::queue::workers::{Workers, WorkersAction};
@@ -48,7 +48,7 @@ impl ProcessJobs {
 const ORACLE_LATE_SHARE: f64 = 0.05;
 
 /// The process types the trace gives jobs for, with their settings; an error for one that the
-/// settings do not configure.
+/// settings do not configure, or whose max the model cannot hold.
 pub fn modelled_processes(
     trace: &Trace,
     settings: &Settings,
@@ -66,6 +66,18 @@ pub fn modelled_processes(
                     process: stream.process.clone(),
                     configured: settings.processes.iter().map(|p| p.name.clone()).collect(),
                 })
+        })
+        .map(|process| {
+            let process = process?;
+            let most = process.max_dynos.most();
+            if most > MAX_SIMULATED_DYNOS {
+                return Err(SimulateError::TooManyWorkerDynos {
+                    process: process.name,
+                    most,
+                    limit: MAX_SIMULATED_DYNOS,
+                });
+            }
+            Ok(process)
         })
         .collect()
 }
@@ -548,6 +560,15 @@ mod tests {
         // Started at the oracle's count for 1 job/s; ends at 0: the 30 quiet minutes cost at
         // most the passes, the idle time and a reading's wait at that count.
         assert!(autoscaler.scale_downs >= 1, "{autoscaler:?}");
+        let supply = &jobs[0].dynos[0].supply;
+        assert_eq!(
+            supply.last().map(|&(_, count)| count),
+            Some(0),
+            "{supply:?}"
+        );
+        // It went only after the idle time: the jobs stop at 10 minutes.
+        let zero_at = supply.last().map(|&(at, _)| at).unwrap_or_default();
+        assert!(zero_at >= 15.0 * 60.0, "{supply:?}");
         let at_start = f64::from(
             Demand {
                 points: trace.jobs()[0].points().to_vec(),
@@ -594,6 +615,21 @@ mod tests {
         assert!(
             error.to_string().contains("(they configure mailer)"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn a_max_the_model_cannot_hold_is_refused_naming_the_process_type() {
+        let trace = trace(&[(0.0, 1.0), (10.0, 1.0)]);
+        let settings = settings(&[(
+            "AUTOSCALE_PROCESSES",
+            "worker: max_dynos=1000000 jobs_per_dyno=10",
+        )]);
+        let error = run(&trace, &Model::default(), &settings, &PolicyName::ALL).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "max_dynos of the process type worker in AUTOSCALE_PROCESSES allows 1000000 dynos: \
+             simulate models at most 10000; give a max of 10000 or fewer to simulate"
         );
     }
 }

@@ -112,6 +112,19 @@ pub enum SimulateError {
         /// When it comes into force.
         at_seconds: f64,
     },
+    /// A worker process type's max allows more dynos than the model holds.
+    #[error(
+        "max_dynos of the process type {process} in AUTOSCALE_PROCESSES allows {most} dynos: \
+         simulate models at most {limit}; give a max of {limit} or fewer to simulate"
+    )]
+    TooManyWorkerDynos {
+        /// The process type.
+        process: String,
+        /// The largest max in its settings.
+        most: u32,
+        /// [`MAX_SIMULATED_DYNOS`].
+        limit: u32,
+    },
     /// The trace gives jobs for a process type the settings do not configure.
     #[error(
         "the trace gives jobs for the process type {process}, which the settings do not \

@@ -359,7 +359,10 @@ fn parse_header(line: &str) -> Result<Columns, String> {
         }
         check_jobs_column(column, &jobs)?;
         jobs.push(JobStream {
-            process: column.trim_end_matches(JOBS_SUFFIX).to_string(),
+            process: column
+                .strip_suffix(JOBS_SUFFIX)
+                .unwrap_or(column)
+                .to_string(),
             points: Vec::new(),
         });
     }
@@ -371,7 +374,7 @@ fn parse_header(line: &str) -> Result<Columns, String> {
 
 /// A jobs column names a worker process type (not web, whose traffic is the requests), once.
 fn check_jobs_column(column: &str, before: &[JobStream]) -> Result<(), String> {
-    let process = column.trim_end_matches(JOBS_SUFFIX);
+    let process = column.strip_suffix(JOBS_SUFFIX).unwrap_or(column);
     if !crate::settings::processes::is_process_name(process) || process == "web" {
         return Err(format!(
             "column \"{column}\": \"{process}\" is not a worker process type's name: a jobs \
