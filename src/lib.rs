@@ -48,6 +48,7 @@ mod logging;
 pub mod notify;
 pub mod online_check;
 pub mod queue;
+pub mod router_log;
 mod runner;
 pub mod secret;
 pub mod settings;

@@ -1,6 +1,6 @@
 //! The `heroku-autoscale` command: `run` the worker, `check` its settings (and, with
-//! `--online`, the API access, the heartbeat URL and the SMTP login), or `simulate` them on a
-//! traffic curve.
+//! `--online`, the API access, the heartbeat URL and the SMTP login), `simulate` or `tune` them
+//! on a traffic curve, or make a curve (`trace`) from the app's router log.
 //!
 //! Output never panics: the Rust runtime ignores SIGPIPE, so a closed pipe is an EPIPE error
 //! rather than a silent death mid-scale, and every line goes through a writer that drops what
@@ -23,6 +23,8 @@ use slog::warn;
 // Beside main.rs rather than in the library: it is the command line's part of `simulate`.
 #[path = "cli/simulate.rs"]
 mod simulate_command;
+#[path = "cli/trace.rs"]
+mod trace_command;
 #[path = "cli/tune.rs"]
 mod tune_command;
 
@@ -91,6 +93,16 @@ enum Command {
         `heroku config:set` line that applies the best. See docs/tuning.md.\n\n\
         Exit codes: 0 done, 2 bad settings, flags or trace.")]
     Tune(tune_command::TuneArgs),
+    /// Turn Heroku router log lines into a trace for `simulate --trace` and `tune --trace`:
+    /// requests per second and mean service time per bucket of time.
+    #[command(after_help = "Examples:\n  \
+        heroku logs --source heroku --dyno router -n 1500 -a acme-shop | heroku-autoscale trace > traffic.csv\n  \
+        heroku-autoscale trace drain.log --bucket-seconds 300 --out traffic.csv\n  \
+        heroku-autoscale simulate --trace traffic.csv\n\n\
+        Requests Heroku failed (H12, H13, ...) count in the rate; other lines are skipped and\n\
+        counted. The summary goes to standard error. See docs/operations.md.\n\n\
+        Exit codes: 0 done, 2 no router lines or a bad flag, 1 the trace could not be written.")]
+    Trace(trace_command::TraceArgs),
 }
 
 #[derive(Args)]
@@ -125,6 +137,10 @@ fn main() -> ExitCode {
     if lists_scenarios {
         return simulate_command::list_scenarios();
     }
+    // Reading a log needs no settings.
+    if let Command::Trace(args) = &cli.command {
+        return trace_command::trace(args);
+    }
     let mut source = SettingsSource::from_process(cli.config);
     source.mode = match &cli.command {
         Command::Run(args) if args.local_formation.is_some() => Mode::LocalFormation,
@@ -146,6 +162,8 @@ fn main() -> ExitCode {
         Command::Run(args) => run(loaded, args),
         Command::Simulate(args) => simulate_command::simulate(&loaded, &args),
         Command::Tune(args) => tune_command::tune(&loaded, &args),
+        // Returned above, before the settings: reading a log needs none.
+        Command::Trace(args) => trace_command::trace(&args),
     }
 }
 
