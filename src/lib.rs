@@ -44,6 +44,7 @@ pub mod control;
 pub mod heartbeat;
 pub mod heroku;
 pub mod judge;
+pub mod l2met;
 mod logging;
 pub mod notify;
 pub mod online_check;

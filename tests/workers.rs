@@ -220,3 +220,103 @@ fn names_not_configured_and_types_missing_from_the_formation_are_reported_once()
         1
     );
 }
+
+/// The l2met lines of `output` about `source`, read back.
+fn metrics_lines(output: &str, source: &str) -> Vec<heroku_autoscale::l2met::Line> {
+    output
+        .lines()
+        .filter_map(heroku_autoscale::l2met::Line::parse)
+        .filter(|line| line.source == source)
+        .collect()
+}
+
+fn value(line: &heroku_autoscale::l2met::Line, name: &str) -> Option<f64> {
+    line.metrics
+        .iter()
+        .find_map(|metric| (metric.name == name).then_some(metric.value))
+}
+
+#[test]
+fn each_heartbeat_and_reading_writes_one_l2met_line_per_process_type_and_counts_the_scales() {
+    let rig = Rig::new(&[("worker", 0)]);
+    rig.app.set_latency(SLOW);
+    rig.app.set_queue(&[("worker", 120)]);
+    let worker = rig.run("worker: max_dynos=5 jobs_per_dyno=50", &[]);
+    // At the max of 3 nothing more is scaled; a few beats later every call has been counted.
+    assert!(rig.api.wait_for_quantity(3, SOON), "{}", worker.output());
+    assert!(rig.api.wait_for_process_quantity("worker", 3, SOON));
+    std::thread::sleep(Duration::from_millis(900));
+    let output = stop_cleanly(worker);
+    let beats = output
+        .lines()
+        .filter(|line| line.contains("DEBG heartbeat beat="))
+        .count();
+    let web = metrics_lines(&output, "acme-shop.web");
+    // One line per heartbeat, the latency as a measure in ms, the verdict counted.
+    assert_eq!(web.len(), beats, "{output}");
+    for line in &web {
+        let latency = line
+            .metrics
+            .iter()
+            .find(|metric| metric.name == "autoscale.heartbeat.latency")
+            .unwrap_or_else(|| panic!("{line:?}"));
+        assert_eq!(latency.unit, "ms");
+        assert!(latency.value >= 250.0, "{line:?}");
+        assert_eq!(
+            value(line, "autoscale.heartbeat.slow"),
+            Some(1.0),
+            "{line:?}"
+        );
+    }
+    // The scale to 2 is counted once, in the line after it, and the dynos follow.
+    let ups: f64 = web
+        .iter()
+        .filter_map(|line| value(line, "autoscale.web.scale_up"))
+        .sum();
+    let web_calls = rig.api.patches().len() as f64;
+    assert_eq!(ups, web_calls, "{output}");
+    assert_eq!(web_calls, 2.0, "{:?}", rig.api.patches());
+    assert!(web
+        .iter()
+        .any(|line| value(line, "autoscale.web.dynos") == Some(2.0)));
+    assert_eq!(
+        web.last()
+            .and_then(|line| value(line, "autoscale.web.dynos")),
+        Some(3.0)
+    );
+    // The worker type: one line per reading, its jobs and its dynos, the batch counted.
+    let queue = metrics_lines(&output, "acme-shop.worker");
+    assert!(queue.len() >= 3, "{output}");
+    assert!(queue
+        .iter()
+        .all(|line| value(line, "autoscale.worker.jobs") == Some(120.0)));
+    let worker_ups: f64 = queue
+        .iter()
+        .filter_map(|line| value(line, "autoscale.worker.scale_up"))
+        .sum();
+    assert_eq!(worker_ups, 1.0, "{output}");
+    assert_eq!(
+        queue
+            .last()
+            .and_then(|line| value(line, "autoscale.worker.dynos")),
+        Some(3.0)
+    );
+    // The line carries nothing after the metrics (no `, actor: ...` glued to a value).
+    let raw = output
+        .lines()
+        .find(|line| line.contains("source=acme-shop.web"))
+        .expect("a metrics line");
+    assert!(!raw.contains("actor:"), "{raw}");
+
+    // Off: not one line.
+    let rig = Rig::new(&[("worker", 0)]);
+    rig.app.set_queue(&[("worker", 0)]);
+    let worker = rig.run(
+        "worker: max_dynos=5 jobs_per_dyno=50",
+        &[("AUTOSCALE_LOG_METRICS", "false")],
+    );
+    expect_line(&worker, "watching queue");
+    std::thread::sleep(Duration::from_millis(900));
+    let output = stop_cleanly(worker);
+    assert!(!output.contains("source="), "{output}");
+}

@@ -162,10 +162,7 @@ pub fn start(settings: Arc<Settings>, wiring: Wiring) -> Actors {
     let supervisor = SupervisorActor::new(&log, policy)
         .with_liveness_period(settings.heartbeat_interval)
         .start();
-    let link = |name: &'static str| {
-        let actor_log = log.new(slog::o!("actor" => name));
-        Link::new(name, &actor_log, supervisor.clone().recipient(), policy)
-    };
+    let link = |name: &'static str| Link::new(name, &log, supervisor.clone().recipient(), policy);
 
     let notifier = actix::Supervisor::start({
         let link = link("notifier");

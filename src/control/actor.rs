@@ -1,5 +1,6 @@
 //! The scaling controller actor: a thin shell that carries out [`Controller`]'s actions.
 
+use crate::l2met::{heartbeat_line, ScaleCounts};
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
@@ -34,6 +35,8 @@ pub struct ControllerActor {
     dry_run: bool,
     /// The worker is stopping: verdicts are no longer acted on.
     stopping: bool,
+    /// Scale calls made since the last metrics line.
+    scales: ScaleCounts,
 }
 
 /// How many recent heartbeats a notice shows.
@@ -60,6 +63,7 @@ impl ControllerActor {
             recent: VecDeque::with_capacity(RECENT_SAMPLES),
             dry_run: false,
             stopping: false,
+            scales: ScaleCounts::default(),
         }
     }
 
@@ -200,7 +204,16 @@ impl ControllerActor {
         ctx.spawn(answered);
     }
 
-    fn log_scale(&self, from: u32, to: u32, reason: ScaleReason, outcome: &Result<u32, ApiError>) {
+    fn log_scale(
+        &mut self,
+        from: u32,
+        to: u32,
+        reason: ScaleReason,
+        outcome: &Result<u32, ApiError>,
+    ) {
+        if let Ok(quantity) = outcome {
+            self.scales.record(from, *quantity);
+        }
         let process = &self.settings.process_type;
         let log = self.link.log();
         match outcome {
@@ -246,6 +259,23 @@ impl ControllerActor {
             formation.quantity,
             self.settings.time_zone.name()
         );
+    }
+
+    /// The heartbeat's l2met line (`AUTOSCALE_LOG_METRICS`), with the scale calls since the
+    /// line before.
+    fn log_metrics(&mut self, msg: &VerdictReached) {
+        if !self.settings.log_metrics {
+            return;
+        }
+        let line = heartbeat_line(
+            &self.settings.heroku_app_name,
+            &self.settings.process_type,
+            msg.sample.latency.as_secs_f64() * 1000.0,
+            &msg.verdict.to_string(),
+            self.logic.quantity(),
+            std::mem::take(&mut self.scales),
+        );
+        info!(self.link.metrics_log(), "{line}");
     }
 
     /// One debug line per heartbeat, with the streaks it leaves.
@@ -318,6 +348,7 @@ impl Handler<VerdictReached> for ControllerActor {
             act.recent.push_back((msg.sample.clone(), msg.verdict));
             let actions = act.logic.on_verdict(msg.verdict, act.bounds(), now());
             act.log_heartbeat(&msg);
+            act.log_metrics(&msg);
             act.perform(actions, ctx);
         });
     }

@@ -1,6 +1,8 @@
 //! The workers actor: a thin shell that carries out [`Workers`]' actions for the worker process
 //! types scaled from the job queue.
 
+use crate::l2met::{queue_line, QueueValue, ScaleCounts};
+use crate::settings::processes::QueueMeasure;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -31,6 +33,8 @@ pub struct WorkersActor {
     dry_run: bool,
     stopping: bool,
     announced: bool,
+    /// Scale calls per process type since its last metrics line.
+    scales: BTreeMap<String, ScaleCounts>,
 }
 
 impl WorkersActor {
@@ -53,6 +57,7 @@ impl WorkersActor {
             dry_run: false,
             stopping: false,
             announced: false,
+            scales: BTreeMap::new(),
         }
     }
 
@@ -164,7 +169,15 @@ impl WorkersActor {
         ctx.spawn(answered);
     }
 
-    fn log_scale(&self, changes: &[Change], outcome: &Result<BTreeMap<String, u32>, ApiError>) {
+    fn log_scale(&mut self, changes: &[Change], outcome: &Result<BTreeMap<String, u32>, ApiError>) {
+        if let Ok(counts) = outcome {
+            for change in changes {
+                if let Some(&now) = counts.get(&change.process) {
+                    let scales = self.scales.entry(change.process.clone()).or_default();
+                    scales.record(change.from, now);
+                }
+            }
+        }
         let log = self.link.log();
         for Change {
             process,
@@ -190,6 +203,29 @@ impl WorkersActor {
                     "scale {process} from={from} to={to} reason={reason} failed: {error}"
                 ),
             }
+        }
+    }
+
+    /// One l2met line per process type for a reading (`AUTOSCALE_LOG_METRICS`), with the
+    /// scale calls since its line before.
+    fn log_metrics(&mut self, values: Option<&BTreeMap<String, f64>>) {
+        if !self.settings.log_metrics {
+            return;
+        }
+        for process in &self.settings.processes {
+            let value = values.and_then(|values| values.get(&process.name)).copied();
+            let reading = value.map(|value| match process.measure {
+                QueueMeasure::Size { .. } => QueueValue::Jobs(value),
+                QueueMeasure::Latency { .. } => QueueValue::LatencySeconds(value),
+            });
+            let line = queue_line(
+                &self.settings.heroku_app_name,
+                &process.name,
+                reading,
+                self.logic.count(&process.name),
+                self.scales.remove(&process.name).unwrap_or_default(),
+            );
+            info!(self.link.metrics_log(), "{line}");
         }
     }
 
@@ -293,7 +329,12 @@ impl Handler<QueueRead> for WorkersActor {
                         .join(" ")
                 );
             }
+            let values = reading
+                .as_ref()
+                .ok()
+                .map(|document| document.values.clone());
             let actions = act.logic.on_reading(reading, act.time(), now());
+            act.log_metrics(values.as_ref());
             act.perform(actions, ctx);
         });
     }

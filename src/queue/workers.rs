@@ -199,6 +199,13 @@ impl Workers {
         self.read()
     }
 
+    /// The count last read or set for `process`, if known.
+    pub fn count(&self, process: &str) -> Option<u32> {
+        self.known
+            .as_ref()
+            .and_then(|(counts, _)| counts.get(process).copied())
+    }
+
     /// Whether a call is in flight (a stop waits for a scale).
     pub fn scaling(&self) -> bool {
         matches!(self.pending, Some(Pending::Scale(_)))

@@ -269,6 +269,11 @@ settings! {
         "On Heroku only the first dyno of the worker's process type (DYNO=NAME.1) acts; others stand by.",
         |s| s.single_active_worker.to_string(),
     ),
+    log_metrics: defaulted(
+        "true",
+        "One l2met metrics line per heartbeat and process type (source=APP.web measure#autoscale.heartbeat.latency=123ms ...), for log-based metrics add-ons and `report`.",
+        |s| s.log_metrics.to_string(),
+    ),
     log_level: defaulted(
         "info",
         "Log level: error, warn, info, debug or trace.",
@@ -424,6 +429,7 @@ mod tests {
         ),
         ("idle_minutes_before_zero", "0.5", "0.5"),
         ("single_active_worker", "no", "false"),
+        ("log_metrics", "off", "false"),
         ("log_level", "DEBUG", "debug"),
         (
             "admins",

@@ -85,6 +85,8 @@ pub struct Settings {
     pub idle_before_zero: Duration,
     /// Only the first dyno of the worker's process type acts (two copies must not both scale).
     pub single_active_worker: bool,
+    /// One l2met metrics line per heartbeat and process type.
+    pub log_metrics: bool,
     /// The most detailed log level printed.
     pub log_level: LogLevel,
     /// Who receives notices by email; empty: notices go to the log only.

@@ -89,6 +89,7 @@ impl Validator {
         let notify_min = self.parse(&given.notify_if_needs_below_min, parse_bool);
         let notify_fails = self.parse(&given.notify_on_scale_fails, parse_bool);
         let single_active_worker = self.parse(&given.single_active_worker, parse_bool);
+        let log_metrics = self.parse(&given.log_metrics, parse_bool);
         let boot_timeout = self.parse(&given.boot_timeout_in_seconds, parse_boot_timeout);
         let proportional_scale_up = self.parse(&given.proportional_scale_up, parse_bool);
         let scale_down_backoff = self.parse(&given.scale_down_backoff, parse_bool);
@@ -198,6 +199,7 @@ impl Validator {
             processes: processes?,
             idle_before_zero: idle_before_zero?,
             single_active_worker: single_active_worker?,
+            log_metrics: log_metrics?,
             log_level: log_level?,
             admins: admins?.unwrap_or_default(),
             smtp: smtp?,

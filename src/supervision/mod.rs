@@ -85,6 +85,7 @@ impl RestartHistory {
 pub struct Link {
     name: &'static str,
     log: Logger,
+    metrics_log: Logger,
     supervisor: Recipient<ChildRestarted>,
     policy: SupervisionPolicy,
     history: RestartHistory,
@@ -92,7 +93,7 @@ pub struct Link {
 }
 
 impl Link {
-    /// A link for the actor called `name`.
+    /// A link for the actor called `name`, logging to `log` with its name on each line.
     pub fn new(
         name: &'static str,
         log: &Logger,
@@ -101,7 +102,8 @@ impl Link {
     ) -> Self {
         Link {
             name,
-            log: log.new(slog::o!()),
+            log: log.new(slog::o!("actor" => name)),
+            metrics_log: log.new(slog::o!()),
             supervisor,
             policy,
             history: RestartHistory::new(policy.period),
@@ -112,6 +114,12 @@ impl Link {
     /// The actor's logger.
     pub fn log(&self) -> &Logger {
         &self.log
+    }
+
+    /// The logger for l2met metrics lines: without the actor's name, which would end the line
+    /// in `, actor: NAME` and glue a comma to the last metric's value.
+    pub fn metrics_log(&self) -> &Logger {
+        &self.metrics_log
     }
 
     /// Call from `Supervised::restarting`: reports the restart and sets the backoff.
