@@ -45,6 +45,7 @@ pub mod heartbeat;
 pub mod heroku;
 pub mod judge;
 pub mod l2met;
+pub mod log_report;
 mod logging;
 pub mod notify;
 pub mod online_check;

@@ -21,6 +21,8 @@ use heroku_autoscale::{logger, stdout_loss, write_stdout_line, Autoscaler, Worke
 use slog::warn;
 
 // Beside main.rs rather than in the library: it is the command line's part of `simulate`.
+#[path = "cli/report.rs"]
+mod report_command;
 #[path = "cli/simulate.rs"]
 mod simulate_command;
 #[path = "cli/trace.rs"]
@@ -103,6 +105,16 @@ enum Command {
         counted. The summary goes to standard error. See docs/operations.md.\n\n\
         Exit codes: 0 done, 2 no router lines or a bad flag, 1 the trace could not be written.")]
     Trace(trace_command::TraceArgs),
+    /// Read the worker's log and say what it did: a summary, and with --svg the chart of its
+    /// heartbeats, dynos, scale calls, notices and gaps.
+    #[command(after_help = "Examples:\n  \
+        heroku logs -n 1500 -a acme-shop --dyno autoscaleworker | heroku-autoscale report --svg last-hours.svg\n  \
+        heroku-autoscale report worker.log\n\n\
+        Heartbeats come from the metrics lines (AUTOSCALE_LOG_METRICS, on by default). Lines it\n\
+        cannot read are counted and skipped. See docs/operations.md.\n\n\
+        Exit codes: 0 done, 2 no line of the worker's log or a bad flag, 1 the chart could not be \
+        written.")]
+    Report(report_command::ReportArgs),
 }
 
 #[derive(Args)]
@@ -138,8 +150,10 @@ fn main() -> ExitCode {
         return simulate_command::list_scenarios();
     }
     // Reading a log needs no settings.
-    if let Command::Trace(args) = &cli.command {
-        return trace_command::trace(args);
+    match &cli.command {
+        Command::Trace(args) => return trace_command::trace(args),
+        Command::Report(args) => return report_command::report(args),
+        _ => {}
     }
     let mut source = SettingsSource::from_process(cli.config);
     source.mode = match &cli.command {
@@ -164,6 +178,7 @@ fn main() -> ExitCode {
         Command::Tune(args) => tune_command::tune(&loaded, &args),
         // Returned above, before the settings: reading a log needs none.
         Command::Trace(args) => trace_command::trace(&args),
+        Command::Report(args) => report_command::report(&args),
     }
 }
 

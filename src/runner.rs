@@ -129,11 +129,14 @@ impl Autoscaler {
         let log = &self.wiring.log;
         info!(
             log,
-            "starting heroku-autoscale version={} app={} process={} interval_s={} url={}",
+            "starting heroku-autoscale version={} app={} process={} interval_s={} \
+             max_response_ms={} min_response_ms={} url={}",
             env!("CARGO_PKG_VERSION"),
             self.settings.heroku_app_name,
             self.settings.process_type,
             self.settings.heartbeat_interval.as_secs_f64(),
+            self.settings.max_response_time.as_millis(),
+            self.settings.min_response_time.as_millis(),
             self.settings.heartbeat_url
         );
         actors::start(self.settings, self.wiring)

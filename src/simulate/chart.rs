@@ -47,6 +47,14 @@ pub struct ChartData {
     pub policies: Vec<PolicySeries>,
     /// Each worker process type with jobs: a panel of its own below the web's.
     pub workers: Vec<WorkerSeries>,
+    /// Notices sent: when, and their kind (drawn on the latency panel).
+    pub notices: Vec<(f64, String)>,
+    /// Stretches without heartbeats (a real run's worker down): from, to.
+    pub gaps: Vec<(f64, f64)>,
+    /// The latency panel's caption; `None`: the simulation's.
+    pub latency_caption: Option<String>,
+    /// The web's dynos panel's caption; `None`: `dynos`.
+    pub dynos_caption: Option<String>,
 }
 
 /// A worker process type's dynos, per policy.
@@ -193,7 +201,7 @@ mod tests {
             slo_ms: 1000.0,
             demand,
             policies,
-            workers: Vec::new(),
+            ..ChartData::default()
         }
     }
 

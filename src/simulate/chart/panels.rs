@@ -56,12 +56,19 @@ pub(super) fn draw_chart(root: &Area<'_>, data: &ChartData) -> Result<(), ChartE
     let (header, body) = root.split_vertically(HEADER_HEIGHT);
     draw_header(&header, data)?;
     let (web, mut workers) = body.split_vertically(SIZE.1 - HEADER_HEIGHT);
-    let [traffic, latency, dynos] = stack_panels(&web);
-    draw_traffic(&traffic, data, &axis)?;
+    // A real run's report has no traffic: its latency and dynos take the room.
+    let (latency, dynos) = if data.traffic.is_empty() {
+        let height = web.dim_in_pixel().1;
+        web.split_vertically(height * 45 / 100)
+    } else {
+        let [traffic, latency, dynos] = stack_panels(&web);
+        draw_traffic(&traffic, data, &axis)?;
+        (latency, dynos)
+    };
     draw_latency(&latency, data, &axis)?;
     let last = |is_last: bool| if is_last { Place::Bottom } else { Place::Upper };
     let web_dynos = Dynos {
-        caption: "dynos",
+        caption: data.dynos_caption.as_deref().unwrap_or("dynos"),
         demand: &data.demand,
         policies: &data.policies,
     };
@@ -220,10 +227,23 @@ fn draw_latency(area: &Area<'_>, data: &ChartData, axis: &TimeAxis) -> Result<()
         .log_scale()
         .with_key_points(axes::decade_ticks(top))
         .with_light_points(axes::between_decade_ticks(top));
-    let caption = "latency (the autoscaler policy)";
+    let caption = data
+        .latency_caption
+        .as_deref()
+        .unwrap_or("latency (the autoscaler policy)");
     let (mut plot, legend_column) =
         build_panel(area, caption, axis, (y, "ms (log)"), Place::Upper)?;
     let mut legend = Legend::default();
+    if !data.gaps.is_empty() {
+        let shade = style::MUTED_TEXT.mix(0.15);
+        let spans = data
+            .gaps
+            .iter()
+            .filter(|(from, to)| from.is_finite() && to.is_finite())
+            .map(|&(from, to)| Rectangle::new([(from, 1.0), (to, top)], shade.filled()));
+        plot.draw_series(spans)?;
+        legend.add("no heartbeats", Swatch::Fill(shade));
+    }
     let on_axis = |ms: f64| ms.clamp(1.0, top);
     let verdicts = [
         (Verdict::Slow, "heartbeat, slow", style::SLOW),
@@ -249,8 +269,10 @@ fn draw_latency(area: &Area<'_>, data: &ChartData, axis: &TimeAxis) -> Result<()
         .into_iter()
         .map(|run| run.into_iter().map(|(t, ms)| (t, on_axis(ms))).collect())
         .collect();
-    draw_lines(&mut plot, p95_runs, p95)?;
-    legend.add("p95 per minute", Swatch::Line(p95));
+    if !data.p95_per_minute.is_empty() {
+        draw_lines(&mut plot, p95_runs, p95)?;
+        legend.add("p95 per minute", Swatch::Line(p95));
+    }
     // The SLO first: it is often the max response time, and the max's red dashes then show on
     // top of its wider grey ones.
     let settings = [
@@ -272,6 +294,17 @@ fn draw_latency(area: &Area<'_>, data: &ChartData, axis: &TimeAxis) -> Result<()
             let label = format!("{name} {} ms", axes::plain_number(ms));
             legend.add(label, Swatch::Line(look));
         }
+    }
+    if !data.notices.is_empty() {
+        let look = style::NOTICE_LINE;
+        let lines = data
+            .notices
+            .iter()
+            .filter(|(at, _)| at.is_finite() && axis.contains(*at))
+            .map(|&(at, _)| vec![(at, 1.0), (at, top)])
+            .collect();
+        draw_lines(&mut plot, lines, look)?;
+        legend.add("notice", Swatch::Line(look));
     }
     draw_legend(&legend, &plot, &legend_column)
 }

@@ -86,6 +86,12 @@ pub(super) const MIN_RESPONSE_LINE: LineLook = LineLook {
     width: 2,
     stroke: Stroke::Dashed { dash: 5, gap: 5 },
 };
+/// A notice: a thin orange stroke across the latency panel at the time it was sent.
+pub(super) const NOTICE_LINE: LineLook = LineLook {
+    color: RGBColor(230, 120, 0),
+    width: 1,
+    stroke: Stroke::Dashed { dash: 3, gap: 3 },
+};
 pub(super) const SLO_LINE: LineLook = LineLook {
     color: SLO,
     width: 4,
