@@ -1,14 +1,12 @@
 //! `heroku-autoscale report`: the worker's own log in, a summary and a chart of what it did out.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
 use heroku_autoscale::log_report::Record;
-use heroku_autoscale::simulate::chart::render_svg;
 
-use crate::simulate_command::write_output;
+use crate::simulate_command::{read_log, write_svg};
 use crate::{report_stdout_refusals, say, say_on_stderr, EXIT_BAD_SETTINGS};
 
 #[derive(Args)]
@@ -26,34 +24,12 @@ pub struct ReportArgs {
 
 /// Reads the log and prints what the worker did.
 pub fn report(args: &ReportArgs) -> ExitCode {
-    let (name, reader): (String, Box<dyn Read>) = match &args.input {
-        Some(path) if path.as_os_str() != "-" => match std::fs::File::open(path) {
-            Ok(file) => (path.display().to_string(), Box::new(file)),
-            Err(error) => {
-                say_on_stderr(format_args!(
-                    "error: {}: cannot read the log: {error}",
-                    path.display()
-                ));
-                return ExitCode::from(EXIT_BAD_SETTINGS);
-            }
-        },
-        _ => ("standard input".to_string(), Box::new(std::io::stdin())),
-    };
     let now = chrono::Utc::now();
     let mut record = Record::default();
-    let mut reader = BufReader::new(reader);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) => break,
-            Ok(_) => record.add_line(String::from_utf8_lossy(&line).trim_end(), now),
-            Err(error) => {
-                say_on_stderr(format_args!("error: {name}: reading failed: {error}"));
-                return ExitCode::from(EXIT_BAD_SETTINGS);
-            }
-        }
-    }
+    let name = match read_log(args.input.as_deref(), |line| record.add_line(line, now)) {
+        Ok(name) => name,
+        Err(code) => return code,
+    };
     let shown_name = args
         .input
         .as_ref()
@@ -71,13 +47,7 @@ pub fn report(args: &ReportArgs) -> ExitCode {
     say(record.summary());
     let mut code = ExitCode::SUCCESS;
     if let Some(path) = &args.svg {
-        match render_svg(&chart) {
-            Ok(svg) => code = write_output(path, svg.as_bytes(), "--svg").unwrap_or(code),
-            Err(error) => {
-                say_on_stderr(format_args!("error: --svg {}: {error}", path.display()));
-                code = ExitCode::FAILURE;
-            }
-        }
+        code = write_svg(path, &chart).unwrap_or(code);
     }
     if report_stdout_refusals() {
         code = ExitCode::FAILURE;

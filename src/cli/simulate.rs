@@ -1,11 +1,12 @@
 //! `heroku-autoscale simulate`: its flags, and printing and writing what the run found.
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{ArgGroup, Args};
 use heroku_autoscale::settings::{Loaded, Settings};
-use heroku_autoscale::simulate::chart::render_svg;
+use heroku_autoscale::simulate::chart::{render_svg, ChartData};
 use heroku_autoscale::simulate::report::{self, Report};
 use heroku_autoscale::simulate::trace::{Trace, MAX_SERVICE_MS, MIN_SERVICE_MS};
 use heroku_autoscale::simulate::{self, scenarios, Model, RunResult, SimulateError};
@@ -169,18 +170,56 @@ pub fn simulate(loaded: &Loaded, args: &SimulateArgs) -> ExitCode {
         code = write_output(path, json.as_bytes(), "--json").unwrap_or(code);
     }
     if let Some(path) = &args.svg {
-        match render_svg(&report::chart(&trace, &model, settings, &result)) {
-            Ok(svg) => code = write_output(path, svg.as_bytes(), "--svg").unwrap_or(code),
-            Err(error) => {
-                say_on_stderr(format_args!("error: --svg {}: {error}", path.display()));
-                code = ExitCode::FAILURE;
-            }
-        }
+        let chart = report::chart(&trace, &model, settings, &result);
+        code = write_svg(path, &chart).unwrap_or(code);
     }
     if report_stdout_refusals() {
         code = ExitCode::FAILURE;
     }
     code
+}
+
+/// Draws `chart` into the `--svg` file and says so; on failure, the exit code that reports it.
+pub fn write_svg(path: &Path, chart: &ChartData) -> Option<ExitCode> {
+    match render_svg(chart) {
+        Ok(svg) => write_output(path, svg.as_bytes(), "--svg"),
+        Err(error) => {
+            say_on_stderr(format_args!("error: --svg {}: {error}", path.display()));
+            Some(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Every line of the log at `input` (standard input for none or `-`), each passed to `each`
+/// with any line end trimmed; a line that is not UTF-8 is still read, since only ASCII fields
+/// matter. The source's name for messages, or the exit code after saying why it cannot be read.
+pub fn read_log(input: Option<&Path>, mut each: impl FnMut(&str)) -> Result<String, ExitCode> {
+    let (name, reader): (String, Box<dyn Read>) = match input {
+        Some(path) if path.as_os_str() != "-" => match std::fs::File::open(path) {
+            Ok(file) => (path.display().to_string(), Box::new(file)),
+            Err(error) => {
+                say_on_stderr(format_args!(
+                    "error: {}: cannot read the log: {error}",
+                    path.display()
+                ));
+                return Err(ExitCode::from(EXIT_BAD_SETTINGS));
+            }
+        },
+        _ => ("standard input".to_string(), Box::new(std::io::stdin())),
+    };
+    let mut reader = BufReader::new(reader);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => return Ok(name),
+            Ok(_) => each(String::from_utf8_lossy(&line).trim_end()),
+            Err(error) => {
+                say_on_stderr(format_args!("error: {name}: reading failed: {error}"));
+                return Err(ExitCode::from(EXIT_BAD_SETTINGS));
+            }
+        }
+    }
 }
 
 /// Writes an output file and says so; on failure, the exit code that reports it.

@@ -1,6 +1,5 @@
 //! `heroku-autoscale trace`: Heroku router log lines in, a trace CSV for `simulate --trace` out.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -8,7 +7,7 @@ use clap::Args;
 use heroku_autoscale::router_log::Buckets;
 use heroku_autoscale::simulate::trace::MAX_SERVICE_MS;
 
-use crate::simulate_command::write_output;
+use crate::simulate_command::{read_log, write_output};
 use crate::{report_stdout_refusals, say, say_on_stderr, EXIT_BAD_SETTINGS};
 
 #[derive(Args)]
@@ -30,34 +29,11 @@ pub struct TraceArgs {
 
 /// Reads the log, writes the trace and says on standard error what it read.
 pub fn trace(args: &TraceArgs) -> ExitCode {
-    let (name, reader): (String, Box<dyn Read>) = match &args.input {
-        Some(path) if path.as_os_str() != "-" => match std::fs::File::open(path) {
-            Ok(file) => (path.display().to_string(), Box::new(file)),
-            Err(error) => {
-                say_on_stderr(format_args!(
-                    "error: {}: cannot read the log: {error}",
-                    path.display()
-                ));
-                return ExitCode::from(EXIT_BAD_SETTINGS);
-            }
-        },
-        _ => ("standard input".to_string(), Box::new(std::io::stdin())),
-    };
     let mut buckets = Buckets::new(args.bucket_seconds);
-    let mut reader = BufReader::new(reader);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) => break,
-            // A line that is not UTF-8 is still read: only ASCII fields matter.
-            Ok(_) => buckets.add_line(String::from_utf8_lossy(&line).trim_end()),
-            Err(error) => {
-                say_on_stderr(format_args!("error: {name}: reading failed: {error}"));
-                return ExitCode::from(EXIT_BAD_SETTINGS);
-            }
-        }
-    }
+    let name = match read_log(args.input.as_deref(), |line| buckets.add_line(line)) {
+        Ok(name) => name,
+        Err(code) => return code,
+    };
     let Some((start, end)) = buckets.span() else {
         let unreadable = match &buckets.unreadable {
             (count @ 1.., Some(why)) => {
