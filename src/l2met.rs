@@ -88,6 +88,8 @@ impl Line {
             let Some((name, value)) = rest.split_once('=') else {
                 continue;
             };
+            // A logger with fields of its own ends the line `value, key: ...`.
+            let value = value.trim_end_matches(',');
             let split = value
                 .find(|c: char| c.is_ascii_alphabetic())
                 .unwrap_or(value.len());
@@ -306,6 +308,9 @@ mod tests {
             None
         );
         assert_eq!(Line::parse("source=a.web"), None);
+        // A logger's own fields after the last value leave it readable.
+        let line = Line::parse("source=a.web sample#autoscale.web.dynos=3, service: x").unwrap();
+        assert_eq!(line.metrics[0].value, 3.0);
         // A value that is not a number, or an unknown unit, is skipped.
         let line = Line::parse("source=a.web sample#x=many sample#y=3kg count#z=2").unwrap();
         assert_eq!(line.metrics.len(), 1);

@@ -31,8 +31,10 @@ pub struct LogLine<'a> {
     pub message: &'a str,
 }
 
-/// Reads a line in any of the three forms; `None` for a line of another kind. `now` dates the
-/// local form, which has no year.
+/// Reads a line in any of the three forms; `None` for a line of another kind. The worker's own
+/// stamp and level (`Nov 29 10:00:00.000 INFO`) must be there in every form, so another app's
+/// line with a level in it is not taken for the worker's. `now` dates the local form, which has
+/// no year; Heroku's timestamp, when there is one, is the time.
 pub fn parse_log_line(line: &str, now: DateTime<Utc>) -> Option<LogLine<'_>> {
     let (level_at, level) = LEVELS
         .iter()
@@ -40,6 +42,7 @@ pub fn parse_log_line(line: &str, now: DateTime<Utc>) -> Option<LogLine<'_>> {
             line.find(&format!(" {level} "))
                 .map(|index| (index, *level))
         })
+        .filter(|&(index, _)| local_time(&line[..index], now).is_some())
         .min_by_key(|(index, _)| *index)?;
     let message = &line[level_at + level.len() + 2..];
     let before = &line[..level_at];
@@ -66,11 +69,10 @@ fn local_time(text: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         .ok()
         .map(|naive| naive.and_utc())
     };
-    let this_year = at(now.year())?;
-    if this_year > now + chrono::Duration::days(1) {
-        at(now.year() - 1)
-    } else {
-        Some(this_year)
+    // February 29th exists only in some years: then it is last year's (or the one before).
+    match at(now.year()) {
+        Some(this_year) if this_year <= now + chrono::Duration::days(1) => Some(this_year),
+        _ => (1..=4).find_map(|back| at(now.year() - back)),
     }
 }
 
@@ -125,7 +127,17 @@ impl Record {
         {
             self.metrics(line.at, &metrics);
         } else if let Some(rest) = message.strip_prefix("scaled ") {
-            self.scaled(line.at, rest);
+            self.scaled(line.at, rest, None);
+        } else if let Some((rest, reported)) = message
+            .strip_prefix("scale ")
+            .and_then(|rest| rest.split_once(": Heroku reports quantity="))
+        {
+            // A call Heroku accepted with another count: that count is what it made.
+            let quantity = reported
+                .split_whitespace()
+                .next()
+                .and_then(|q| q.parse().ok());
+            self.scaled(line.at, rest, quantity);
         } else if let Some(rest) = message.strip_prefix("notice kind=") {
             let kind = rest.split_whitespace().next().unwrap_or_default();
             self.notices.push((line.at, kind.to_string()));
@@ -133,7 +145,10 @@ impl Record {
     }
 
     fn started(&mut self, at: DateTime<Utc>, fields: &str) {
-        if self.lines > 1 {
+        // A start after an earlier one, or after the worker was seen at work, is a restart;
+        // the warnings a start begins with are not work.
+        if self.interval_seconds.is_some() || !self.heartbeats.is_empty() || !self.scales.is_empty()
+        {
             self.restarts.push(at);
         }
         let field = |key: &str| {
@@ -182,7 +197,8 @@ impl Record {
         }
     }
 
-    fn scaled(&mut self, at: DateTime<Utc>, rest: &str) {
+    /// A `scaled PROCESS from=A to=B ...` line, or a call Heroku answered with `quantity`.
+    fn scaled(&mut self, at: DateTime<Utc>, rest: &str, quantity: Option<u32>) {
         let mut tokens = rest.split_whitespace();
         let Some(process) = tokens.next() else {
             return;
@@ -192,7 +208,7 @@ impl Record {
                 .find_map(|token| token.strip_prefix(key)?.strip_prefix('='))
                 .and_then(|text| text.trim_end_matches(',').parse::<u32>().ok())
         };
-        if let (Some(from), Some(to)) = (number("from"), number("to")) {
+        if let (Some(from), Some(to)) = (number("from"), quantity.or(number("to"))) {
             self.scales.push((at, process.to_string(), from, to));
         }
     }
@@ -444,6 +460,53 @@ mod tests {
         let january = at("2027-01-02T00:00:00Z");
         let line = parse_log_line("Dec 31 23:59:00.000 INFO hello", january).unwrap();
         assert_eq!(line.at, at("2026-12-31T23:59:00Z"));
+        // February 29th, read in a year without one: the last leap year's.
+        let line = parse_log_line("Feb 29 12:00:00.000 INFO hello", january).unwrap();
+        assert_eq!(line.at, at("2024-02-29T12:00:00Z"));
+    }
+
+    #[test]
+    fn another_apps_lines_with_a_level_in_them_are_not_the_workers() {
+        let now = at(NOW);
+        for rails in [
+            "2026-11-29T10:00:00+00:00 app[web.1]: I, [2026-11-29T10:00:00 #4]  INFO -- : Started GET",
+            "2026-11-29T10:00:00+00:00 app[web.1]: [INFO] INFO something",
+            "2026-11-29T10:00:00+00:00 app[web.1]: 10:00:00 INFO celery ready",
+        ] {
+            assert_eq!(parse_log_line(rails, now), None, "{rails}");
+        }
+    }
+
+    #[test]
+    fn warnings_before_the_first_start_are_no_restart_and_a_reported_quantity_counts() {
+        let now = at(NOW);
+        let mut record = Record::default();
+        for line in [
+            "Nov 29 10:00:00.000 WARN unknown setting AUTOSCALE_MAX_DYNO (did you mean AUTOSCALE_MAX_DYNOS?)",
+            "Nov 29 10:00:00.001 INFO starting heroku-autoscale version=0.1.0 app=a process=web \
+             interval_s=30 max_response_ms=1000 min_response_ms=200 url=https://a/h",
+            "Nov 29 10:00:31.000 WARN scale web from=2 to=3 reason=slow_streak: Heroku reports \
+             quantity=4 instead, actor: controller",
+        ] {
+            record.add_line(line, now);
+        }
+        assert!(record.restarts.is_empty());
+        assert_eq!(
+            record.scales,
+            [(at("2026-11-29T10:00:31Z"), "web".to_string(), 2, 4)]
+        );
+        // A start with no start before it, but after work seen, is a restart.
+        let mut record = Record::default();
+        record.add_line(
+            "Nov 29 10:00:00.000 INFO source=a.web measure#autoscale.heartbeat.latency=5ms \
+             count#autoscale.heartbeat.fast=1",
+            now,
+        );
+        record.add_line(
+            "Nov 29 10:05:00.000 INFO starting heroku-autoscale interval_s=30",
+            now,
+        );
+        assert_eq!(record.restarts, [at("2026-11-29T10:05:00Z")]);
     }
 
     /// A run: a start, slow heartbeats, a scale, a notice, a gap, a restart.

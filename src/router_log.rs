@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::simulate::trace::{Trace, TraceError, TracePoint, MAX_SERVICE_MS, MIN_SERVICE_MS};
+use crate::simulate::trace::{
+    Trace, TraceError, TracePoint, MAX_DURATION_SECONDS, MAX_SERVICE_MS, MIN_SERVICE_MS,
+};
 
 /// One request the router logged.
 #[derive(Debug, Clone, PartialEq)]
@@ -224,25 +226,42 @@ impl Buckets {
         Some((start(first), start(last + 1)))
     }
 
-    /// How many buckets' mean service time was outside what a trace takes, and so clamped.
-    pub fn clamped_service_times(&self) -> usize {
-        self.buckets
+    /// How many buckets' mean service time was below, and above, what a trace takes, and so
+    /// written as the nearest it takes.
+    pub fn clamped_service_times(&self) -> (usize, usize) {
+        let means: Vec<f64> = self
+            .buckets
             .values()
             .filter(|bucket| bucket.served > 0)
-            .map(|bucket| bucket.service_ms / bucket.served as f64)
-            .filter(|ms| !(MIN_SERVICE_MS..=MAX_SERVICE_MS).contains(ms))
-            .count()
+            .map(|bucket| round(bucket.service_ms / bucket.served as f64, 1))
+            .collect();
+        let below = means.iter().filter(|&&ms| ms < MIN_SERVICE_MS).count();
+        let above = means.iter().filter(|&&ms| ms > MAX_SERVICE_MS).count();
+        (below, above)
     }
 
     /// The trace: a row at the start of each bucket from the first to the last (quiet ones at
     /// 0), its rate the bucket's requests per second and its service time the bucket's mean
     /// (left empty for a bucket with no answered request), and a last row where the last bucket
-    /// ends. Rates are rounded to 0.001 requests/s and service times to 0.1 ms.
+    /// ends. Rates are rounded to 0.000001 requests/s and service times to 0.1 ms. A log
+    /// spanning more than a trace may last is refused before any row is made.
     pub fn to_trace(&self, name: &str) -> Result<Trace, TraceError> {
         let first = self.buckets.keys().next().copied().unwrap_or(0);
         let last = self.buckets.keys().next_back().copied().unwrap_or(first);
         let seconds = f64::from(self.seconds);
-        let rate = |bucket: &Bucket| round(bucket.requests as f64 / seconds, 3);
+        let span = (last - first + 1) as f64 * seconds;
+        if span > MAX_DURATION_SECONDS {
+            return Err(TraceError {
+                source: name.to_string(),
+                line: None,
+                message: format!(
+                    "its requests span {:.1} days: a trace lasts at most 31 days; give a shorter \
+                     log (or a log drain's lines for the days wanted)",
+                    span / 86_400.0
+                ),
+            });
+        }
+        let rate = |bucket: &Bucket| round(bucket.requests as f64 / seconds, 6);
         let mut rows: Vec<TracePoint> = (first..=last)
             .map(|index| {
                 let bucket = self.buckets.get(&index).copied().unwrap_or_default();
@@ -424,8 +443,8 @@ mod tests {
                 (0.0, 0.05, Some(20.0)),
                 (60.0, 0.0, None),
                 // The H12 counts in the rate, not in the mean service.
-                (120.0, round(2.0 / 60.0, 3), Some(300.0)),
-                (180.0, round(2.0 / 60.0, 3), None),
+                (120.0, round(2.0 / 60.0, 6), Some(300.0)),
+                (180.0, round(2.0 / 60.0, 6), None),
             ]
         );
     }
@@ -434,8 +453,31 @@ mod tests {
     fn a_mean_service_beyond_what_a_trace_takes_is_clamped_and_counted() {
         let mut buckets = Buckets::new(10);
         buckets.add_line(&line(0, Some(25_000), None));
-        assert_eq!(buckets.clamped_service_times(), 1);
+        // A bucket of 0 ms answers (redirects, health checks) is written as the least.
+        buckets.add_line(&line(30, Some(0), None));
+        assert_eq!(buckets.clamped_service_times(), (1, 1));
         let trace = buckets.to_trace("t").unwrap();
         assert_eq!(trace.points()[0].service_ms, Some(MAX_SERVICE_MS));
+        assert_eq!(trace.points()[3].service_ms, Some(MIN_SERVICE_MS));
+    }
+
+    #[test]
+    fn a_log_spanning_more_than_31_days_is_refused_before_any_row_is_made() {
+        let mut buckets = Buckets::new(1);
+        buckets.add_line(&line(0, Some(10), None));
+        buckets.add_line(&line(0, Some(10), None).replace("2026-11-29", "2036-11-29"));
+        let error = buckets.to_trace("router.log").unwrap_err();
+        assert!(
+            error.message.starts_with("its requests span 3653.0 days"),
+            "{error}"
+        );
+        // An hour's bucket keeps a trickle: one request an hour is not rounded to 0.
+        let mut buckets = Buckets::new(3600);
+        buckets.add_line(&line(0, Some(10), None));
+        let trace = buckets.to_trace("t").unwrap();
+        assert_eq!(
+            trace.points()[0].requests_per_second,
+            round(1.0 / 3600.0, 6)
+        );
     }
 }

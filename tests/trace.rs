@@ -107,7 +107,7 @@ fn a_router_log_becomes_a_trace_with_the_rates_and_service_times_it_holds() {
     let rows = rows(&stdout);
     assert_eq!(rows.len(), PER_MINUTE.len() + 1, "{stdout}");
     for (minute, (&count, row)) in PER_MINUTE.iter().zip(&rows).enumerate() {
-        let rate = (count as f64 / 60.0 * 1000.0).round() / 1000.0;
+        let rate = (count as f64 / 60.0 * 1e6).round() / 1e6;
         assert_eq!(row.0, minute as f64 * 60.0);
         assert_eq!(row.1, rate, "minute {minute}: {stdout}");
         // A minute with answered requests has their mean; a quiet one leaves it empty.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use heroku_autoscale::router_log::Buckets;
-use heroku_autoscale::simulate::trace::MAX_SERVICE_MS;
+use heroku_autoscale::simulate::trace::{MAX_SERVICE_MS, MIN_SERVICE_MS};
 
 use crate::simulate_command::{read_log, write_output};
 use crate::{report_stdout_refusals, say, say_on_stderr, EXIT_BAD_SETTINGS};
@@ -55,10 +55,7 @@ pub fn trace(args: &TraceArgs) -> ExitCode {
     let trace = match buckets.to_trace(&name) {
         Ok(trace) => trace,
         Err(error) => {
-            say_on_stderr(format_args!(
-                "error: the log spans {start} to {end}: {}",
-                error.message
-            ));
+            say_on_stderr(format_args!("error: {name}: {}", error.message));
             return ExitCode::from(EXIT_BAD_SETTINGS);
         }
     };
@@ -118,11 +115,17 @@ fn summary(
             lines(*count)
         ));
     }
-    let clamped = buckets.clamped_service_times();
-    if clamped > 0 {
+    let (below, above) = buckets.clamped_service_times();
+    if below > 0 {
         text.push_str(&format!(
-            "; {clamped} rows' mean service time was over {MAX_SERVICE_MS} ms and is written \
-             as {MAX_SERVICE_MS}"
+            "; {below} rows' mean service time was under {MIN_SERVICE_MS} ms and is written as \
+             {MIN_SERVICE_MS}"
+        ));
+    }
+    if above > 0 {
+        text.push_str(&format!(
+            "; {above} rows' mean service time was over {MAX_SERVICE_MS} ms and is written as \
+             {MAX_SERVICE_MS}"
         ));
     }
     text
