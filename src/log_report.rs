@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, Timelike, Utc};
 
 use crate::judge::Verdict;
 use crate::l2met::{Kind, Line};
@@ -36,22 +36,25 @@ pub struct LogLine<'a> {
 /// line with a level in it is not taken for the worker's. `now` dates the local form, which has
 /// no year; Heroku's timestamp, when there is one, is the time.
 pub fn parse_log_line(line: &str, now: DateTime<Utc>) -> Option<LogLine<'_>> {
-    let (level_at, level) = LEVELS
+    let (level_at, level, stamp) = LEVELS
         .iter()
         .filter_map(|level| {
-            line.find(&format!(" {level} "))
-                .map(|index| (index, *level))
+            let index = line.find(&format!(" {level} "))?;
+            Some((index, *level, local_time(&line[..index], now)?))
         })
-        .filter(|&(index, _)| local_time(&line[..index], now).is_some())
-        .min_by_key(|(index, _)| *index)?;
+        .min_by_key(|(index, _, _)| *index)?;
     let message = &line[level_at + level.len() + 2..];
-    let before = &line[..level_at];
-    let at = before
+    let at = line[..level_at]
         .split_whitespace()
         .find_map(|token| DateTime::parse_from_rfc3339(token).ok())
-        .map(|at| at.with_timezone(&Utc))
-        .or_else(|| local_time(before, now))?;
+        .map_or(stamp, |at| at.with_timezone(&Utc));
     Some(LogLine { at, level, message })
+}
+
+/// The value of `key=value` among the words of `text`.
+fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    text.split_whitespace()
+        .find_map(|token| token.strip_prefix(key)?.strip_prefix('='))
 }
 
 /// `Nov 29 10:00:00.000` at the end of `text`, in the year that puts it at or before `now`
@@ -151,13 +154,8 @@ impl Record {
         {
             self.restarts.push(at);
         }
-        let field = |key: &str| {
-            fields
-                .split_whitespace()
-                .find_map(|token| token.strip_prefix(key)?.strip_prefix('='))
-        };
-        let number = |key: &str| field(key).and_then(|text| text.parse::<f64>().ok());
-        self.web_process = field("process")
+        let number = |key: &str| field(fields, key).and_then(|text| text.parse::<f64>().ok());
+        self.web_process = field(fields, "process")
             .map(str::to_string)
             .or(self.web_process.take());
         self.interval_seconds = number("interval_s").or(self.interval_seconds);
@@ -199,18 +197,22 @@ impl Record {
 
     /// A `scaled PROCESS from=A to=B ...` line, or a call Heroku answered with `quantity`.
     fn scaled(&mut self, at: DateTime<Utc>, rest: &str, quantity: Option<u32>) {
-        let mut tokens = rest.split_whitespace();
-        let Some(process) = tokens.next() else {
+        let Some(process) = rest.split_whitespace().next() else {
             return;
         };
         let number = |key: &str| {
-            rest.split_whitespace()
-                .find_map(|token| token.strip_prefix(key)?.strip_prefix('='))
-                .and_then(|text| text.trim_end_matches(',').parse::<u32>().ok())
+            field(rest, key).and_then(|text| text.trim_end_matches(',').parse::<u32>().ok())
         };
         if let (Some(from), Some(to)) = (number("from"), quantity.or(number("to"))) {
             self.scales.push((at, process.to_string(), from, to));
         }
+    }
+
+    /// Every process type the log shows dynos or scale calls of, by name.
+    fn processes(&self) -> Vec<String> {
+        let scaled = self.scales.iter().map(|(_, process, _, _)| process);
+        let names: std::collections::BTreeSet<&String> = self.dynos.keys().chain(scaled).collect();
+        names.into_iter().cloned().collect()
     }
 
     /// Stretches longer than three heartbeat intervals (at least a minute) without a
@@ -255,14 +257,7 @@ impl Record {
             "heartbeats: {} ({slow} slow, {share:.1} %)",
             self.heartbeats.len()
         );
-        let mut processes: Vec<&String> = self.dynos.keys().collect();
-        for (_, process, _, _) in &self.scales {
-            if !processes.contains(&process) {
-                processes.push(process);
-            }
-        }
-        processes.sort();
-        for process in processes {
+        for process in &self.processes() {
             let calls: Vec<_> = self.scales.iter().filter(|s| &s.1 == process).collect();
             let ups = calls.iter().filter(|s| s.3 > s.2).count();
             let counts = self
@@ -353,16 +348,9 @@ impl Record {
                 scale_calls: calls,
             }
         };
-        let mut processes: Vec<String> = self.dynos.keys().cloned().collect();
-        for (_, process, _, _) in &self.scales {
-            if !processes.contains(process) {
-                processes.push(process.clone());
-            }
-        }
+        let mut processes = self.processes();
         processes.retain(|process| process != &web);
-        processes.sort();
         let minute = first.time();
-        use chrono::Timelike;
         Some(ChartData {
             title: title.to_string(),
             subtitle: format!(

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+use crate::simulate::metrics::round;
 use crate::simulate::trace::{
     Trace, TraceError, TracePoint, MAX_DURATION_SECONDS, MAX_SERVICE_MS, MIN_SERVICE_MS,
 };
@@ -284,11 +285,6 @@ impl Buckets {
         rows.push(end);
         Trace::from_points(name, rows)
     }
-}
-
-fn round(value: f64, decimals: i32) -> f64 {
-    let scale = 10f64.powi(decimals);
-    (value * scale).round() / scale
 }
 
 #[cfg(test)]

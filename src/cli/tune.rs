@@ -41,9 +41,11 @@ pub fn tune(loaded: &Loaded, args: &TuneArgs) -> ExitCode {
     let settings = &loaded.settings;
     let yours = Knobs::of(settings);
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    // The knobs are the web's: a candidate's job queues would be simulated for nothing.
+    let web_traffic = trace.without_jobs();
     let ranked = tune::search(yours, args.max_violation_pct, threads, |knobs| {
         run_policies(
-            &trace,
+            &web_traffic,
             &model,
             &knobs.apply(settings),
             &[PolicyName::Autoscaler],

@@ -329,9 +329,11 @@ impl Handler<QueueRead> for WorkersActor {
                         .join(" ")
                 );
             }
+            // Kept past the reading only for the metrics line.
             let values = reading
                 .as_ref()
                 .ok()
+                .filter(|_| act.settings.log_metrics)
                 .map(|document| document.values.clone());
             let actions = act.logic.on_reading(reading, act.time(), now());
             act.log_metrics(values.as_ref());

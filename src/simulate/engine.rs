@@ -73,7 +73,8 @@ pub fn run_policies(
             limit: MAX_SIMULATED_DYNOS,
         });
     }
-    job_run::modelled_processes(trace, settings)?;
+    // Checked before the web's run, so a bad process type costs no simulation.
+    let processes = job_run::modelled_processes(trace, settings)?;
     let duration = trace.duration_seconds();
     let capacities = Capacities::of(trace, model)?;
     let curve = DemandCurve::new(trace, model, capacities);
@@ -108,7 +109,7 @@ pub fn run_policies(
         }
     }
     let mut result = run.finish(duration, model);
-    result.jobs = job_run::run(trace, model, settings, policies)?;
+    result.jobs = job_run::run(trace, &processes, model, settings, policies);
     result.chart.workers = result
         .jobs
         .iter()

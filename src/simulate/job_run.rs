@@ -82,16 +82,17 @@ pub fn modelled_processes(
         .collect()
 }
 
-/// Runs `policies` (but `seed`) over the trace's jobs.
+/// Runs `policies` (but `seed`) over the trace's jobs, for `processes`, the trace's process
+/// types as [`modelled_processes`] gives them.
 pub fn run(
     trace: &Trace,
+    processes: &[ProcessSettings],
     model: &Model,
     settings: &Settings,
     policies: &[PolicyName],
-) -> Result<Vec<ProcessJobs>, SimulateError> {
-    let processes = modelled_processes(trace, settings)?;
+) -> Vec<ProcessJobs> {
     if processes.is_empty() {
-        return Ok(Vec::new());
+        return Vec::new();
     }
     let duration = trace.duration_seconds();
     let clock = Clock::new(settings);
@@ -99,7 +100,7 @@ pub fn run(
         .jobs()
         .iter()
         .map(|stream| Demand {
-            points: stream.points().to_vec(),
+            points: stream.points(),
             job_seconds: model.job_seconds,
             concurrency: model.job_concurrency,
             boot_seconds: model.boot_seconds,
@@ -112,7 +113,7 @@ pub fn run(
         .collect();
     let mut runs: Vec<PolicyJobs> = names
         .iter()
-        .map(|&name| PolicyJobs::new(name, &processes, &streams, model, settings, &clock))
+        .map(|&name| PolicyJobs::new(name, processes, &streams, model, settings, &clock))
         .collect();
     let mut arrivals: Vec<_> = trace
         .jobs()
@@ -192,22 +193,22 @@ pub fn run(
             });
         }
     }
-    Ok(results)
+    results
 }
 
 /// A process type's jobs as the oracle sees them: their rate, when it will come.
-struct Demand {
-    points: Vec<super::trace::TracePoint>,
+struct Demand<'a> {
+    points: &'a [super::trace::TracePoint],
     job_seconds: f64,
     concurrency: u32,
     boot_seconds: f64,
 }
 
-impl Demand {
+impl Demand<'_> {
     /// The fewest dynos for which, in steady state at the rate at `seconds`, at most 5 % of
     /// jobs wait longer than one mean job time (an M/M/c queue of every dyno's slots).
     fn dynos_at(&self, seconds: f64, most: u32) -> u32 {
-        let rate = rate_at(&self.points, seconds);
+        let rate = rate_at(self.points, seconds);
         if rate <= 0.0 {
             return 0;
         }
@@ -235,7 +236,6 @@ impl Demand {
 
 /// One process type in one policy.
 struct ProcessRun {
-    name: String,
     settings: ProcessSettings,
     fleet: JobFleet,
     recorder: JobRecorder,
@@ -293,7 +293,6 @@ impl PolicyJobs {
                     _ => demand.ahead(0.0, max).clamp(min, max),
                 };
                 ProcessRun {
-                    name: process.name.clone(),
                     settings: process.clone(),
                     fleet: JobFleet::new(dynos, model.job_concurrency, model.boot_seconds),
                     recorder: JobRecorder::new(dynos),
@@ -361,7 +360,7 @@ impl PolicyJobs {
                 QueueMeasure::Size { .. } => kind.fleet.jobs_in_queue(now) as f64,
                 QueueMeasure::Latency { .. } => kind.fleet.latency(now),
             };
-            document.values.insert(kind.name.clone(), value);
+            document.values.insert(kind.settings.name.clone(), value);
         }
         let time = clock.time_of_day(settings, now);
         let actions = workers.on_reading(Ok(document), time, clock.instant(now));
@@ -389,14 +388,17 @@ impl PolicyJobs {
                     let counts: BTreeMap<String, u32> = self
                         .kinds
                         .iter()
-                        .map(|kind| (kind.name.clone(), kind.fleet.asked()))
+                        .map(|kind| (kind.settings.name.clone(), kind.fleet.asked()))
                         .collect();
                     workers.on_formations(Ok(counts), time, instant)
                 }
                 WorkersAction::Scale(changes) => {
                     let mut counts = BTreeMap::new();
                     for change in changes {
-                        if let Some(kind) = self.kinds.iter_mut().find(|k| k.name == change.process)
+                        if let Some(kind) = self
+                            .kinds
+                            .iter_mut()
+                            .find(|k| k.settings.name == change.process)
                         {
                             kind.scale_to(change.to, now);
                             counts.insert(change.process, change.to);
@@ -410,7 +412,11 @@ impl PolicyJobs {
                 }
                 WorkersAction::Notify(notice) => {
                     let process = notice.process();
-                    if let Some(kind) = self.kinds.iter_mut().find(|k| Some(&*k.name) == process) {
+                    if let Some(kind) = self
+                        .kinds
+                        .iter_mut()
+                        .find(|k| Some(&*k.settings.name) == process)
+                    {
                         kind.recorder.notice();
                     }
                     Vec::new()
@@ -444,6 +450,17 @@ mod tests {
     use crate::settings::{load, Mode, SettingsSource};
     use crate::simulate::trace::TracePoint;
 
+    /// The trace's process types checked, then run, as `simulate::run_policies` does.
+    fn run_checked(
+        trace: &Trace,
+        model: &Model,
+        settings: &Settings,
+        policies: &[PolicyName],
+    ) -> Result<Vec<ProcessJobs>, SimulateError> {
+        let processes = modelled_processes(trace, settings)?;
+        Ok(run(trace, &processes, model, settings, policies))
+    }
+
     fn settings(vars: &[(&str, &str)]) -> Settings {
         let mut source = SettingsSource::from_vars(vars.iter().copied());
         source.mode = Mode::Simulation;
@@ -473,7 +490,7 @@ mod tests {
     #[test]
     fn the_oracle_runs_enough_slots_for_the_rate_and_none_for_no_jobs() {
         let demand = Demand {
-            points: vec![
+            points: &[
                 TracePoint {
                     seconds: 0.0,
                     requests_per_second: 2.0,
@@ -516,7 +533,7 @@ mod tests {
         ]);
         let settings = settings(&[("AUTOSCALE_PROCESSES", "worker: max_dynos=8 jobs_per_dyno=5")]);
         let model = Model::default();
-        let jobs = run(&trace, &model, &settings, &PolicyName::ALL).unwrap();
+        let jobs = run_checked(&trace, &model, &settings, &PolicyName::ALL).unwrap();
         assert_eq!(jobs.len(), 1);
         assert_eq!(jobs[0].process, "worker");
         let labels: Vec<_> = jobs[0].policies.iter().map(|(name, _)| *name).collect();
@@ -555,7 +572,7 @@ mod tests {
             ("AUTOSCALE_IDLE_MINUTES_BEFORE_ZERO", "5"),
         ]);
         let only = [PolicyName::Autoscaler];
-        let jobs = run(&trace, &Model::default(), &settings, &only).unwrap();
+        let jobs = run_checked(&trace, &Model::default(), &settings, &only).unwrap();
         let autoscaler = figures(&jobs, PolicyName::Autoscaler);
         // Started at the oracle's count for 1 job/s; ends at 0: the 30 quiet minutes cost at
         // most the passes, the idle time and a reading's wait at that count.
@@ -571,7 +588,7 @@ mod tests {
         assert!(zero_at >= 15.0 * 60.0, "{supply:?}");
         let at_start = f64::from(
             Demand {
-                points: trace.jobs()[0].points().to_vec(),
+                points: trace.jobs()[0].points(),
                 job_seconds: 10.0,
                 concurrency: 5,
                 boot_seconds: 45.0,
@@ -594,7 +611,7 @@ mod tests {
             "worker: min_dynos=1 max_dynos=6 max_latency_in_seconds=20",
         )]);
         let only = [PolicyName::Autoscaler];
-        let jobs = run(&trace, &Model::default(), &settings, &only).unwrap();
+        let jobs = run_checked(&trace, &Model::default(), &settings, &only).unwrap();
         let autoscaler = figures(&jobs, PolicyName::Autoscaler);
         assert!(autoscaler.max_dynos >= 3, "{autoscaler:?}");
         assert!(autoscaler.max_wait_s > 20.0, "{autoscaler:?}");
@@ -603,7 +620,8 @@ mod tests {
     #[test]
     fn a_process_type_the_settings_do_not_configure_is_refused() {
         let trace = trace(&[(0.0, 1.0), (10.0, 1.0)]);
-        let error = run(&trace, &Model::default(), &settings(&[]), &PolicyName::ALL).unwrap_err();
+        let error =
+            run_checked(&trace, &Model::default(), &settings(&[]), &PolicyName::ALL).unwrap_err();
         assert_eq!(
             error.to_string(),
             "the trace gives jobs for the process type worker, which the settings do not \
@@ -611,7 +629,8 @@ mod tests {
              AUTOSCALE_PROCESSES=\"worker: max_dynos=10 jobs_per_dyno=50\""
         );
         let settings = settings(&[("AUTOSCALE_PROCESSES", "mailer: max_dynos=2 jobs_per_dyno=5")]);
-        let error = run(&trace, &Model::default(), &settings, &PolicyName::ALL).unwrap_err();
+        let error =
+            run_checked(&trace, &Model::default(), &settings, &PolicyName::ALL).unwrap_err();
         assert!(
             error.to_string().contains("(they configure mailer)"),
             "{error}"
@@ -625,7 +644,8 @@ mod tests {
             "AUTOSCALE_PROCESSES",
             "worker: max_dynos=1000000 jobs_per_dyno=10",
         )]);
-        let error = run(&trace, &Model::default(), &settings, &PolicyName::ALL).unwrap_err();
+        let error =
+            run_checked(&trace, &Model::default(), &settings, &PolicyName::ALL).unwrap_err();
         assert_eq!(
             error.to_string(),
             "max_dynos of the process type worker in AUTOSCALE_PROCESSES allows 1000000 dynos: \

@@ -237,7 +237,7 @@ fn percent(part: u64, whole: u64) -> f64 {
 }
 
 /// Rounds to `decimals` places, so the JSON reads well and stays the same for a seed.
-pub(super) fn round(value: f64, decimals: i32) -> f64 {
+pub(crate) fn round(value: f64, decimals: i32) -> f64 {
     let scale = 10f64.powi(decimals);
     (value * scale).round() / scale
 }

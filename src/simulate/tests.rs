@@ -302,8 +302,7 @@ fn a_policy_run_alone_sees_the_same_requests_as_in_the_full_run() {
 #[test]
 fn jobs_change_nothing_of_the_web_and_come_out_per_process_type_in_the_json() {
     let with_jobs = scenarios::find("jobs-burst").expect("built in").trace();
-    let without_jobs =
-        Trace::from_points(with_jobs.name.clone(), with_jobs.points().to_vec()).expect("valid");
+    let without_jobs = with_jobs.without_jobs();
     let settings = settings(&[(
         "AUTOSCALE_PROCESSES",
         "worker: max_dynos=10 jobs_per_dyno=10",

@@ -149,7 +149,8 @@ impl Trace {
             message,
         };
         let column = format!("{process}{JOBS_SUFFIX}");
-        check_jobs_column(&column, &self.jobs).map_err(whole)?;
+        let taken: Vec<String> = self.jobs.iter().map(|s| s.process.clone()).collect();
+        jobs_column_process(&column, &taken).map_err(whole)?;
         if rates.len() != self.points.len() {
             return Err(whole(format!(
                 "{column} has {} rates for {} rows: give one per row",
@@ -239,6 +240,15 @@ impl Trace {
     /// The rows, as given.
     pub fn points(&self) -> &[TracePoint] {
         &self.points
+    }
+
+    /// The same traffic without its jobs (for runs that look at the web only).
+    pub fn without_jobs(&self) -> Trace {
+        Trace {
+            name: self.name.clone(),
+            points: self.points.clone(),
+            jobs: Vec::new(),
+        }
     }
 
     /// The job streams, one per worker process type the trace gives jobs for.
@@ -352,28 +362,20 @@ fn parse_header(line: &str) -> Result<Columns, String> {
         return Err(refused());
     };
     let service = rest.first() == Some(&"service_ms");
-    let mut jobs: Vec<JobStream> = Vec::new();
+    let mut jobs: Vec<String> = Vec::new();
     for &column in &rest[usize::from(service)..] {
         if !column.ends_with(JOBS_SUFFIX) {
             return Err(refused());
         }
-        check_jobs_column(column, &jobs)?;
-        jobs.push(JobStream {
-            process: column
-                .strip_suffix(JOBS_SUFFIX)
-                .unwrap_or(column)
-                .to_string(),
-            points: Vec::new(),
-        });
+        let process = jobs_column_process(column, &jobs)?;
+        jobs.push(process.to_string());
     }
-    Ok(Columns {
-        service,
-        jobs: jobs.into_iter().map(|stream| stream.process).collect(),
-    })
+    Ok(Columns { service, jobs })
 }
 
-/// A jobs column names a worker process type (not web, whose traffic is the requests), once.
-fn check_jobs_column(column: &str, before: &[JobStream]) -> Result<(), String> {
+/// The worker process type a jobs column names (not web, whose traffic is the requests), if
+/// none of the columns before (`taken`) named it.
+fn jobs_column_process<'c>(column: &'c str, taken: &[String]) -> Result<&'c str, String> {
     let process = column.strip_suffix(JOBS_SUFFIX).unwrap_or(column);
     if !crate::settings::processes::is_process_name(process) || process == "web" {
         return Err(format!(
@@ -382,12 +384,12 @@ fn check_jobs_column(column: &str, before: &[JobStream]) -> Result<(), String> {
              digits, _ or -; not web), like worker{JOBS_SUFFIX}"
         ));
     }
-    if before.iter().any(|stream| stream.process == process) {
+    if taken.iter().any(|name| name == process) {
         return Err(format!(
             "column \"{column}\" is given twice: one column per process type"
         ));
     }
-    Ok(())
+    Ok(process)
 }
 
 /// One data row and its job rates, its numbers checked on their own (the order of times is
